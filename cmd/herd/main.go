@@ -1,0 +1,230 @@
+// Command herd runs one server of the proxy herd, or the Places emulator.
+//
+//	herd serve NAME [flags]       serve one server of the herd (default: the five of PROTOCOL.md)
+//	herd places --listen ADDR     serve the Places Nearby Search emulator
+//
+// Environment: HERD_PLACES_KEY is the Google Places key (never logged); HERD_SECRET is the
+// peer secret (peers must prove it); HERD_LOG_DIR is the default log directory.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/herdchaos/herd/herd/places"
+	"github.com/herdchaos/herd/herd/server"
+	"github.com/herdchaos/herd/herd/topology"
+)
+
+const usage = `usage:
+  herd serve NAME [flags]     run server NAME of the herd (see 'herd serve --help')
+  herd places --listen ADDR   run the Places Nearby Search emulator
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], logger, stderr)
+	case "places":
+		err = emulate(ctx, args[1:], logger, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stderr, usage)
+		return 0
+	default:
+		err = fmt.Errorf("unknown command %q\n%s", args[0], usage)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "herd:", err)
+		return 2
+	}
+	return 0
+}
+
+// peerFlags collects repeated --peer NAME=ADDR.
+type peerFlags map[string]string
+
+func (p peerFlags) String() string { return fmt.Sprint(map[string]string(p)) }
+func (p peerFlags) Set(v string) error {
+	name, addr, ok := strings.Cut(v, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("want NAME=HOST:PORT, got %q", v)
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("peer %s: %w", name, err)
+	}
+	p[name] = addr
+	return nil
+}
+
+// parseInterleaved parses flags that may come before or after the positional arguments.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func serve(ctx context.Context, args []string, logger *slog.Logger, stderr io.Writer) error {
+	fs := flag.NewFlagSet("herd serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "herd config file (YAML or JSON); default: the five servers of PROTOCOL.md")
+	listen := fs.String("listen", "", "address to listen on (overrides the config)")
+	peers := peerFlags{}
+	fs.Var(peers, "peer", "NAME=HOST:PORT: dial neighbour NAME there (repeatable; overrides the config)")
+	placesURL := fs.String("places-url", "", "Places Nearby Search URL (default: Google's with HERD_PLACES_KEY set, else the built-in emulator data)")
+	placesTimeout := fs.Duration("places-timeout", 0, "timeout of one Places request (default 2s)")
+	logDir := fs.String("log-dir", envOr("HERD_LOG_DIR", "logs"), "directory of the server's log file NAME.log")
+	metricsAddr := fs.String("metrics", "", "address to serve Prometheus /metrics on (default: none)")
+	heartbeat := fs.Duration("heartbeat", 0, "peer heartbeat interval (default 200ms)")
+	deadAfter := fs.Duration("dead-after", 0, "drop a peer link silent this long (default 1.5s)")
+	maxConns := fs.Int("max-conns", 0, "maximum client connections (default 10000)")
+	maxLine := fs.Int("max-line", 0, "maximum line length in bytes (default 65536)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: herd serve NAME [flags]\n\nNAME is one of the herd's servers (default herd: %s).\n\n", strings.Join(topology.DefaultNames, ", "))
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return errors.New("serve takes exactly one server NAME")
+	}
+	name := pos[0]
+	cfg := topology.Default("127.0.0.1")
+	if *configPath != "" {
+		if cfg, err = topology.Load(*configPath); err != nil {
+			return err
+		}
+	}
+	self := cfg.Server(name)
+	if self == nil {
+		return fmt.Errorf("unknown server %q: the herd has %s", name, strings.Join(cfg.Names(), ", "))
+	}
+	if *listen != "" {
+		self.Listen = *listen
+	}
+	if *metricsAddr != "" {
+		self.Metrics = *metricsAddr
+	}
+	for peer, addr := range peers {
+		if _, ok := self.Peers[peer]; !ok {
+			return fmt.Errorf("--peer %s: %s is not a neighbour of %s (neighbours: %s)", peer, peer, name, strings.Join(self.Neighbours(), ", "))
+		}
+		self.Peers[peer] = addr
+	}
+	if *placesTimeout > 0 {
+		cfg.PlacesTimeout.Duration = *placesTimeout
+	}
+	if *placesURL != "" {
+		self.PlacesURL = *placesURL
+	}
+	if *logDir != "" {
+		cfg.LogDir = *logDir
+	}
+	src, err := placesSource(self.PlacesURL, cfg.PlacesURL, cfg.PlacesTimeout.Duration, logger)
+	if err != nil {
+		return err
+	}
+	var secret []byte
+	if v := os.Getenv("HERD_SECRET"); v != "" {
+		secret = []byte(v)
+	}
+	srv, err := server.New(server.Options{
+		Name: name, Config: cfg, Places: src, PlacesTimeout: cfg.PlacesTimeout.Duration,
+		LogDir: cfg.LogDir, Secret: secret, Logger: logger, Heartbeat: *heartbeat,
+		DeadAfter: *deadAfter, MaxConns: *maxConns, MaxLineBytes: *maxLine,
+	})
+	if err != nil {
+		return err
+	}
+	return srv.Serve(ctx)
+}
+
+func placesSource(serverURL, herdURL string, timeout time.Duration, logger *slog.Logger) (places.Source, error) {
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	key := os.Getenv("HERD_PLACES_KEY")
+	endpoint := serverURL
+	if endpoint == "" {
+		endpoint = herdURL
+	}
+	if endpoint == "" && key == "" {
+		logger.Info("no Places URL and no HERD_PLACES_KEY: answering WHATSAT from the built-in emulator data (offline)")
+		return places.Local{}, nil
+	}
+	if endpoint == "" {
+		endpoint = places.GoogleURL
+	}
+	src, err := places.NewHTTP(endpoint, key, timeout)
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("places upstream", "url", src.URL, "timeout", timeout, "key_set", key != "")
+	return src, nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func emulate(ctx context.Context, args []string, logger *slog.Logger, stderr io.Writer) error {
+	fs := flag.NewFlagSet("herd places", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", ":8080", "address to serve the emulator on")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: (&places.Emulator{}).Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	logger.Info("places emulator serving", "listen", ln.Addr().String(), "endpoint", places.NearbyPath)
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

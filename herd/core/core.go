@@ -1,0 +1,129 @@
+// Package core is one herd server's logic with no I/O: the newest location per client,
+// newer-wins, whom to flood an update to and what to resync. It has no goroutines, clock
+// or sockets: the runtime (herd/server) feeds it inputs and carries out what it returns.
+// A Node is not safe for concurrent use; the runtime serialises calls.
+package core
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/herdchaos/herd/herd/proto"
+)
+
+// Record is what a server holds for one client: the AT line of the server that first
+// received the client's newest IAMAT. Its fields alias one string, to keep a million
+// clients small.
+type Record struct {
+	AT   string     // "AT origin diff client location time"
+	Time proto.Time // the client's time, aliasing AT
+}
+
+// Update parses the record back into its fields (it was valid when stored).
+func (r Record) Update() proto.Update {
+	u, err := proto.ParsePeerAT(proto.Fields(make([]string, 0, 6), "HERD-"+r.AT))
+	if err != nil {
+		panic(fmt.Sprintf("core: stored record %q does not parse: %v", r.AT, err))
+	}
+	return u
+}
+
+// PeerLine is the line that carries the record to a neighbour.
+func (r Record) PeerLine() string { return "HERD-" + r.AT + "\n" }
+
+// Node is one server's state.
+type Node struct {
+	self       string
+	neighbours []string
+	// allBut[i] is every neighbour but neighbours[i]; precomputed so flooding allocates nothing.
+	allBut  map[string][]string
+	clients map[string]*Record
+}
+
+// New returns an empty node named self with the given neighbours.
+func New(self string, neighbours []string) *Node {
+	nb := slices.Clone(neighbours)
+	n := &Node{self: self, neighbours: nb, allBut: map[string][]string{}, clients: map[string]*Record{}}
+	for _, x := range nb {
+		var rest []string
+		for _, y := range nb {
+			if y != x {
+				rest = append(rest, y)
+			}
+		}
+		n.allBut[x] = rest
+	}
+	return n
+}
+
+// Self is the node's name.
+func (n *Node) Self() string { return n.self }
+
+// Neighbours are the servers this node floods to.
+func (n *Node) Neighbours() []string { return n.neighbours }
+
+// Len is the number of clients held.
+func (n *Node) Len() int { return len(n.clients) }
+
+// ClientIAMAT handles an IAMAT received from a client at now. It returns the AT reply
+// (without newline) and the neighbours to flood to: all of them when the IAMAT is newer
+// than what the node holds, none when it is not (it is still answered, PROTOCOL.md).
+func (n *Node) ClientIAMAT(now time.Time, c proto.IAMAT) (reply string, forward []string) {
+	at := proto.FormatAT(n.self, proto.FormatDiff(now, c.Time), c.Client, c.Location.Raw, c.Time.Raw)
+	if old, ok := n.clients[c.Client]; ok && c.Time.Compare(old.Time) <= 0 {
+		return at, nil
+	}
+	n.store(at)
+	return at, n.neighbours
+}
+
+// PeerUpdate handles an update from neighbour from. When it is newer than what the node
+// holds, the node stores it and floods it to every other neighbour; otherwise it is a
+// duplicate (or stale) and goes nowhere, which is what stops echo loops.
+//
+// Updates with equal client times are ordered by their AT line, so that two servers that
+// took different IAMATs with the same time still converge on one of them.
+func (n *Node) PeerUpdate(from string, u proto.Update) (stored bool, forward []string) {
+	at := u.ATLine()
+	if old, ok := n.clients[u.Client]; ok {
+		c := u.Time.Compare(old.Time)
+		if c < 0 || (c == 0 && at <= old.AT) {
+			return false, nil
+		}
+	}
+	n.store(at)
+	if rest, ok := n.allBut[from]; ok {
+		return true, rest
+	}
+	return true, n.neighbours
+}
+
+// store keeps at (a valid AT line) as the client's record, with every field aliasing it.
+func (n *Node) store(at string) {
+	fields := proto.Fields(make([]string, 0, 6), at)
+	t, err := proto.ParseTime(fields[5])
+	if err != nil {
+		panic(fmt.Sprintf("core: storing invalid AT line %q: %v", at, err))
+	}
+	n.clients[fields[3]] = &Record{AT: at, Time: t}
+}
+
+// Lookup returns the record held for client.
+func (n *Node) Lookup(client string) (Record, bool) {
+	r, ok := n.clients[client]
+	if !ok {
+		return Record{}, false
+	}
+	return *r, true
+}
+
+// Snapshot is every record held, for a resync: after any link comes up the dialling side
+// sends its whole state, so a restarted or cut-off neighbour converges.
+func (n *Node) Snapshot() []*Record {
+	out := make([]*Record, 0, len(n.clients))
+	for _, r := range n.clients {
+		out = append(out, r)
+	}
+	return out
+}

@@ -1,0 +1,167 @@
+// Package places answers WHATSAT's "what is near": a client for Google's legacy Places
+// Nearby Search, an emulator of that endpoint over a deterministic worldwide data set, and
+// the trimming rules of PROTOCOL.md.
+package places
+
+import (
+	"fmt"
+	"math"
+	"sort"
+)
+
+// The data set is procedural: the globe is cut into rows of cellDeg latitude, each row into
+// cells about cellDeg wide at its latitude, and each cell holds one to three places placed
+// by a hash of the cell. The same query always gives the same answer, and any location has
+// a place within a few kilometres, so every radius over ~3 km finds results.
+const (
+	cellDeg      = 0.02
+	rows         = int(180 / cellDeg)
+	earthRadiusM = 6371008.8
+	metresPerDeg = earthRadiusM * math.Pi / 180
+	pageSize     = 20 // the real API returns at most 20 results per page
+)
+
+// Place is one place of the data set.
+type Place struct {
+	ID       string
+	Name     string
+	Lat, Lng float64
+	Types    []string
+	Rating   float64
+	Ratings  int
+	Vicinity string
+	Open     bool
+}
+
+func splitmix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+// columns is the number of cells in row r, so cells are about cellDeg wide on the ground.
+func columns(r int) int {
+	mid := -90 + (float64(r)+0.5)*cellDeg
+	n := int(360 * math.Cos(mid*math.Pi/180) / cellDeg)
+	if n < 1 {
+		n = 1
+	}
+	return n
+}
+
+var (
+	adjectives = []string{"Golden", "Blue", "Quiet", "Royal", "Old", "Sunny", "Green", "Little",
+		"Grand", "Hidden", "Silver", "Lucky", "Happy", "Red", "Northern", "Coastal"}
+	nouns = []string{"Oak", "Lantern", "Harbor", "Garden", "Bridge", "Fox", "Mill", "Corner",
+		"Willow", "Anchor", "Summit", "Meadow", "Falcon", "Orchard", "Canyon", "Bay"}
+	kinds = []struct {
+		suffix string
+		types  []string
+	}{
+		{"Cafe", []string{"cafe", "food", "point_of_interest", "establishment"}},
+		{"Restaurant", []string{"restaurant", "food", "point_of_interest", "establishment"}},
+		{"Hotel", []string{"lodging", "point_of_interest", "establishment"}},
+		{"Books", []string{"book_store", "store", "point_of_interest", "establishment"}},
+		{"Pharmacy", []string{"pharmacy", "health", "store", "point_of_interest", "establishment"}},
+		{"Park", []string{"park", "tourist_attraction", "point_of_interest", "establishment"}},
+		{"Bank", []string{"bank", "finance", "point_of_interest", "establishment"}},
+		{"Market", []string{"supermarket", "grocery_or_supermarket", "food", "store", "point_of_interest", "establishment"}},
+	}
+	streets = []string{"Main St", "Oak Ave", "Hill Rd", "Park Blvd", "Lake Dr", "Elm St",
+		"Bay Rd", "Mission St", "Sunset Blvd", "Pine St", "Broadway", "Church St"}
+)
+
+// cellPlaces are the places of cell (r, c).
+func cellPlaces(r, c int) []Place {
+	h := splitmix(uint64(r)<<32 | uint64(c))
+	n := 1 + int(h%3)
+	cols := columns(r)
+	width := 360 / float64(cols)
+	lat0 := -90 + float64(r)*cellDeg
+	lng0 := -180 + float64(c)*width
+	out := make([]Place, 0, n)
+	for k := range n {
+		x := splitmix(h + uint64(k)*0x632be59bd9b4e019)
+		fa := float64(x&0xffffff) / (1 << 24)
+		fb := float64((x>>24)&0xffffff) / (1 << 24)
+		kind := kinds[(x>>48)%uint64(len(kinds))]
+		lat := math.Round((lat0+fa*cellDeg)*1e7) / 1e7
+		lng := math.Round((lng0+fb*width)*1e7) / 1e7
+		out = append(out, Place{
+			ID:       fmt.Sprintf("EmU%04d%05d%d", r, c, k),
+			Name:     fmt.Sprintf("%s %s %s", adjectives[(x>>8)%16], nouns[(x>>12)%16], kind.suffix),
+			Lat:      lat,
+			Lng:      lng,
+			Types:    kind.types,
+			Rating:   float64(10+(x>>20)%41) / 10,
+			Ratings:  int((x >> 28) % 5000),
+			Vicinity: fmt.Sprintf("%d %s", 1+(x>>36)%9999, streets[(x>>44)%uint64(len(streets))]),
+			Open:     (x>>56)%10 != 0,
+		})
+	}
+	return out
+}
+
+// distance is the great-circle distance in metres.
+func distance(lat1, lng1, lat2, lng2 float64) float64 {
+	const rad = math.Pi / 180
+	dlat := (lat2 - lat1) * rad
+	dlng := (lng2 - lng1) * rad
+	a := math.Sin(dlat/2)*math.Sin(dlat/2) +
+		math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Sin(dlng/2)*math.Sin(dlng/2)
+	return 2 * earthRadiusM * math.Asin(math.Min(1, math.Sqrt(a)))
+}
+
+type hit struct {
+	p Place
+	d float64
+}
+
+// Nearby returns the places within radius metres of (lat, lng), nearest first (ties by
+// id), and how many there were in all.
+func Nearby(lat, lng, radius float64) ([]Place, int) {
+	dlat := radius / metresPerDeg
+	rLo := int(math.Floor((lat - dlat + 90) / cellDeg))
+	rHi := int(math.Floor((lat + dlat + 90) / cellDeg))
+	rLo = max(rLo, 0)
+	rHi = min(rHi, rows-1)
+	var hits []hit
+	for r := rLo; r <= rHi; r++ {
+		cols := columns(r)
+		width := 360 / float64(cols)
+		// The widest longitude span this row needs is at its edge nearest a pole.
+		edge := math.Max(math.Abs(-90+float64(r)*cellDeg), math.Abs(-90+float64(r+1)*cellDeg))
+		cosEdge := math.Cos(math.Min(edge, 90) * math.Pi / 180)
+		var cLo, cHi int
+		if cosEdge < 1e-9 || dlat/cosEdge >= 180 {
+			cLo, cHi = 0, cols-1
+		} else {
+			dlng := dlat / cosEdge
+			cLo = int(math.Floor((lng - dlng + 180) / width))
+			cHi = int(math.Floor((lng + dlng + 180) / width))
+			if cHi-cLo+1 >= cols {
+				cLo, cHi = 0, cols-1
+			}
+		}
+		for c := cLo; c <= cHi; c++ {
+			cc := ((c % cols) + cols) % cols
+			for _, p := range cellPlaces(r, cc) {
+				if d := distance(lat, lng, p.Lat, p.Lng); d <= radius {
+					hits = append(hits, hit{p, d})
+				}
+			}
+		}
+	}
+	sort.Slice(hits, func(i, j int) bool {
+		if hits[i].d != hits[j].d {
+			return hits[i].d < hits[j].d
+		}
+		return hits[i].p.ID < hits[j].p.ID
+	})
+	out := make([]Place, 0, min(len(hits), pageSize))
+	for i := 0; i < len(hits) && i < pageSize; i++ {
+		out = append(out, hits[i].p)
+	}
+	return out, len(hits)
+}

@@ -1,0 +1,99 @@
+package proto
+
+// Kind says what a client line is.
+type Kind int
+
+const (
+	// Invalid lines get "? line".
+	Invalid Kind = iota
+	// Blank lines (only white space) are ignored.
+	Blank
+	IAmAt
+	WhatsAt
+)
+
+// Command is one parsed client line.
+type Command struct {
+	Kind    Kind
+	IAMAT   IAMAT
+	WHATSAT WHATSAT
+	Err     error // why the line is Invalid
+}
+
+// ParseCommand classifies and parses one client line (without its terminator). scratch is
+// reused for the fields to avoid an allocation per line; pass nil if you have none.
+func ParseCommand(line string, scratch []string) (Command, []string) {
+	fields := Fields(scratch[:0], line)
+	if len(fields) == 0 {
+		return Command{Kind: Blank}, fields
+	}
+	switch fields[0] {
+	case "IAMAT":
+		c, err := ParseIAMAT(fields)
+		if err != nil {
+			return Command{Kind: Invalid, Err: err}, fields
+		}
+		return Command{Kind: IAmAt, IAMAT: c}, fields
+	case "WHATSAT":
+		c, err := ParseWHATSAT(fields)
+		if err != nil {
+			return Command{Kind: Invalid, Err: err}, fields
+		}
+		return Command{Kind: WhatsAt, WHATSAT: c}, fields
+	}
+	return Command{Kind: Invalid, Err: ErrVerb}, fields
+}
+
+// Peer verbs. They start with "HERD-" so no client command can be mistaken for one, and a
+// server accepts them only on a connection whose first line was a valid handshake.
+const (
+	PeerHello     = "HERD-PEER"      // dialler: HERD-PEER <from> <to> <nonce>
+	PeerChallenge = "HERD-CHALLENGE" // listener: HERD-CHALLENGE <nonce>
+	PeerAuth      = "HERD-AUTH"      // dialler: HERD-AUTH <hex hmac>
+	PeerWelcome   = "HERD-WELCOME"   // listener: HERD-WELCOME <to>
+	PeerAT        = "HERD-AT"        // dialler: HERD-AT <origin> <diff> <client> <location> <time>
+	PeerPing      = "HERD-PING"      // dialler: HERD-PING <seq>
+	PeerPong      = "HERD-PONG"      // listener: HERD-PONG <seq>
+)
+
+// Update is one client location as it travels between servers: the fields of the AT line
+// of the server that first received the newest IAMAT.
+type Update struct {
+	Origin   string
+	Diff     string
+	Client   string
+	Location Location
+	Time     Time
+}
+
+// ParsePeerAT parses the fields of "HERD-AT origin diff client location time".
+func ParsePeerAT(fields []string) (Update, error) {
+	if len(fields) != 6 || fields[0] != PeerAT {
+		return Update{}, ErrFieldCount
+	}
+	if err := CheckName(fields[1]); err != nil {
+		return Update{}, err
+	}
+	if err := CheckDiff(fields[2]); err != nil {
+		return Update{}, err
+	}
+	loc, err := ParseLocation(fields[4])
+	if err != nil {
+		return Update{}, err
+	}
+	t, err := ParseTime(fields[5])
+	if err != nil {
+		return Update{}, err
+	}
+	return Update{Origin: fields[1], Diff: fields[2], Client: fields[3], Location: loc, Time: t}, nil
+}
+
+// ATLine is the client-facing "AT ..." line of the update, without newline.
+func (u Update) ATLine() string {
+	return FormatAT(u.Origin, u.Diff, u.Client, u.Location.Raw, u.Time.Raw)
+}
+
+// PeerLine is the "HERD-AT ..." line that carries the update to a neighbour, with newline.
+func (u Update) PeerLine() string {
+	return "HERD-" + u.ATLine() + "\n"
+}

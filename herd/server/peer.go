@@ -1,0 +1,457 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/hmac"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/herdchaos/herd/herd/core"
+	"github.com/herdchaos/herd/herd/proto"
+)
+
+// Links between servers. Server A sends updates to neighbour B only on the connection A
+// dialled (one connection per directed link, so a one-way cut is real). On that
+// connection:
+//
+//	A: HERD-PEER A B <nonceA>        B: HERD-CHALLENGE <nonceB>
+//	A: HERD-AUTH <hmac>              B: HERD-WELCOME B
+//	A: HERD-AT ... (a full snapshot, then every update), HERD-PING <n> every Heartbeat
+//	B: HERD-PONG <n> every Heartbeat (the reverse direction carries only liveness)
+//
+// Either side drops the connection when it hears nothing for DeadAfter, which catches a
+// crashed, paused or black-holed peer; A then redials with capped exponential backoff and
+// full jitter, and pushes its whole state again so B converges.
+
+func nonce() string {
+	b := make([]byte, 16)
+	crand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// proof is the HMAC that shows the dialler knows the secret, bound to both names and both
+// nonces so it cannot be replayed on another link or connection.
+func proof(secret []byte, from, to, nonceA, nonceB string) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("herd-peer\x00" + from + "\x00" + to + "\x00" + nonceA + "\x00" + nonceB))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// link is the connection this server dials to one neighbour, with its send queue.
+type link struct {
+	s    *Server
+	peer string
+	addr string
+
+	mu        sync.Mutex
+	queue     []core.Record
+	connected bool
+	overflow  bool // the queue overflowed: send a full snapshot instead
+	notify    chan struct{}
+}
+
+func newLink(s *Server, peer, addr string) *link {
+	return &link{s: s, peer: peer, addr: addr, notify: make(chan struct{}, 1)}
+}
+
+func (l *link) isConnected() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.connected
+}
+
+// enqueue queues an update for the neighbour. While the link is down nothing is queued:
+// the snapshot sent on reconnect covers it. A full queue is dropped for a snapshot, so a
+// stalled peer costs bounded memory and never blocks clients or other peers.
+func (l *link) enqueue(r core.Record) {
+	l.mu.Lock()
+	if !l.connected || l.overflow {
+		l.mu.Unlock()
+		return
+	}
+	if len(l.queue) >= l.s.opts.QueueLen {
+		l.overflow = true
+		l.queue = nil
+		l.s.metrics.queueOverflows.Add(1)
+	} else {
+		l.queue = append(l.queue, r)
+	}
+	l.mu.Unlock()
+	select {
+	case l.notify <- struct{}{}:
+	default:
+	}
+}
+
+// take returns what to send next: the queued updates, or resync=true for a snapshot.
+func (l *link) take() (batch []core.Record, resync bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.overflow {
+		l.overflow = false
+		l.queue = nil
+		return nil, true
+	}
+	batch = l.queue
+	l.queue = nil
+	return batch, false
+}
+
+func (l *link) setConnected(up bool) {
+	l.mu.Lock()
+	l.connected = up
+	l.queue = nil
+	l.overflow = false
+	l.mu.Unlock()
+}
+
+// run dials the neighbour until ctx is done.
+func (l *link) run(ctx context.Context) {
+	o := l.s.opts
+	backoff := o.BackoffMin
+	for ctx.Err() == nil {
+		err := l.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil { // a session that came up resets the backoff
+			backoff = o.BackoffMin
+		}
+		// Full jitter: a random wait in [backoff/2, backoff], so restarting herds do
+		// not redial in lockstep.
+		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		backoff = min(backoff*2, o.BackoffMax)
+	}
+}
+
+// session dials, handshakes and streams until the connection breaks. It returns nil if
+// the link came up (and later went down), an error if it never came up.
+func (l *link) session(ctx context.Context) error {
+	o := l.s.opts
+	d := net.Dialer{Timeout: o.DeadAfter}
+	conn, err := d.DialContext(ctx, "tcp", l.addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	r := bufio.NewReaderSize(conn, 4096)
+	w := bufio.NewWriterSize(conn, 32<<10)
+	who := "peer:" + l.peer
+	if err := l.handshake(conn, r, w, who); err != nil {
+		l.s.wire.add(logEvent, who, "handshake with "+l.addr+" failed: "+err.Error())
+		l.s.wire.sync()
+		return err
+	}
+	l.s.metrics.peerConnects.Add(1)
+	l.s.wire.add(logEvent, who, "link "+l.s.name+"->"+l.peer+" up via "+l.addr)
+	l.s.log.Info("peer link up", "peer", l.peer, "addr", l.addr)
+
+	// The watchdog closes the connection when no pong came for DeadAfter; that also
+	// unblocks a write stuck on a stalled peer.
+	var lastPong atomic.Int64
+	lastPong.Store(time.Now().UnixNano())
+	done := make(chan struct{})
+	var readErr atomic.Value
+	go func() {
+		defer close(done)
+		var buf []byte
+		for {
+			raw, err := readLine(r, 1024, buf)
+			buf = raw
+			if err != nil {
+				readErr.Store(err)
+				conn.Close()
+				return
+			}
+			line := proto.TrimLine(string(raw))
+			l.s.wire.add(logIn, who, line)
+			if !strings.HasPrefix(line, proto.PeerPong+" ") {
+				readErr.Store(fmt.Errorf("unexpected line from listener: %q", line))
+				conn.Close()
+				return
+			}
+			lastPong.Store(time.Now().UnixNano())
+		}
+	}()
+
+	l.setConnected(true)
+	reason := l.stream(ctx, conn, w, who, &lastPong, done)
+	l.setConnected(false)
+	conn.Close()
+	<-done
+	if e, ok := readErr.Load().(error); ok && reason == "" {
+		reason = e.Error()
+	}
+	l.s.metrics.peerDisconnects.Add(1)
+	l.s.wire.add(logEvent, who, "link "+l.s.name+"->"+l.peer+" dropped: "+reason)
+	l.s.wire.sync()
+	l.s.log.Info("peer link dropped", "peer", l.peer, "reason", reason)
+	return nil
+}
+
+func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who string) error {
+	o := l.s.opts
+	conn.SetDeadline(time.Now().Add(o.DeadAfter))
+	defer conn.SetDeadline(time.Time{})
+	na := nonce()
+	send := func(line string) error {
+		l.s.wire.add(logOut, who, line)
+		l.s.wire.sync()
+		w.WriteString(line + "\n")
+		return w.Flush()
+	}
+	expect := func(verb string) ([]string, error) {
+		raw, err := readLine(r, 1024, nil)
+		if err != nil {
+			return nil, err
+		}
+		line := proto.TrimLine(string(raw))
+		l.s.wire.add(logIn, who, line)
+		f := proto.Fields(nil, line)
+		if len(f) != 2 || f[0] != verb {
+			return nil, fmt.Errorf("expected %s, got %q", verb, line)
+		}
+		return f, nil
+	}
+	if err := send(strings.Join([]string{proto.PeerHello, l.s.name, l.peer, na}, " ")); err != nil {
+		return err
+	}
+	f, err := expect(proto.PeerChallenge)
+	if err != nil {
+		return err
+	}
+	mac := "-"
+	if len(o.Secret) > 0 {
+		mac = proof(o.Secret, l.s.name, l.peer, na, f[1])
+	}
+	if err := send(proto.PeerAuth + " " + mac); err != nil {
+		return err
+	}
+	f, err = expect(proto.PeerWelcome)
+	if err != nil {
+		return err
+	}
+	if f[1] != l.peer {
+		return fmt.Errorf("dialled %s at %s but %s answered", l.peer, l.addr, f[1])
+	}
+	return nil
+}
+
+// stream sends a snapshot, then queued updates and pings, until the link breaks. It
+// returns why it stopped ("" when the reader saw it first).
+func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who string, lastPong *atomic.Int64, done <-chan struct{}) string {
+	o := l.s.opts
+	send := func(recs []core.Record, ptrs []*core.Record) error {
+		for _, rec := range recs {
+			if err := l.write(w, who, rec); err != nil {
+				return err
+			}
+		}
+		for _, rec := range ptrs {
+			if err := l.write(w, who, *rec); err != nil {
+				return err
+			}
+		}
+		l.s.wire.sync()
+		return w.Flush()
+	}
+	l.s.metrics.resyncs.Add(1)
+	if err := send(nil, l.s.snapshot()); err != nil {
+		return "resync: " + err.Error()
+	}
+	tick := time.NewTicker(o.Heartbeat)
+	defer tick.Stop()
+	var seq int64
+	for {
+		select {
+		case <-ctx.Done():
+			return "server stopping"
+		case <-done:
+			return ""
+		case <-l.notify:
+			batch, resync := l.take()
+			var err error
+			if resync {
+				l.s.metrics.resyncs.Add(1)
+				err = send(nil, l.s.snapshot())
+			} else {
+				err = send(batch, nil)
+			}
+			if err != nil {
+				return "send: " + err.Error()
+			}
+		case <-tick.C:
+			if silent := time.Since(time.Unix(0, lastPong.Load())); silent > o.DeadAfter {
+				return "no heartbeat for " + silent.Round(time.Millisecond).String()
+			}
+			seq++
+			line := proto.PeerPing + " " + strconv.FormatInt(seq, 10)
+			l.s.wire.add(logOut, who, line)
+			l.s.wire.sync()
+			w.WriteString(line + "\n")
+			if err := w.Flush(); err != nil {
+				return "ping: " + err.Error()
+			}
+		}
+	}
+}
+
+func (l *link) write(w *bufio.Writer, who string, rec core.Record) error {
+	line := rec.PeerLine()
+	l.s.wire.add(logOut, who, line[:len(line)-1])
+	l.s.metrics.peerSent.Add(1)
+	if w.Available() < len(line) {
+		l.s.wire.sync() // logged before the bytes leave
+	}
+	_, err := w.WriteString(line)
+	return err
+}
+
+// servePeer runs the listener side of a neighbour's link, whose first line was hello. It
+// returns false if the line is not a valid handshake for this server, so it is answered
+// as an invalid client command.
+func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, w *bufio.Writer, id, hello string) bool {
+	f := proto.Fields(nil, hello)
+	if len(f) != 4 || f[0] != proto.PeerHello || f[2] != s.name || s.links[f[1]] == nil {
+		return false
+	}
+	from, na := f[1], f[3]
+	who := "peer:" + from + "/" + id
+	o := s.opts
+	s.wire.add(logIn, who, hello)
+	send := func(line string) error {
+		s.wire.add(logOut, who, line)
+		s.wire.sync()
+		w.WriteString(line + "\n")
+		return w.Flush()
+	}
+	conn.SetDeadline(time.Now().Add(o.DeadAfter))
+	nb := nonce()
+	if send(proto.PeerChallenge+" "+nb) != nil {
+		return true
+	}
+	raw, err := readLine(r, 1024, nil)
+	if err != nil {
+		s.wire.add(logEvent, who, "handshake failed: "+err.Error())
+		s.wire.sync()
+		return true
+	}
+	auth := proto.TrimLine(string(raw))
+	s.wire.add(logIn, who, auth)
+	af := proto.Fields(nil, auth)
+	ok := len(af) == 2 && af[0] == proto.PeerAuth
+	if ok && len(o.Secret) > 0 {
+		ok = hmac.Equal([]byte(af[1]), []byte(proof(o.Secret, from, s.name, na, nb)))
+	}
+	if !ok {
+		s.wire.add(logEvent, who, "handshake refused: bad proof")
+		send(proto.FormatInvalid(auth)[:len(auth)+2])
+		s.log.Warn("peer handshake refused", "claimed", from, "remote", conn.RemoteAddr().String())
+		return true
+	}
+	if send(proto.PeerWelcome+" "+s.name) != nil {
+		return true
+	}
+	conn.SetDeadline(time.Time{})
+
+	s.inMu.Lock()
+	if old := s.inbound[from]; old != nil {
+		old.Close() // a newer connection from the same neighbour replaces a stale one
+	}
+	s.inbound[from] = conn
+	s.inMu.Unlock()
+	s.wire.add(logEvent, who, "link "+from+"->"+s.name+" accepted from "+conn.RemoteAddr().String())
+	s.wire.sync()
+	reason := s.receive(ctx, conn, r, w, from, who)
+	s.inMu.Lock()
+	if s.inbound[from] == conn {
+		delete(s.inbound, from)
+	}
+	s.inMu.Unlock()
+	s.wire.add(logEvent, who, "link "+from+"->"+s.name+" dropped: "+reason)
+	s.wire.sync()
+	return true
+}
+
+// receive applies a neighbour's updates and sends pongs until the link breaks.
+func (s *Server) receive(ctx context.Context, conn net.Conn, r *bufio.Reader, w *bufio.Writer, from, who string) string {
+	o := s.opts
+	var wmu sync.Mutex
+	var lastSeq atomic.Int64
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(o.Heartbeat)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				conn.Close()
+				return
+			case <-tick.C:
+				line := proto.PeerPong + " " + strconv.FormatInt(lastSeq.Load(), 10)
+				s.wire.add(logOut, who, line)
+				s.wire.sync()
+				wmu.Lock()
+				w.WriteString(line + "\n")
+				err := w.Flush()
+				wmu.Unlock()
+				if err != nil {
+					conn.Close()
+					return
+				}
+			}
+		}
+	}()
+	var buf []byte
+	var scratch []string
+	for {
+		conn.SetReadDeadline(time.Now().Add(o.DeadAfter))
+		raw, err := readLine(r, o.MaxLineBytes, buf)
+		buf = raw
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return "no line for " + o.DeadAfter.String()
+			}
+			return err.Error()
+		}
+		line := proto.TrimLine(string(raw))
+		s.wire.add(logIn, who, line)
+		scratch = proto.Fields(scratch[:0], line)
+		switch {
+		case len(scratch) == 2 && scratch[0] == proto.PeerPing:
+			if n, err := strconv.ParseInt(scratch[1], 10, 64); err == nil {
+				lastSeq.Store(n)
+			}
+		case len(scratch) > 0 && scratch[0] == proto.PeerAT:
+			u, err := proto.ParsePeerAT(scratch)
+			if err != nil {
+				return fmt.Sprintf("bad update %q: %v", line, err)
+			}
+			s.applyPeer(from, u)
+		default:
+			return fmt.Sprintf("unexpected line %q", line)
+		}
+	}
+}

@@ -1,0 +1,420 @@
+// Package server is a herd server's runtime: the client listener, the peer links (dial,
+// handshake, heartbeat, backoff, resync), bounded send queues, the wire log and metrics.
+// It drives herd/core with the real clock.
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/herdchaos/herd/herd/core"
+	"github.com/herdchaos/herd/herd/places"
+	"github.com/herdchaos/herd/herd/proto"
+	"github.com/herdchaos/herd/herd/topology"
+)
+
+// Options configure one server. Zero values take the defaults below.
+type Options struct {
+	Name   string
+	Config topology.Config // the whole herd; Name picks this server
+	Places places.Source
+	// PlacesTimeout bounds a WHATSAT's upstream request (default 2s).
+	PlacesTimeout time.Duration
+	LogDir        string // one file, NAME.log; "" logs nowhere
+	Secret        []byte // peers must prove it (HMAC) when set
+	Logger        *slog.Logger
+
+	MaxLineBytes int           // default 64 KiB
+	MaxConns     int           // default 10000
+	Heartbeat    time.Duration // default 200ms
+	DeadAfter    time.Duration // a link silent this long is dropped; default 1.5s
+	BackoffMin   time.Duration // default 50ms
+	BackoffMax   time.Duration // default 1s
+	QueueLen     int           // per-peer send queue; default 65536 updates
+}
+
+func (o *Options) defaults() {
+	if o.PlacesTimeout <= 0 {
+		o.PlacesTimeout = 2 * time.Second
+	}
+	if o.MaxLineBytes <= 0 {
+		o.MaxLineBytes = 64 << 10
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 10000
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 200 * time.Millisecond
+	}
+	if o.DeadAfter <= 0 {
+		o.DeadAfter = 1500 * time.Millisecond
+	}
+	if o.BackoffMin <= 0 {
+		o.BackoffMin = 50 * time.Millisecond
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = time.Second
+	}
+	if o.QueueLen <= 0 {
+		o.QueueLen = 65536
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Places == nil {
+		o.Places = places.Local{}
+	}
+}
+
+// Server is one running herd server.
+type Server struct {
+	opts Options
+	name string
+	self topology.Server
+	log  *slog.Logger
+	wire *wireLog
+
+	mu   sync.Mutex // guards node
+	node *core.Node
+
+	links   map[string]*link // the links this server dials, by neighbour; fixed at New
+	inMu    sync.Mutex
+	inbound map[string]net.Conn // the newest accepted connection of each neighbour
+
+	connMu sync.Mutex
+	conns  map[net.Conn]struct{}
+	nextID atomic.Int64
+
+	metrics metrics
+	ready   chan struct{}
+	addr    net.Addr
+}
+
+// New checks the options and opens the log file.
+func New(opts Options) (*Server, error) {
+	opts.defaults()
+	if err := opts.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	self := opts.Config.Server(opts.Name)
+	if self == nil {
+		return nil, fmt.Errorf("unknown server %q (the herd has %s)", opts.Name, strings.Join(opts.Config.Names(), ", "))
+	}
+	wire, err := openWireLog(opts.LogDir, opts.Name)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:    opts,
+		name:    opts.Name,
+		self:    *self,
+		log:     opts.Logger.With("server", opts.Name),
+		wire:    wire,
+		node:    core.New(opts.Name, self.Neighbours()),
+		links:   map[string]*link{},
+		inbound: map[string]net.Conn{},
+		conns:   map[net.Conn]struct{}{},
+		ready:   make(chan struct{}),
+	}
+	for _, peer := range self.Neighbours() {
+		s.links[peer] = newLink(s, peer, self.Peers[peer])
+	}
+	return s, nil
+}
+
+// Ready is closed once the server listens.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addr is the address the server listens on (valid after Ready).
+func (s *Server) Addr() net.Addr { return s.addr }
+
+// Serve listens and serves until ctx is done, then closes every connection and the log.
+func (s *Server) Serve(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.self.Listen)
+	if err != nil {
+		s.wire.close()
+		return fmt.Errorf("listen: %w", err)
+	}
+	return s.ServeListener(ctx, ln)
+}
+
+// ServeListener is Serve on a listener the caller opened.
+func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
+	s.addr = ln.Addr()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var metricsSrv *http.Server
+	if s.self.Metrics != "" {
+		mln, err := net.Listen("tcp", s.self.Metrics)
+		if err != nil {
+			ln.Close()
+			s.wire.close()
+			return fmt.Errorf("metrics listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+			s.writeMetrics(w)
+		})
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		wg.Go(func() { metricsSrv.Serve(mln) })
+	}
+	for _, l := range s.links {
+		wg.Go(func() { l.run(ctx) })
+	}
+	s.log.Info("serving", "listen", ln.Addr().String(), "neighbours", s.node.Neighbours())
+	close(s.ready)
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	var sem = make(chan struct{}, s.opts.MaxConns)
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			s.log.Error("accept", "err", err)
+			break
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			s.metrics.connsRejected.Add(1)
+			s.wire.add(logEvent, "-", "connection from "+conn.RemoteAddr().String()+" refused: over the connection limit")
+			conn.Close()
+			continue
+		}
+		s.track(conn, true)
+		wg.Go(func() {
+			defer func() { <-sem }()
+			defer s.track(conn, false)
+			s.handle(ctx, conn)
+		})
+	}
+	cancel()
+	s.connMu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.connMu.Unlock()
+	if metricsSrv != nil {
+		metricsSrv.Close()
+	}
+	wg.Wait()
+	s.log.Info("stopped")
+	return s.wire.close()
+}
+
+func (s *Server) track(c net.Conn, open bool) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if open {
+		s.conns[c] = struct{}{}
+	} else {
+		delete(s.conns, c)
+	}
+}
+
+var errLineTooLong = errors.New("line too long")
+
+// readLine reads one line with its terminator; at EOF it returns what is left (a final
+// command without "\n") with io.EOF. A line over max bytes returns its first max bytes
+// and errLineTooLong.
+func readLine(r *bufio.Reader, max int, buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if len(buf)+len(chunk) > max {
+			return append(buf, chunk[:max-len(buf)]...), errLineTooLong
+		}
+		buf = append(buf, chunk...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		return buf, err
+	}
+}
+
+// handle serves one connection: a client's, or a neighbour's if its first line is a peer
+// handshake.
+func (s *Server) handle(ctx context.Context, conn net.Conn) {
+	defer conn.Close()
+	id := "c" + strconv.FormatInt(s.nextID.Add(1), 10)
+	r := bufio.NewReaderSize(conn, 4096)
+	w := bufio.NewWriterSize(conn, 4096)
+	var buf []byte
+	var scratch []string
+	first := true
+	for {
+		raw, err := readLine(r, s.opts.MaxLineBytes, buf)
+		buf = raw
+		if len(raw) == 0 && err != nil {
+			break
+		}
+		line := proto.TrimLine(string(raw))
+		if errors.Is(err, errLineTooLong) {
+			s.metrics.linesTooLong.Add(1)
+			s.wire.add(logIn, id, line)
+			reply := proto.FormatInvalid(line)
+			s.wire.add(logOut, id, reply)
+			s.wire.add(logEvent, id, "closing: line over "+strconv.Itoa(s.opts.MaxLineBytes)+" bytes")
+			s.wire.sync()
+			w.WriteString(reply)
+			w.Flush()
+			return
+		}
+		if first && strings.HasPrefix(line, proto.PeerHello) {
+			if s.servePeer(ctx, conn, r, w, id, line) {
+				return
+			}
+		}
+		first = false
+		s.wire.add(logIn, id, line)
+		var reply string
+		reply, scratch = s.command(ctx, line, scratch)
+		if reply != "" {
+			s.wire.add(logOut, id, strings.TrimSuffix(reply, "\n"))
+			w.WriteString(reply)
+		}
+		if r.Buffered() == 0 || err != nil {
+			s.wire.sync()
+			if w.Flush() != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+	s.wire.sync()
+	w.Flush()
+}
+
+// command answers one client line ("" for a blank line).
+func (s *Server) command(ctx context.Context, line string, scratch []string) (string, []string) {
+	cmd, scratch := proto.ParseCommand(line, scratch)
+	switch cmd.Kind {
+	case proto.Blank:
+		return "", scratch
+	case proto.IAmAt:
+		s.metrics.iamat.Add(1)
+		return s.iamat(cmd.IAMAT) + "\n", scratch
+	case proto.WhatsAt:
+		if reply, ok := s.whatsat(ctx, cmd.WHATSAT); ok {
+			s.metrics.whatsat.Add(1)
+			return reply, scratch
+		}
+	}
+	s.metrics.invalid.Add(1)
+	return proto.FormatInvalid(line), scratch
+}
+
+func (s *Server) iamat(c proto.IAMAT) string {
+	s.mu.Lock()
+	reply, forward := s.node.ClientIAMAT(time.Now(), c)
+	var rec core.Record
+	if forward != nil {
+		rec, _ = s.node.Lookup(c.Client)
+	}
+	s.mu.Unlock()
+	if forward != nil {
+		s.metrics.iamatStored.Add(1)
+		s.flood(forward, rec)
+	}
+	return reply
+}
+
+func (s *Server) flood(to []string, rec core.Record) {
+	for _, peer := range to {
+		if l := s.links[peer]; l != nil {
+			l.enqueue(rec)
+		}
+	}
+}
+
+// whatsat answers a WHATSAT, or reports false for an unknown client (an invalid command).
+func (s *Server) whatsat(ctx context.Context, c proto.WHATSAT) (string, bool) {
+	s.mu.Lock()
+	rec, ok := s.node.Lookup(c.Client)
+	s.mu.Unlock()
+	if !ok {
+		return "", false
+	}
+	u := rec.Update()
+	ctx, cancel := context.WithTimeout(ctx, s.opts.PlacesTimeout)
+	defer cancel()
+	body, err := s.opts.Places.Nearby(ctx, u.Location.PlacesParam(), proto.RadiusMetres(c.RadiusKm))
+	var out []byte
+	if err == nil {
+		out, err = places.Trim(body, c.Bound)
+	}
+	if err != nil {
+		s.metrics.placesErrors.Add(1)
+		s.log.Warn("places", "err", err)
+		out = places.SqueezeNewlines(places.ErrorJSON(places.StatusUnknownError, err.Error()))
+	}
+	var b strings.Builder
+	b.Grow(len(rec.AT) + len(out) + 3)
+	b.WriteString(rec.AT)
+	b.WriteByte('\n')
+	b.Write(out)
+	b.WriteString("\n\n")
+	return b.String(), true
+}
+
+// applyPeer handles an update from a neighbour.
+func (s *Server) applyPeer(from string, u proto.Update) {
+	s.metrics.peerReceived.Add(1)
+	s.mu.Lock()
+	stored, forward := s.node.PeerUpdate(from, u)
+	var rec core.Record
+	if stored {
+		rec, _ = s.node.Lookup(u.Client)
+	}
+	s.mu.Unlock()
+	if stored {
+		s.metrics.peerStored.Add(1)
+		s.flood(forward, rec)
+	}
+}
+
+// snapshot is every record held.
+func (s *Server) snapshot() []*core.Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.node.Snapshot()
+}
+
+// Lookup returns the AT line held for client (for tests and tools).
+func (s *Server) Lookup(client string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.node.Lookup(client)
+	return r.AT, ok
+}
+
+// PeerUp reports whether the link this server dials to peer is up.
+func (s *Server) PeerUp(peer string) bool {
+	l := s.links[peer]
+	return l != nil && l.isConnected()
+}
+
+var _ io.Writer = (*bufio.Writer)(nil)
