@@ -1,0 +1,79 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/herdchaos/herd/herd/client"
+)
+
+// BenchmarkIAMATOneShot is how graders talk: a connection per IAMAT, half-closed, on one
+// server of the five-server herd (so each stored IAMAT is also flooded).
+func BenchmarkIAMATOneShot(b *testing.B) {
+	h := fiveHerd(b, Options{LogDir: ""})
+	addr := h.addr("Goloman")
+	b.ReportAllocs()
+	b.ResetTimer()
+	var i int64
+	var mu sync.Mutex
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			mu.Lock()
+			i++
+			n := i
+			mu.Unlock()
+			out, err := client.IAMAT(context.Background(), addr, fmt.Sprint("c", n%1000), "+34.068930-118.445127", fmt.Sprint(n))
+			if err != nil || !strings.HasPrefix(out, "AT Goloman") {
+				b.Fatalf("%q %v", out, err)
+			}
+		}
+	})
+}
+
+// BenchmarkIAMATPipelined sends IAMATs back to back on persistent connections and reads
+// the replies concurrently, end to end over loopback, with the log file on.
+func BenchmarkIAMATPipelined(b *testing.B) {
+	h := fiveHerd(b, Options{})
+	addr := h.addr("Goloman")
+	const conns = 8
+	per := b.N/conns + 1
+	b.ReportAllocs()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for c := range conns {
+		wg.Go(func() {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer conn.Close()
+			done := make(chan error, 1)
+			go func() {
+				r := bufio.NewReaderSize(conn, 64<<10)
+				for range per {
+					line, err := r.ReadSlice('\n')
+					if err != nil || line[0] != 'A' {
+						done <- fmt.Errorf("%q %v", line, err)
+						return
+					}
+				}
+				done <- nil
+			}()
+			w := bufio.NewWriterSize(conn, 64<<10)
+			for i := range per {
+				fmt.Fprintf(w, "IAMAT p%d-%d +34.068930-118.445127 %d\n", c, i%1000, i)
+			}
+			w.Flush()
+			if err := <-done; err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+}
