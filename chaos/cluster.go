@@ -1,0 +1,338 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/herdchaos/herd/herd/client"
+	"github.com/herdchaos/herd/herd/topology"
+)
+
+// Backend is one way of running a herd with every link through its own proxy: the
+// containers backend, or local processes. The Cluster drives it.
+type Backend interface {
+	// Config is the herd's topology (names and links; addresses are the backend's).
+	Config() topology.Config
+	// ClientAddr is where a client on this machine reaches node now (it may change
+	// after a restart).
+	ClientAddr(ctx context.Context, node string) (string, error)
+	// PlacesURL is the Places emulator's base URL as reachable from this process.
+	PlacesURL() string
+
+	AddToxic(ctx context.Context, link Link, name string, t Toxic) error
+	RemoveToxic(ctx context.Context, link Link, name string) error
+	SetLinkEnabled(ctx context.Context, link Link, enabled bool) error
+	// SetPlacesStatus makes the emulator fail every request with status ("" restores).
+	SetPlacesStatus(ctx context.Context, status string) error
+
+	Kill(ctx context.Context, node string) error   // SIGKILL
+	Start(ctx context.Context, node string) error  // start a killed node; returns once it serves
+	Pause(ctx context.Context, node string) error  // freeze
+	Resume(ctx context.Context, node string) error // thaw
+	// Logs are the node's own log file and its standard error, for artifacts.
+	Logs(ctx context.Context, node string) (map[string][]byte, error)
+	Close(ctx context.Context) error
+}
+
+// NodeState is a server's lifecycle state.
+type NodeState string
+
+const (
+	Running NodeState = "running"
+	Paused  NodeState = "paused"
+	Crashed NodeState = "crashed"
+)
+
+// ActiveFault is a fault in force.
+type ActiveFault struct {
+	ID      string
+	Fault   Fault
+	Effects Effects
+	Since   time.Duration // on the history clock
+}
+
+// Cluster is a running herd under test: faults in, client operations recorded, the
+// oracle and checkers on top. It is safe for concurrent use.
+type Cluster struct {
+	b       Backend
+	cfg     topology.Config
+	Seed    uint64
+	Rand    *rand.Rand
+	History *History
+	Timing  Timing
+
+	mu        sync.Mutex
+	nextID    int
+	active    map[string]*ActiveFault
+	order     []string
+	cutCount  map[Link]int
+	nodeFault map[string]string // node -> id of the crash or pause fault holding it
+}
+
+// Timing is what the oracle allows a herd on top of the injected latencies.
+type Timing struct {
+	// Settle covers noticing a healed link and reconnecting (heartbeat timeout,
+	// backoff, handshake, resync).
+	Settle time.Duration
+	// PerHop is the processing allowance per hop.
+	PerHop time.Duration
+	// SlowHop is added per hop that has a bandwidth, slicer or slow_close toxic.
+	SlowHop time.Duration
+}
+
+// DefaultTiming suits our herd (heartbeat 200ms, silence 1.5s, backoff up to 1s) on a
+// loaded two-core machine.
+var DefaultTiming = Timing{Settle: 4 * time.Second, PerHop: 100 * time.Millisecond, SlowHop: 3 * time.Second}
+
+// NewCluster wraps a backend. Every random choice of the run comes from seed.
+func NewCluster(b Backend, seed uint64) *Cluster {
+	return &Cluster{
+		b: b, cfg: b.Config(), Seed: seed, Rand: rand.New(rand.NewPCG(seed, seed^0x5eed)),
+		History: NewHistory(), Timing: DefaultTiming,
+		active: map[string]*ActiveFault{}, cutCount: map[Link]int{}, nodeFault: map[string]string{},
+	}
+}
+
+// Backend is the backend under the cluster.
+func (c *Cluster) Backend() Backend { return c.b }
+
+// Config is the herd's topology.
+func (c *Cluster) Config() topology.Config { return c.cfg }
+
+// Nodes are the servers' names.
+func (c *Cluster) Nodes() []string { return c.cfg.Names() }
+
+// Inject applies a fault and returns its id. On error nothing of it stays applied.
+func (c *Cluster) Inject(ctx context.Context, f Fault) (string, error) {
+	e, err := f.Effects(c.cfg)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range slices.Concat(e.Crash, e.Pause, e.Restart) {
+		if id, busy := c.nodeFault[n]; busy {
+			return "", fmt.Errorf("%s: %s is already held by fault %s (%s)", f, n, id, c.active[id].Fault)
+		}
+	}
+	c.nextID++
+	id := fmt.Sprintf("f%d", c.nextID)
+	af := &ActiveFault{ID: id, Fault: f, Effects: e, Since: c.History.Now()}
+	if err := c.apply(ctx, id, e); err != nil {
+		c.unapply(context.WithoutCancel(ctx), id, e)
+		return "", fmt.Errorf("%s: %w", f, err)
+	}
+	if len(e.Crash)+len(e.Pause)+len(e.Toxics)+len(e.Cut) == 0 && e.PlacesFail == "" {
+		// A momentary fault (restart): it is over once applied.
+		c.History.FaultWindow(id, f.String(), af.Since, c.History.Now())
+		return id, nil
+	}
+	c.active[id] = af
+	c.order = append(c.order, id)
+	c.History.FaultStarted(id, f.String(), af.Since)
+	return id, nil
+}
+
+func (c *Cluster) apply(ctx context.Context, id string, e Effects) error {
+	for _, l := range e.Cut {
+		c.cutCount[l]++
+		if c.cutCount[l] == 1 {
+			if err := c.b.SetLinkEnabled(ctx, l, false); err != nil {
+				return err
+			}
+		}
+	}
+	for i, t := range e.Toxics {
+		if err := c.b.AddToxic(ctx, t.Link, toxicName(id, i), t.Toxic); err != nil {
+			return err
+		}
+	}
+	for _, n := range e.Crash {
+		c.nodeFault[n] = id
+		if err := c.b.Kill(ctx, n); err != nil {
+			return err
+		}
+	}
+	for _, n := range e.Pause {
+		c.nodeFault[n] = id
+		if err := c.b.Pause(ctx, n); err != nil {
+			return err
+		}
+	}
+	for _, n := range e.Restart {
+		if err := c.b.Kill(ctx, n); err != nil {
+			return err
+		}
+		if err := c.b.Start(ctx, n); err != nil {
+			return err
+		}
+	}
+	if e.PlacesFail != "" {
+		return c.b.SetPlacesStatus(ctx, e.PlacesFail)
+	}
+	return nil
+}
+
+func toxicName(id string, i int) string { return fmt.Sprintf("%s-%d", id, i) }
+
+// unapply undoes effects; it keeps going past errors and returns them all.
+func (c *Cluster) unapply(ctx context.Context, id string, e Effects) error {
+	var errs []error
+	for _, l := range e.Cut {
+		if c.cutCount[l] == 0 {
+			continue
+		}
+		c.cutCount[l]--
+		if c.cutCount[l] == 0 {
+			errs = append(errs, c.b.SetLinkEnabled(ctx, l, true))
+		}
+	}
+	for i, t := range e.Toxics {
+		errs = append(errs, c.b.RemoveToxic(ctx, t.Link, toxicName(id, i)))
+	}
+	for _, n := range e.Pause {
+		if c.nodeFault[n] == id {
+			delete(c.nodeFault, n)
+			errs = append(errs, c.b.Resume(ctx, n))
+		}
+	}
+	for _, n := range e.Crash {
+		if c.nodeFault[n] == id {
+			delete(c.nodeFault, n)
+			errs = append(errs, c.b.Start(ctx, n))
+		}
+	}
+	if e.PlacesFail != "" {
+		errs = append(errs, c.b.SetPlacesStatus(ctx, ""))
+	}
+	return errors.Join(errs...)
+}
+
+// Heal removes one fault.
+func (c *Cluster) Heal(ctx context.Context, id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	af, ok := c.active[id]
+	if !ok {
+		return fmt.Errorf("no fault %q in force", id)
+	}
+	delete(c.active, id)
+	c.order = slices.DeleteFunc(c.order, func(s string) bool { return s == id })
+	err := c.unapply(ctx, id, af.Effects)
+	c.History.FaultEnded(id, c.History.Now())
+	if err != nil {
+		return fmt.Errorf("healing %s (%s): %w", id, af.Fault, err)
+	}
+	return nil
+}
+
+// HealAll removes every fault, newest first.
+func (c *Cluster) HealAll(ctx context.Context) error {
+	c.mu.Lock()
+	ids := slices.Clone(c.order)
+	c.mu.Unlock()
+	var errs []error
+	for i := len(ids) - 1; i >= 0; i-- {
+		errs = append(errs, c.Heal(ctx, ids[i]))
+	}
+	return errors.Join(errs...)
+}
+
+// Active are the faults in force, oldest first.
+func (c *Cluster) Active() []ActiveFault {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]ActiveFault, 0, len(c.order))
+	for _, id := range c.order {
+		out = append(out, *c.active[id])
+	}
+	return out
+}
+
+// DescribeFaults lists the faults in force, for failure messages.
+func (c *Cluster) DescribeFaults() string {
+	af := c.Active()
+	if len(af) == 0 {
+		return "no faults in force"
+	}
+	s := make([]string, len(af))
+	for i, f := range af {
+		s[i] = f.ID + " " + f.Fault.String()
+	}
+	return "faults in force: " + strings.Join(s, "; ")
+}
+
+// State is a node's lifecycle state.
+func (c *Cluster) State(node string) NodeState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.nodeFault[node]
+	if !ok {
+		return Running
+	}
+	if slices.Contains(c.active[id].Effects.Pause, node) {
+		return Paused
+	}
+	return Crashed
+}
+
+// Oracle is the oracle for the faults in force now.
+func (c *Cluster) Oracle() *Oracle {
+	return NewOracle(c.cfg, c.Active(), c.Timing)
+}
+
+// Close heals nothing and removes everything the backend started.
+func (c *Cluster) Close(ctx context.Context) error { return c.b.Close(ctx) }
+
+// IAMAT sends an IAMAT to node as a one-shot client and records it.
+func (c *Cluster) IAMAT(ctx context.Context, node, clientID, location, tm string) (string, error) {
+	op := c.History.Invoke("iamat", node, fmt.Sprintf("IAMAT %s %s %s", clientID, location, tm))
+	addr, err := c.b.ClientAddr(ctx, node)
+	var reply string
+	if err == nil {
+		reply, err = client.IAMAT(ctx, addr, clientID, location, tm)
+	}
+	c.History.Complete(op, reply, err)
+	return reply, err
+}
+
+// WHATSAT sends a WHATSAT to node as a one-shot client and records it.
+func (c *Cluster) WHATSAT(ctx context.Context, node, clientID, radiusKm string, bound int) (client.WhatsatReply, error) {
+	op := c.History.Invoke("whatsat", node, fmt.Sprintf("WHATSAT %s %s %d", clientID, radiusKm, bound))
+	addr, err := c.b.ClientAddr(ctx, node)
+	var rep client.WhatsatReply
+	if err == nil {
+		rep, err = client.WHATSAT(ctx, addr, clientID, radiusKm, bound)
+	}
+	c.History.Complete(op, rep.Raw, err)
+	return rep, err
+}
+
+// Raw sends text to node as a one-shot client (graders' style) and records it.
+func (c *Cluster) Raw(ctx context.Context, node, text string) (string, error) {
+	op := c.History.Invoke("raw", node, text)
+	addr, err := c.b.ClientAddr(ctx, node)
+	var out string
+	if err == nil {
+		out, err = client.Exchange(ctx, addr, text)
+	}
+	c.History.Complete(op, out, err)
+	return out, err
+}
+
+// sortedKeys returns a map's keys sorted.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

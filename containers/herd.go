@@ -1,0 +1,598 @@
+// Package containers is the chaos framework's testcontainers-go backend: one network per
+// run, one Toxiproxy container with a proxy per directed peer link and per Places link,
+// the herd's servers and a Places emulator, every one labelled with the run id so a sweep
+// can remove what a killed run left. Images are built offline, FROM scratch.
+package containers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	toxiclient "github.com/Shopify/toxiproxy/v2/client"
+	"github.com/moby/moby/api/types/container"
+	dnetwork "github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+	"github.com/testcontainers/testcontainers-go/network"
+
+	"github.com/herdchaos/herd/chaos"
+	hclient "github.com/herdchaos/herd/herd/client"
+	"github.com/herdchaos/herd/herd/topology"
+)
+
+// Labels on everything the framework creates.
+const (
+	labelManaged = "io.herd-chaos.managed"
+	labelRun     = "io.herd-chaos.run"
+	labelImage   = "io.herd-chaos.image"
+)
+
+const (
+	toxiAPIPort     = "8474/tcp"
+	emulatorPort    = "8080/tcp"
+	firstLinkPort   = 20000
+	firstPlacesPort = 30000
+	toxiAlias       = "toxiproxy"
+	placesAlias     = "places"
+	logDir          = "/data/logs"
+)
+
+// ApplyDefaults sets the air-gapped defaults this machine needs, unless the user set
+// them: Ryuk off (its image cannot be pulled) and containers reached on 127.0.0.1.
+func ApplyDefaults() {
+	if _, ok := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); !ok {
+		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	}
+	if _, ok := os.LookupEnv("TESTCONTAINERS_HOST_OVERRIDE"); !ok {
+		os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+	}
+}
+
+// Options configure a herd under containers.
+type Options struct {
+	Config   topology.Config // default: the five servers of PROTOCOL.md
+	Herd     chaos.HerdSpec  // default: ours; Image "" builds ours from this tree
+	Env      map[string]string
+	Logger   *slog.Logger
+	Progress func(string) // one line per start-up step (herdctl shows them)
+	RunID    string       // default: generated
+}
+
+// Herd is a running herd under containers. It implements chaos.Backend.
+type Herd struct {
+	opts   Options
+	cfg    topology.Config
+	cli    *client.Client
+	RunID  string
+	Images Images
+
+	net       *testcontainers.DockerNetwork
+	toxi      testcontainers.Container
+	toxiAPI   string
+	tp        *toxiclient.Client
+	emulator  testcontainers.Container
+	placesURL string
+
+	mu      sync.Mutex
+	proxies map[chaos.Link]*toxiclient.Proxy
+	nodes   map[string]*node
+}
+
+type node struct {
+	name     string
+	c        testcontainers.Container
+	port     string // container port, e.g. "12000/tcp"
+	addr     string // current client address on 127.0.0.1
+	logFiles []string
+}
+
+// NewDockerClient connects to the Docker engine, with a clear error when it does not answer.
+func NewDockerClient(ctx context.Context) (*client.Client, error) {
+	cli, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := cli.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("docker does not answer (%v): start the Docker engine, or use the local backend (HERD_BACKEND=local)", err)
+	}
+	return cli, nil
+}
+
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Printf(format string, v ...any) {
+	a.l.Debug(strings.TrimSpace(fmt.Sprintf(format, v...)), "from", "testcontainers")
+}
+
+// Start builds the images if needed and starts the whole herd. On error it removes
+// everything it started.
+func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
+	ApplyDefaults()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	tclog.SetDefault(slogAdapter{opts.Logger})
+	if opts.Progress == nil {
+		opts.Progress = func(string) {}
+	}
+	if len(opts.Config.Servers) == 0 {
+		opts.Config = topology.Default("127.0.0.1")
+	}
+	if err := opts.Config.Validate(); err != nil {
+		return nil, err
+	}
+	if len(opts.Herd.Args) == 0 {
+		img := opts.Herd.Image
+		opts.Herd = chaos.OurHerd()
+		opts.Herd.Image = img
+	}
+	if opts.Herd.Port == 0 {
+		opts.Herd.Port = 12000
+	}
+	if opts.RunID == "" {
+		opts.RunID = fmt.Sprintf("%d-%d", time.Now().Unix(), os.Getpid())
+	}
+	cli, err := NewDockerClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h := &Herd{opts: opts, cfg: opts.Config, cli: cli, RunID: opts.RunID,
+		proxies: map[chaos.Link]*toxiclient.Proxy{}, nodes: map[string]*node{}}
+	defer func() {
+		if err != nil {
+			h.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	if h.Images, err = BuildImages(ctx, cli, opts.Progress); err != nil {
+		return nil, err
+	}
+	opts.Progress("creating network")
+	if h.net, err = network.New(ctx, network.WithLabels(h.labels())); err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	opts.Progress("starting toxiproxy and the Places emulator")
+	var wg sync.WaitGroup
+	var toxiErr, emuErr error
+	wg.Go(func() { toxiErr = h.startToxiproxy(ctx) })
+	wg.Go(func() { emuErr = h.startEmulator(ctx) })
+	wg.Wait()
+	if err := errors.Join(toxiErr, emuErr); err != nil {
+		return nil, err
+	}
+	if err := h.createProxies(); err != nil {
+		return nil, err
+	}
+	opts.Progress(fmt.Sprintf("starting %d servers", len(h.cfg.Servers)))
+	errs := make([]error, len(h.cfg.Servers))
+	for i, s := range h.cfg.Servers {
+		wg.Go(func() { errs[i] = h.startNode(ctx, i, s.Name) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	opts.Progress("herd is up")
+	return h, nil
+}
+
+func (h *Herd) labels() map[string]string {
+	return map[string]string{labelManaged: "true", labelRun: h.RunID}
+}
+
+var notAlias = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// alias is a server's DNS name on the run's network.
+func alias(name string) string { return "node-" + notAlias.ReplaceAllString(strings.ToLower(name), "-") }
+
+func (h *Herd) request(image string, port string, aliasName string) testcontainers.ContainerRequest {
+	p := dnetwork.MustParsePort(port)
+	return testcontainers.ContainerRequest{
+		Image:          image,
+		ExposedPorts:   []string{port},
+		Labels:         h.labels(),
+		Networks:       []string{h.net.Name},
+		NetworkAliases: map[string][]string{h.net.Name: {aliasName}},
+		HostConfigModifier: func(hc *container.HostConfig) {
+			// Reachable from this machine only.
+			hc.PortBindings = dnetwork.PortMap{p: {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: "0"}}}
+		},
+	}
+}
+
+func (h *Herd) mapped(ctx context.Context, c testcontainers.Container, port string) (string, error) {
+	p, err := c.MappedPort(ctx, port)
+	if err != nil {
+		return "", err
+	}
+	return "127.0.0.1:" + p.Port(), nil
+}
+
+// waitFor polls cond until it succeeds or the deadline passes.
+func waitFor(ctx context.Context, within time.Duration, what string, cond func(context.Context) error) error {
+	deadline := time.Now().Add(within)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := cond(cctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%s: not ready within %v: %w", what, within, err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+func httpOK(ctx context.Context, method, url string) error {
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: HTTP %d", method, url, resp.StatusCode)
+	}
+	return nil
+}
+
+func (h *Herd) startToxiproxy(ctx context.Context) error {
+	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
+		ContainerRequest: h.request(h.Images.Toxiproxy, toxiAPIPort, toxiAlias), Started: true,
+	})
+	if c != nil {
+		h.toxi = c
+	}
+	if err != nil {
+		return fmt.Errorf("toxiproxy container: %w", err)
+	}
+	if h.toxiAPI, err = h.mapped(ctx, c, toxiAPIPort); err != nil {
+		return err
+	}
+	h.tp = toxiclient.NewClient(h.toxiAPI)
+	return waitFor(ctx, 30*time.Second, "toxiproxy", func(ctx context.Context) error {
+		return httpOK(ctx, http.MethodGet, "http://"+h.toxiAPI+"/version")
+	})
+}
+
+func (h *Herd) startEmulator(ctx context.Context) error {
+	req := h.request(h.Images.Herd, emulatorPort, placesAlias)
+	req.Cmd = []string{"places", "--listen", ":8080"}
+	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})
+	if c != nil {
+		h.emulator = c
+	}
+	if err != nil {
+		return fmt.Errorf("places emulator container: %w", err)
+	}
+	addr, err := h.mapped(ctx, c, emulatorPort)
+	if err != nil {
+		return err
+	}
+	h.placesURL = "http://" + addr
+	return waitFor(ctx, 30*time.Second, "places emulator", func(ctx context.Context) error {
+		return httpOK(ctx, http.MethodGet, h.placesURL+"/healthz")
+	})
+}
+
+func proxyName(l chaos.Link) string { return l.From + "_to_" + l.To }
+
+// linkPort is where, inside the toxiproxy container, link l's proxy listens.
+func (h *Herd) linkPorts() map[chaos.Link]int {
+	ports := map[chaos.Link]int{}
+	i := 0
+	for _, l := range h.cfg.Links() {
+		ports[chaos.Link{From: l[0], To: l[1]}] = firstLinkPort + i
+		ports[chaos.Link{From: l[1], To: l[0]}] = firstLinkPort + i + 1
+		i += 2
+	}
+	for j, n := range h.cfg.Names() {
+		ports[chaos.Link{From: n, To: chaos.Places}] = firstPlacesPort + j
+	}
+	return ports
+}
+
+func (h *Herd) createProxies() error {
+	var want []toxiclient.Proxy
+	for l, port := range h.linkPorts() {
+		upstream := placesAlias + ":8080"
+		if l.To != chaos.Places {
+			upstream = alias(l.To) + ":" + strconv.Itoa(h.opts.Herd.Port)
+		}
+		want = append(want, toxiclient.Proxy{Name: proxyName(l), Listen: "0.0.0.0:" + strconv.Itoa(port), Upstream: upstream, Enabled: true})
+	}
+	got, err := h.tp.Populate(want)
+	if err != nil {
+		return fmt.Errorf("creating proxies: %w", err)
+	}
+	byName := map[string]*toxiclient.Proxy{}
+	for _, p := range got {
+		byName[p.Name] = p
+	}
+	for l := range h.linkPorts() {
+		p := byName[proxyName(l)]
+		if p == nil {
+			return fmt.Errorf("toxiproxy did not create %s", l)
+		}
+		h.proxies[l] = p
+	}
+	return nil
+}
+
+// nodeInfo is what the herd description's templates see for server name.
+func (h *Herd) nodeInfo(name string) chaos.NodeInfo {
+	ports := h.linkPorts()
+	n := chaos.NodeInfo{
+		Name: name, Port: h.opts.Herd.Port, Listen: ":" + strconv.Itoa(h.opts.Herd.Port), LogDir: logDir,
+		PlacesURL: fmt.Sprintf("http://%s:%d", toxiAlias, ports[chaos.Link{From: name, To: chaos.Places}]),
+	}
+	for _, p := range h.cfg.Server(name).Neighbours() {
+		n.Peers = append(n.Peers, chaos.PeerInfo{Name: p, Addr: fmt.Sprintf("%s:%d", toxiAlias, ports[chaos.Link{From: name, To: p}])})
+	}
+	return n
+}
+
+func (h *Herd) startNode(ctx context.Context, _ int, name string) error {
+	r, err := h.opts.Herd.Render(h.nodeInfo(name), h.cfg)
+	if err != nil {
+		return err
+	}
+	image := h.opts.Herd.Image
+	if image == "" {
+		image = h.Images.Herd
+	}
+	port := strconv.Itoa(h.opts.Herd.Port) + "/tcp"
+	req := h.request(image, port, alias(name))
+	req.Cmd = r.Args
+	req.Env = r.Env
+	for k, v := range h.opts.Env {
+		req.Env[k] = v
+	}
+	for path, content := range r.Files {
+		req.Files = append(req.Files, testcontainers.ContainerFile{Reader: bytes.NewReader(content), ContainerFilePath: path, FileMode: 0o644})
+	}
+	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})
+	n := &node{name: name, c: c, port: port, logFiles: r.LogFiles}
+	if c != nil {
+		h.mu.Lock()
+		h.nodes[name] = n
+		h.mu.Unlock()
+	}
+	if err != nil {
+		return fmt.Errorf("server %s: %w", name, err)
+	}
+	return h.waitServing(ctx, n)
+}
+
+// waitServing looks up the node's mapped port (it may change on restart) and waits until
+// it answers the protocol: a WHATSAT for a client nobody has, which any herd answers
+// without changing its state.
+func (h *Herd) waitServing(ctx context.Context, n *node) error {
+	addr, err := h.mapped(ctx, n.c, n.port)
+	if err != nil {
+		return fmt.Errorf("server %s: %w", n.name, err)
+	}
+	h.mu.Lock()
+	n.addr = addr
+	h.mu.Unlock()
+	return waitFor(ctx, 30*time.Second, "server "+n.name, func(ctx context.Context) error {
+		if st, err := n.c.State(ctx); err == nil && !st.Running {
+			return fmt.Errorf("container exited (code %d)", st.ExitCode)
+		}
+		out, err := hclient.Exchange(ctx, addr, "WHATSAT herd-chaos-probe 1 1\n")
+		if err != nil {
+			return err
+		}
+		if out == "" {
+			return errors.New("no answer yet")
+		}
+		return nil
+	})
+}
+
+func (h *Herd) node(name string) (*node, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := h.nodes[name]
+	if n == nil {
+		return nil, fmt.Errorf("no server %q", name)
+	}
+	return n, nil
+}
+
+// Config implements chaos.Backend.
+func (h *Herd) Config() topology.Config { return h.cfg }
+
+// ClientAddr implements chaos.Backend.
+func (h *Herd) ClientAddr(_ context.Context, name string) (string, error) {
+	n, err := h.node(name)
+	if err != nil {
+		return "", err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return n.addr, nil
+}
+
+// PlacesURL implements chaos.Backend.
+func (h *Herd) PlacesURL() string { return h.placesURL }
+
+// ToxiproxyAPI is the Toxiproxy API address on 127.0.0.1.
+func (h *Herd) ToxiproxyAPI() string { return h.toxiAPI }
+
+func (h *Herd) proxy(l chaos.Link) (*toxiclient.Proxy, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := h.proxies[l]
+	if p == nil {
+		return nil, fmt.Errorf("no proxy for link %s", l)
+	}
+	return p, nil
+}
+
+// AddToxic implements chaos.Backend. Toxicity is always 1 (0 would never fire).
+func (h *Herd) AddToxic(_ context.Context, l chaos.Link, name string, t chaos.Toxic) error {
+	p, err := h.proxy(l)
+	if err != nil {
+		return err
+	}
+	attrs := toxiclient.Attributes{}
+	for k, v := range t.Attributes {
+		attrs[k] = v
+	}
+	if _, err := p.AddToxic(name, t.Type, t.Stream, 1.0, attrs); err != nil {
+		return fmt.Errorf("toxic %s on %s: %w", t.Type, l, err)
+	}
+	return nil
+}
+
+// RemoveToxic implements chaos.Backend.
+func (h *Herd) RemoveToxic(_ context.Context, l chaos.Link, name string) error {
+	p, err := h.proxy(l)
+	if err != nil {
+		return err
+	}
+	if err := p.RemoveToxic(name); err != nil {
+		return fmt.Errorf("removing toxic %s from %s: %w", name, l, err)
+	}
+	return nil
+}
+
+// SetLinkEnabled implements chaos.Backend.
+func (h *Herd) SetLinkEnabled(_ context.Context, l chaos.Link, enabled bool) error {
+	p, err := h.proxy(l)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if enabled {
+		err = p.Enable()
+	} else {
+		err = p.Disable()
+	}
+	if err != nil {
+		return fmt.Errorf("link %s enabled=%v: %w", l, enabled, err)
+	}
+	return nil
+}
+
+// SetPlacesStatus implements chaos.Backend.
+func (h *Herd) SetPlacesStatus(ctx context.Context, status string) error {
+	return httpOK(ctx, http.MethodPost, h.placesURL+"/emulator/status?status="+status)
+}
+
+// Kill implements chaos.Backend: SIGKILL, a crash.
+func (h *Herd) Kill(ctx context.Context, name string) error {
+	n, err := h.node(name)
+	if err != nil {
+		return err
+	}
+	if _, err := h.cli.ContainerKill(ctx, n.c.GetContainerID(), client.ContainerKillOptions{Signal: "KILL"}); err != nil {
+		return fmt.Errorf("kill %s: %w", name, err)
+	}
+	// Wait until Docker says it is gone, so a following start does not race it.
+	return waitFor(ctx, 10*time.Second, "kill "+name, func(ctx context.Context) error {
+		st, err := n.c.State(ctx)
+		if err != nil {
+			return err
+		}
+		if st.Running {
+			return errors.New("still running")
+		}
+		return nil
+	})
+}
+
+// Start implements chaos.Backend: start a killed server again; it keeps its container
+// but loses its memory, and its host port may change.
+func (h *Herd) Start(ctx context.Context, name string) error {
+	n, err := h.node(name)
+	if err != nil {
+		return err
+	}
+	if _, err := h.cli.ContainerStart(ctx, n.c.GetContainerID(), client.ContainerStartOptions{}); err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	return h.waitServing(ctx, n)
+}
+
+// Pause implements chaos.Backend (the cgroup freezer: like SIGSTOP for every process).
+func (h *Herd) Pause(ctx context.Context, name string) error {
+	n, err := h.node(name)
+	if err != nil {
+		return err
+	}
+	_, err = h.cli.ContainerPause(ctx, n.c.GetContainerID(), client.ContainerPauseOptions{})
+	return err
+}
+
+// Resume implements chaos.Backend.
+func (h *Herd) Resume(ctx context.Context, name string) error {
+	n, err := h.node(name)
+	if err != nil {
+		return err
+	}
+	_, err = h.cli.ContainerUnpause(ctx, n.c.GetContainerID(), client.ContainerUnpauseOptions{})
+	return err
+}
+
+// Logs implements chaos.Backend: the container's output and its log files.
+func (h *Herd) Logs(ctx context.Context, name string) (map[string][]byte, error) {
+	n, err := h.node(name)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	var errs []error
+	if rc, err := n.c.Logs(ctx); err == nil {
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		out["stderr"] = b
+	} else {
+		errs = append(errs, err)
+	}
+	for _, f := range n.logFiles {
+		rc, err := n.c.CopyFileFromContainer(ctx, f)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f, err))
+			continue
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		out[f] = b
+	}
+	return out, errors.Join(errs...)
+}
+
+// Close removes every container and the network of the run.
+func (h *Herd) Close(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	_, err := Sweep(ctx, h.cli, h.RunID)
+	h.cli.Close()
+	return err
+}

@@ -1,0 +1,207 @@
+package containers
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/moby/moby/client"
+)
+
+// Images are the tags of the images a run uses.
+type Images struct {
+	Herd      string // our herd (also serves the Places emulator)
+	Toxiproxy string
+}
+
+// The toxiproxy image: the server built from the pinned module, on scratch.
+const toxiproxyDockerfile = `FROM scratch
+COPY toxiproxy-server /toxiproxy-server
+USER 65532:65532
+ENTRYPOINT ["/toxiproxy-server", "-host=0.0.0.0"]
+`
+
+// SourceRoot finds the herd's source tree (the module that holds cmd/herd) from the
+// working directory, so tests and herdctl build the images from the code they run with.
+func SourceRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("finding the herd source tree (go env GOMOD): %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("not inside the herd source tree: run from it, or give an image")
+	}
+	root := filepath.Dir(mod)
+	if _, err := os.Stat(filepath.Join(root, "cmd", "herd")); err != nil {
+		return "", fmt.Errorf("%s has no cmd/herd: run from the herd source tree", root)
+	}
+	return root, nil
+}
+
+// goBuild compiles a static linux binary of pkg into out.
+func goBuild(ctx context.Context, root, pkg, out string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+// buildContext is the files of one image build, by their path in the context.
+type buildContext map[string][]byte
+
+// tag is the image name with a tag made from the context's content, so an unchanged tree
+// reuses the image and a changed one builds a new one.
+func (bc buildContext) tag(repo string) string {
+	h := sha256.New()
+	names := make([]string, 0, len(bc))
+	for n := range bc {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00", n, len(bc[n]))
+		h.Write(bc[n])
+	}
+	return repo + ":" + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+func (bc buildContext) tar() (*bytes.Buffer, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	names := make([]string, 0, len(bc))
+	for n := range bc {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		mode := int64(0o644)
+		if !strings.HasSuffix(n, "Dockerfile") && !strings.HasSuffix(n, ".crt") && !strings.HasSuffix(n, ".keep") {
+			mode = 0o755
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: mode, Size: int64(len(bc[n])), Uid: 0, Gid: 0}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(bc[n]); err != nil {
+			return nil, err
+		}
+	}
+	return &buf, tw.Close()
+}
+
+// BuildImages compiles the binaries on the host and builds both images offline, unless
+// images with the same content tag exist already. progress gets one line per step.
+func BuildImages(ctx context.Context, cli *client.Client, progress func(string)) (Images, error) {
+	root, err := SourceRoot(ctx)
+	if err != nil {
+		return Images{}, err
+	}
+	dir, err := os.MkdirTemp("", "herd-chaos-build-")
+	if err != nil {
+		return Images{}, err
+	}
+	defer os.RemoveAll(dir)
+
+	progress("compiling the herd and toxiproxy (static, linux)")
+	herdBin := filepath.Join(dir, "herd")
+	toxiBin := filepath.Join(dir, "toxiproxy-server")
+	errc := make(chan error, 2)
+	go func() { errc <- goBuild(ctx, root, "./cmd/herd", herdBin) }()
+	go func() { errc <- goBuild(ctx, root, "github.com/Shopify/toxiproxy/v2/cmd/server", toxiBin) }()
+	for range 2 {
+		if err := <-errc; err != nil {
+			return Images{}, err
+		}
+	}
+	read := func(p string) ([]byte, error) { return os.ReadFile(p) }
+	herdCtx := buildContext{}
+	for name, src := range map[string]string{
+		"Dockerfile":                    filepath.Join(root, "Dockerfile"),
+		"bin/linux/herd":                herdBin,
+		"containers/image/data/.keep":   filepath.Join(root, "containers", "image", "data", ".keep"),
+		"bin/linux/ca-certificates.crt": "/etc/ssl/certs/ca-certificates.crt",
+	} {
+		b, err := read(src)
+		if err != nil && name == "bin/linux/ca-certificates.crt" {
+			b, err = nil, nil // no CA bundle on this host: the image still serves offline
+		}
+		if err != nil {
+			return Images{}, err
+		}
+		herdCtx[name] = b
+	}
+	toxi, err := read(toxiBin)
+	if err != nil {
+		return Images{}, err
+	}
+	toxiCtx := buildContext{"Dockerfile": []byte(toxiproxyDockerfile), "toxiproxy-server": toxi}
+
+	imgs := Images{Herd: herdCtx.tag("herd-chaos/herd"), Toxiproxy: toxiCtx.tag("herd-chaos/toxiproxy")}
+	for _, b := range []struct {
+		tag string
+		bc  buildContext
+	}{{imgs.Herd, herdCtx}, {imgs.Toxiproxy, toxiCtx}} {
+		if _, err := cli.ImageInspect(ctx, b.tag); err == nil {
+			progress("image " + b.tag + " is up to date")
+			continue
+		}
+		progress("building image " + b.tag)
+		if err := buildImage(ctx, cli, b.bc, b.tag); err != nil {
+			return Images{}, err
+		}
+	}
+	return imgs, nil
+}
+
+func buildImage(ctx context.Context, cli *client.Client, bc buildContext, tag string) error {
+	body, err := bc.tar()
+	if err != nil {
+		return err
+	}
+	res, err := cli.ImageBuild(ctx, body, client.ImageBuildOptions{
+		Tags: []string{tag, strings.Split(tag, ":")[0] + ":latest"}, Remove: true, ForceRemove: true,
+		Labels: map[string]string{labelImage: "true"},
+	})
+	if err != nil {
+		return fmt.Errorf("building %s: %w", tag, err)
+	}
+	defer res.Body.Close()
+	// The build answers a stream of JSON messages; an error is one of them.
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var lastLines []string
+	for sc.Scan() {
+		var msg struct {
+			Stream string `json:"stream"`
+			Error  string `json:"error"`
+		}
+		if json.Unmarshal(sc.Bytes(), &msg) == nil {
+			if msg.Error != "" {
+				return fmt.Errorf("building %s: %s\n%s", tag, msg.Error, strings.Join(lastLines, ""))
+			}
+			lastLines = append(lastLines, msg.Stream)
+			if len(lastLines) > 20 {
+				lastLines = lastLines[1:]
+			}
+		}
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("building %s: %w", tag, err)
+	}
+	return nil
+}

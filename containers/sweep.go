@@ -1,0 +1,56 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/moby/moby/client"
+)
+
+// Swept counts what a sweep removed.
+type Swept struct{ Containers, Networks int }
+
+// Sweep removes the containers and networks of run runID, or of every run when runID is
+// "" (what killed runs left behind). Images are kept: they are the build cache.
+func Sweep(ctx context.Context, cli *client.Client, runID string) (Swept, error) {
+	f := client.Filters{}.Add("label", labelManaged+"=true")
+	if runID != "" {
+		f = f.Add("label", labelRun+"="+runID)
+	}
+	var s Swept
+	var errs []error
+	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return s, fmt.Errorf("listing containers: %w", err)
+	}
+	for _, c := range list.Items {
+		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.Containers++
+	}
+	nets, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return s, errors.Join(append(errs, fmt.Errorf("listing networks: %w", err))...)
+	}
+	for _, n := range nets.Items {
+		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.Networks++
+	}
+	return s, errors.Join(errs...)
+}
+
+// SweepAll connects to Docker and sweeps every run.
+func SweepAll(ctx context.Context) (Swept, error) {
+	cli, err := NewDockerClient(ctx)
+	if err != nil {
+		return Swept{}, err
+	}
+	defer cli.Close()
+	return Sweep(ctx, cli, "")
+}
