@@ -130,9 +130,9 @@ func (f *fakeBackend) rec(s string) error {
 	}
 	return nil
 }
-func (f *fakeBackend) Config() topology.Config                             { return five() }
+func (f *fakeBackend) Config() topology.Config                            { return five() }
 func (f *fakeBackend) ClientAddr(context.Context, string) (string, error) { return "", nil }
-func (f *fakeBackend) PlacesURL() string                                   { return "" }
+func (f *fakeBackend) PlacesURL() string                                  { return "" }
 func (f *fakeBackend) AddToxic(_ context.Context, l Link, n string, _ Toxic) error {
 	f.toxics[l.String()+"/"+n] = true
 	return f.rec("add " + l.String() + " " + n)

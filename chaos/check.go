@@ -115,7 +115,7 @@ func (c *Cluster) AwaitDelivery(ctx context.Context, u Accepted) (Delivery, erro
 						last = "errs: " + err.Error()
 					}
 					errs = append(errs, fmt.Errorf("%s did not hold it %v after it was accepted (oracle deadline %v); it %s",
-						n, (done - u.At).Round(time.Millisecond), (deadline - u.At).Round(time.Millisecond), last))
+						n, (done-u.At).Round(time.Millisecond), (deadline-u.At).Round(time.Millisecond), last))
 					mu.Unlock()
 					return
 				}

@@ -128,7 +128,9 @@ type Bandwidth struct {
 	KBps  int
 }
 
-func (f Bandwidth) String() string { return fmt.Sprintf("bandwidth %s %dKB/s", linkNames(f.Links), f.KBps) }
+func (f Bandwidth) String() string {
+	return fmt.Sprintf("bandwidth %s %dKB/s", linkNames(f.Links), f.KBps)
+}
 
 // Effects implements Fault.
 func (f Bandwidth) Effects(cfg topology.Config) (Effects, error) {
@@ -159,7 +161,9 @@ type SlowClose struct {
 	Delay time.Duration
 }
 
-func (f SlowClose) String() string { return fmt.Sprintf("slow_close %s %v", linkNames(f.Links), f.Delay) }
+func (f SlowClose) String() string {
+	return fmt.Sprintf("slow_close %s %v", linkNames(f.Links), f.Delay)
+}
 
 // Effects implements Fault.
 func (f SlowClose) Effects(cfg topology.Config) (Effects, error) {
@@ -172,7 +176,9 @@ type ResetPeer struct {
 	After time.Duration
 }
 
-func (f ResetPeer) String() string { return fmt.Sprintf("reset_peer %s after %v", linkNames(f.Links), f.After) }
+func (f ResetPeer) String() string {
+	return fmt.Sprintf("reset_peer %s after %v", linkNames(f.Links), f.After)
+}
 
 // Effects implements Fault.
 func (f ResetPeer) Effects(cfg topology.Config) (Effects, error) {
@@ -316,7 +322,9 @@ type PlacesSlow struct {
 	Latency time.Duration
 }
 
-func (f PlacesSlow) String() string { return fmt.Sprintf("places_slow %s %v", nodesOrAll(f.Nodes), f.Latency) }
+func (f PlacesSlow) String() string {
+	return fmt.Sprintf("places_slow %s %v", nodesOrAll(f.Nodes), f.Latency)
+}
 
 // Effects implements Fault.
 func (f PlacesSlow) Effects(cfg topology.Config) (Effects, error) {

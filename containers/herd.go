@@ -198,7 +198,9 @@ func (h *Herd) labels() map[string]string {
 var notAlias = regexp.MustCompile(`[^a-z0-9-]+`)
 
 // alias is a server's DNS name on the run's network.
-func alias(name string) string { return "node-" + notAlias.ReplaceAllString(strings.ToLower(name), "-") }
+func alias(name string) string {
+	return "node-" + notAlias.ReplaceAllString(strings.ToLower(name), "-")
+}
 
 func (h *Herd) request(image string, port string, aliasName string) testcontainers.ContainerRequest {
 	p := dnetwork.MustParsePort(port)
