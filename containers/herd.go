@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +39,8 @@ const (
 	labelManaged = "io.herd-chaos.managed"
 	labelRun     = "io.herd-chaos.run"
 	labelImage   = "io.herd-chaos.image"
+	labelPID     = "io.herd-chaos.pid"  // the process that owns the run
+	labelHost    = "io.herd-chaos.host" // and its machine
 )
 
 const (
@@ -48,6 +51,17 @@ const (
 	toxiAlias       = "toxiproxy"
 	placesAlias     = "places"
 	logDir          = "/data/logs"
+)
+
+// Every container has a fixed address on the run's own subnet, and every address the
+// herd, Toxiproxy and the emulator use is an IP: nothing resolves a name. (Resolving the
+// alias of a killed container makes Docker's DNS ask the host's resolvers, off this
+// machine, and Toxiproxy dials upstreams inside its accept loop, so one slow lookup
+// wedges a proxy.) A restarted server keeps its address.
+const (
+	hostToxiproxy = 2
+	hostPlaces    = 3
+	hostFirstNode = 10
 )
 
 // ApplyDefaults sets the air-gapped defaults this machine needs, unless the user set
@@ -69,6 +83,9 @@ type Options struct {
 	Logger   *slog.Logger
 	Progress func(string) // one line per start-up step (herdctl shows them)
 	RunID    string       // default: generated
+	// Detached marks a herd that outlives this process (herdctl up): stale-run sweeps
+	// leave it alone.
+	Detached bool
 }
 
 // Herd is a running herd under containers. It implements chaos.Backend.
@@ -78,8 +95,12 @@ type Herd struct {
 	cli    *client.Client
 	RunID  string
 	Images Images
+	// ownerPID is the process that owns the run: a sweep of stale runs removes runs whose
+	// owner is gone. herdctl up hands its herd to no process (0): only down or clean end it.
+	ownerPID int
 
 	net       *testcontainers.DockerNetwork
+	subnet    netip.Prefix
 	toxi      testcontainers.Container
 	toxiAPI   string
 	tp        *toxiclient.Client
@@ -154,6 +175,9 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 	}
 	h := &Herd{opts: opts, cfg: opts.Config, cli: cli, RunID: opts.RunID,
 		proxies: map[chaos.Link]*toxiclient.Proxy{}, nodes: map[string]*node{}}
+	if !opts.Detached {
+		h.ownerPID = os.Getpid()
+	}
 	defer func() {
 		if err != nil {
 			h.Close(context.WithoutCancel(ctx))
@@ -163,8 +187,8 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 		return nil, err
 	}
 	opts.Progress("creating network")
-	if h.net, err = network.New(ctx, network.WithLabels(h.labels())); err != nil {
-		return nil, fmt.Errorf("network: %w", err)
+	if err := h.createNetwork(ctx); err != nil {
+		return nil, err
 	}
 	opts.Progress("starting toxiproxy and the Places emulator")
 	var wg sync.WaitGroup
@@ -191,8 +215,43 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 	return h, nil
 }
 
+// createNetwork makes the run's network on a free /24 of 10.213.0.0/16, trying another
+// when Docker says one overlaps a network that exists.
+func (h *Herd) createNetwork(ctx context.Context) error {
+	start := (os.Getpid() + int(time.Now().UnixNano()/1e6)) % 250
+	var lastErr error
+	for i := range 250 {
+		third := (start + i) % 250
+		subnet := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 213, byte(third), 0}), 24)
+		gw := netip.AddrFrom4([4]byte{10, 213, byte(third), 1})
+		n, err := network.New(ctx, network.WithLabels(h.labels()),
+			network.WithIPAM(&dnetwork.IPAM{Driver: "default", Config: []dnetwork.IPAMConfig{{Subnet: subnet, Gateway: gw}}}))
+		if err == nil {
+			h.net, h.subnet = n, subnet
+			return nil
+		}
+		lastErr = err
+		if !strings.Contains(err.Error(), "overlap") {
+			break
+		}
+	}
+	return fmt.Errorf("network: %w", lastErr)
+}
+
+// ip is host number n on the run's subnet.
+func (h *Herd) ip(n int) netip.Addr {
+	a := h.subnet.Addr().As4()
+	a[3] = byte(n)
+	return netip.AddrFrom4(a)
+}
+
+func (h *Herd) nodeIP(name string) netip.Addr {
+	return h.ip(hostFirstNode + slices.Index(h.cfg.Names(), name))
+}
+
 func (h *Herd) labels() map[string]string {
-	return map[string]string{labelManaged: "true", labelRun: h.RunID}
+	host, _ := os.Hostname()
+	return map[string]string{labelManaged: "true", labelRun: h.RunID, labelPID: strconv.Itoa(h.ownerPID), labelHost: host}
 }
 
 var notAlias = regexp.MustCompile(`[^a-z0-9-]+`)
@@ -202,9 +261,15 @@ func alias(name string) string {
 	return "node-" + notAlias.ReplaceAllString(strings.ToLower(name), "-")
 }
 
-func (h *Herd) request(image string, port string, aliasName string) testcontainers.ContainerRequest {
+func (h *Herd) request(image string, port string, aliasName string, ip netip.Addr) testcontainers.ContainerRequest {
 	p := dnetwork.MustParsePort(port)
+	netName := h.net.Name
 	return testcontainers.ContainerRequest{
+		EndpointSettingsModifier: func(eps map[string]*dnetwork.EndpointSettings) {
+			if ep := eps[netName]; ep != nil {
+				ep.IPAMConfig = &dnetwork.EndpointIPAMConfig{IPv4Address: ip}
+			}
+		},
 		Image:          image,
 		ExposedPorts:   []string{port},
 		Labels:         h.labels(),
@@ -263,7 +328,7 @@ func httpOK(ctx context.Context, method, url string) error {
 
 func (h *Herd) startToxiproxy(ctx context.Context) error {
 	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
-		ContainerRequest: h.request(h.Images.Toxiproxy, toxiAPIPort, toxiAlias), Started: true,
+		ContainerRequest: h.request(h.Images.Toxiproxy, toxiAPIPort, toxiAlias, h.ip(hostToxiproxy)), Started: true,
 	})
 	if c != nil {
 		h.toxi = c
@@ -281,7 +346,7 @@ func (h *Herd) startToxiproxy(ctx context.Context) error {
 }
 
 func (h *Herd) startEmulator(ctx context.Context) error {
-	req := h.request(h.Images.Herd, emulatorPort, placesAlias)
+	req := h.request(h.Images.Herd, emulatorPort, placesAlias, h.ip(hostPlaces))
 	req.Cmd = []string{"places", "--listen", ":8080"}
 	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})
 	if c != nil {
@@ -320,19 +385,20 @@ func (h *Herd) linkPorts() map[chaos.Link]int {
 func (h *Herd) createProxies() error {
 	var want []toxiclient.Proxy
 	for l, port := range h.linkPorts() {
-		upstream := placesAlias + ":8080"
+		upstream := h.ip(hostPlaces).String() + ":8080"
 		if l.To != chaos.Places {
-			upstream = alias(l.To) + ":" + strconv.Itoa(h.opts.Herd.Port)
+			upstream = h.nodeIP(l.To).String() + ":" + strconv.Itoa(h.opts.Herd.Port)
 		}
 		want = append(want, toxiclient.Proxy{Name: proxyName(l), Listen: "0.0.0.0:" + strconv.Itoa(port), Upstream: upstream, Enabled: true})
 	}
-	got, err := h.tp.Populate(want)
-	if err != nil {
+	if _, err := h.tp.Populate(want); err != nil {
 		return fmt.Errorf("creating proxies: %w", err)
 	}
-	byName := map[string]*toxiclient.Proxy{}
-	for _, p := range got {
-		byName[p.Name] = p
+	// Read them back: the client marks proxies from Populate as not yet created, so a
+	// later Enable or Disable would try to create them again (HTTP 409).
+	byName, err := h.tp.Proxies()
+	if err != nil {
+		return fmt.Errorf("listing proxies: %w", err)
 	}
 	for l := range h.linkPorts() {
 		p := byName[proxyName(l)]
@@ -349,10 +415,10 @@ func (h *Herd) nodeInfo(name string) chaos.NodeInfo {
 	ports := h.linkPorts()
 	n := chaos.NodeInfo{
 		Name: name, Port: h.opts.Herd.Port, Listen: ":" + strconv.Itoa(h.opts.Herd.Port), LogDir: logDir,
-		PlacesURL: fmt.Sprintf("http://%s:%d", toxiAlias, ports[chaos.Link{From: name, To: chaos.Places}]),
+		PlacesURL: fmt.Sprintf("http://%s:%d", h.ip(hostToxiproxy), ports[chaos.Link{From: name, To: chaos.Places}]),
 	}
 	for _, p := range h.cfg.Server(name).Neighbours() {
-		n.Peers = append(n.Peers, chaos.PeerInfo{Name: p, Addr: fmt.Sprintf("%s:%d", toxiAlias, ports[chaos.Link{From: name, To: p}])})
+		n.Peers = append(n.Peers, chaos.PeerInfo{Name: p, Addr: fmt.Sprintf("%s:%d", h.ip(hostToxiproxy), ports[chaos.Link{From: name, To: p}])})
 	}
 	return n
 }
@@ -367,7 +433,7 @@ func (h *Herd) startNode(ctx context.Context, _ int, name string) error {
 		image = h.Images.Herd
 	}
 	port := strconv.Itoa(h.opts.Herd.Port) + "/tcp"
-	req := h.request(image, port, alias(name))
+	req := h.request(image, port, alias(name), h.nodeIP(name))
 	req.Cmd = r.Args
 	req.Env = r.Env
 	for k, v := range h.opts.Env {

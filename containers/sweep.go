@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"syscall"
 
 	"github.com/moby/moby/client"
 )
@@ -53,4 +56,45 @@ func SweepAll(ctx context.Context) (Swept, error) {
 	}
 	defer cli.Close()
 	return Sweep(ctx, cli, "")
+}
+
+// SweepStale removes the runs whose owning process on this machine is gone: what an
+// interrupted or killed run left behind. Live runs, other machines' runs and detached
+// herds (herdctl up) are left alone.
+func SweepStale(ctx context.Context, cli *client.Client) (Swept, error) {
+	f := client.Filters{}.Add("label", labelManaged+"=true")
+	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return Swept{}, fmt.Errorf("listing containers: %w", err)
+	}
+	nets, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return Swept{}, fmt.Errorf("listing networks: %w", err)
+	}
+	host, _ := os.Hostname()
+	stale := map[string]bool{}
+	consider := func(labels map[string]string) {
+		pid, err := strconv.Atoi(labels[labelPID])
+		if err != nil || pid <= 0 || labels[labelHost] != host {
+			return
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			stale[labels[labelRun]] = true
+		}
+	}
+	for _, c := range list.Items {
+		consider(c.Labels)
+	}
+	for _, n := range nets.Items {
+		consider(n.Labels)
+	}
+	var total Swept
+	var errs []error
+	for run := range stale {
+		s, err := Sweep(ctx, cli, run)
+		total.Containers += s.Containers
+		total.Networks += s.Networks
+		errs = append(errs, err)
+	}
+	return total, errors.Join(errs...)
 }

@@ -120,6 +120,7 @@ func (l *link) setConnected(up bool) {
 func (l *link) run(ctx context.Context) {
 	o := l.s.opts
 	backoff := o.BackoffMin
+	lastFailure := ""
 	for ctx.Err() == nil {
 		err := l.session(ctx)
 		if ctx.Err() != nil {
@@ -127,6 +128,12 @@ func (l *link) run(ctx context.Context) {
 		}
 		if err == nil { // a session that came up resets the backoff
 			backoff = o.BackoffMin
+			lastFailure = ""
+		} else if msg := err.Error(); msg != lastFailure {
+			// Logged when the reason changes, so a long outage does not flood the log.
+			l.s.wire.add(logEvent, "peer:"+l.peer, "link "+l.s.name+"->"+l.peer+" cannot connect: "+msg+" (retrying with backoff)")
+			l.s.wire.sync()
+			lastFailure = msg
 		}
 		// Full jitter: a random wait in [backoff/2, backoff], so restarting herds do
 		// not redial in lockstep.
@@ -156,9 +163,7 @@ func (l *link) session(ctx context.Context) error {
 	w := bufio.NewWriterSize(conn, 32<<10)
 	who := "peer:" + l.peer
 	if err := l.handshake(conn, r, w, who); err != nil {
-		l.s.wire.add(logEvent, who, "handshake with "+l.addr+" failed: "+err.Error())
-		l.s.wire.sync()
-		return err
+		return fmt.Errorf("handshake with %s: %w", l.addr, err)
 	}
 	l.s.metrics.peerConnects.Add(1)
 	l.s.wire.add(logEvent, who, "link "+l.s.name+"->"+l.peer+" up via "+l.addr)

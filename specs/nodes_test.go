@@ -1,0 +1,170 @@
+package specs
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/herdchaos/herd/chaos"
+)
+
+// crashSets are every one- and two-server subset of the five.
+func crashSets() []TableEntry {
+	var out []TableEntry
+	for i, a := range names {
+		out = append(out, Entry(a, []string{a}))
+		for _, b := range names[i+1:] {
+			out = append(out, Entry(a+" and "+b, []string{a, b}))
+		}
+	}
+	return out
+}
+
+var _ = Describe("Crashes", Label("crash"), func() {
+	DescribeTable("the survivors keep serving, updates reach exactly the reachable, and restarted servers converge",
+		func(ctx SpecContext, down []string) {
+			var faults []string
+			for _, n := range down {
+				faults = append(faults, inject(ctx, chaos.Crash{Node: n}))
+			}
+			newest := map[string]string{}
+			for _, n := range names {
+				if slices.Contains(down, n) {
+					continue
+				}
+				u := update(ctx, n) // answered, delivered to the oracle's set, not across
+				newest[u.Client] = u.AT
+			}
+			for _, f := range faults {
+				check(cluster.Heal(ctx, f))
+			}
+			check(cluster.AwaitConvergence(ctx, newest, 15*time.Second))
+		},
+		crashSets(),
+	)
+
+	It("converges a server restarted in the middle of a flood", Label("quick"), func(ctx SpecContext) {
+		newest := map[string]string{}
+		for i := range 30 {
+			if i == 10 {
+				inject(ctx, chaos.Restart{Node: "Holiday"})
+			}
+			u, err := cluster.Update(ctx, "Goloman", id("flood"), "+1+1", now())
+			check(err)
+			newest[u.Client] = u.AT
+		}
+		check(cluster.AwaitConvergence(ctx, newest, 15*time.Second))
+	})
+})
+
+var _ = Describe("Pauses", Label("pause"), func() {
+	DescribeTable("a paused server stalls no one, and converges after it resumes",
+		func(ctx SpecContext, node string) {
+			inject(ctx, chaos.Pause{Node: node})
+			newest := map[string]string{}
+			for _, n := range names {
+				if n == node {
+					continue
+				}
+				// A burst at each server: all answered promptly though a neighbour is frozen.
+				for range 20 {
+					start := time.Now()
+					u, err := cluster.Update(ctx, n, id("paused"), "+1+1", now())
+					check(err)
+					Expect(time.Since(start)).To(BeNumerically("<", time.Second), "%s answered an IAMAT slowly while %s was paused", n, node)
+					newest[u.Client] = u.AT
+				}
+				u := update(ctx, n) // and delivered to the oracle's set, not across
+				newest[u.Client] = u.AT
+			}
+			check(cluster.HealAll(ctx))
+			check(cluster.AwaitConvergence(ctx, newest, 15*time.Second))
+		},
+		Entry("Holiday, Welsh's only neighbour", Label("quick"), "Holiday"),
+		Entry("Goloman, a hub", "Goloman"),
+		Entry("Welsh, a leaf", "Welsh"),
+	)
+})
+
+var _ = Describe("Bad client input during faults", Label("quick"), func() {
+	It("answers invalid lines with '? ' and changes nothing", func(ctx SpecContext) {
+		u := update(ctx, "Goloman")
+		inject(ctx, chaos.Partition{Groups: [][]string{{"Goloman", "Hands", "Wilkes"}, {"Holiday", "Welsh"}}})
+		inject(ctx, chaos.Latency{Links: allLinks(), Latency: 50 * time.Millisecond})
+		bad := []string{
+			"IAMAT " + u.Client + " +91.0-118.4 " + now(),                    // latitude out of range
+			"IAMAT " + u.Client + " 34.06-118.44 " + now(),                   // no sign
+			"IAMAT " + u.Client + " +34.06-118.44 1e9",                       // exponent
+			"IAMAT " + u.Client + " +34.06-118.44",                           // missing field
+			"WHATSAT " + u.Client + " 51 5",                                  // radius over 50
+			"WHATSAT " + u.Client + " 10 21",                                 // bound over 20
+			"WHATSAT nobody-" + u.Client + " 10 5",                           // unknown client
+			"HERD-AT Goloman +0.000000000 " + u.Client + " +1+1 99999999999", // a client posing as a peer
+			"iamat lower case",
+			"\x00\xff binary",
+		}
+		for _, n := range names {
+			for _, line := range bad {
+				out, err := cluster.Raw(ctx, n, line+"\n")
+				check(err)
+				Expect(out).To(Equal("? "+line+"\n"), "%s must answer an invalid line with '? ' and the line", n)
+			}
+		}
+		check(cluster.HealAll(ctx))
+		check(cluster.AwaitConvergence(ctx, map[string]string{u.Client: u.AT}, 15*time.Second))
+		for _, n := range names {
+			rep, err := cluster.WHATSAT(ctx, n, u.Client, "1", 1)
+			check(err)
+			Expect(rep.AT).To(Equal(u.AT), "an invalid line changed what %s holds", n)
+		}
+	})
+})
+
+var _ = Describe("Places faults", Label("places"), func() {
+	whatsatQuickly := func(ctx context.Context, node, client string, within time.Duration) map[string]any {
+		GinkgoHelper()
+		start := time.Now()
+		rep, err := cluster.WHATSAT(ctx, node, client, "10", 5)
+		check(err)
+		Expect(time.Since(start)).To(BeNumerically("<", within), "WHATSAT at %s must be answered promptly", node)
+		Expect(rep.AT).To(HavePrefix("AT "))
+		return decodeJSON(rep.JSON)
+	}
+
+	It("answers promptly with an error status when the upstream is down, while flooding goes on", Label("quick"), func(ctx SpecContext) {
+		inject(ctx, chaos.PlacesDown{})
+		u := update(ctx, "Welsh")
+		for _, n := range names {
+			body := whatsatQuickly(ctx, n, u.Client, 3*time.Second)
+			Expect(body["status"]).NotTo(Equal("OK"))
+			Expect(body["results"]).To(BeEmpty())
+		}
+	})
+
+	It("answers within its timeout when the upstream is slow", func(ctx SpecContext) {
+		inject(ctx, chaos.PlacesSlow{Latency: 10 * time.Second})
+		u := update(ctx, "Hands")
+		body := whatsatQuickly(ctx, "Hands", u.Client, 5*time.Second)
+		Expect(body["status"]).NotTo(Equal("OK"))
+		Expect(body["results"]).To(BeEmpty())
+	})
+
+	It("passes on the upstream's error status", func(ctx SpecContext) {
+		inject(ctx, chaos.PlacesError{Status: "OVER_QUERY_LIMIT"})
+		u := update(ctx, "Goloman")
+		body := whatsatQuickly(ctx, "Wilkes", u.Client, 3*time.Second)
+		Expect(body["status"]).To(Equal("OVER_QUERY_LIMIT"))
+		Expect(body["results"]).To(BeEmpty())
+	})
+})
+
+func decodeJSON(s string) map[string]any {
+	GinkgoHelper()
+	var m map[string]any
+	check(json.Unmarshal([]byte(s), &m), "WHATSAT JSON")
+	return m
+}

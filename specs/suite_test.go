@@ -1,0 +1,219 @@
+// Package specs is the fault-tolerance suite: Ginkgo specs that start all five servers
+// under testcontainers-go with every link through Toxiproxy, inject faults and assert what
+// must stay true. Run it with `ginkgo ./specs` or `go test ./specs`.
+//
+// Environment:
+//
+//	HERD_SEED=N             replay a run: every random choice comes from this seed
+//	HERD_DESCRIPTION=FILE   test another herd implementation described by FILE (see chaos.HerdSpec)
+//	HERD_ARTIFACTS=DIR      where failed specs leave logs, history and faults (default ./artifacts)
+//	HERD_BACKEND=containers the backend (containers is the only one so far)
+package specs
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/herdchaos/herd/chaos"
+	"github.com/herdchaos/herd/containers"
+	"github.com/herdchaos/herd/herd/topology"
+)
+
+var (
+	cluster   *chaos.Cluster
+	seed      uint64
+	artifacts string
+	names     = topology.DefaultNames
+)
+
+func TestSpecs(t *testing.T) {
+	RegisterFailHandler(Fail)
+	suiteCfg, reporterCfg := GinkgoConfiguration()
+	if reporterCfg.JUnitReport == "" {
+		reporterCfg.JUnitReport = filepath.Join(artifactsRoot(), "junit.xml")
+	}
+	RunSpecs(t, "Herd fault tolerance", suiteCfg, reporterCfg)
+}
+
+func artifactsRoot() string {
+	if d := os.Getenv("HERD_ARTIFACTS"); d != "" {
+		return d
+	}
+	abs, _ := filepath.Abs("artifacts")
+	return abs
+}
+
+func suiteSeed() uint64 {
+	if s := os.Getenv("HERD_SEED"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		Expect(err).NotTo(HaveOccurred(), "HERD_SEED must be a whole number")
+		return n
+	}
+	return uint64(time.Now().UnixNano())
+}
+
+// startHerd starts a herd under containers and removes it when the suite (or the
+// container that called it) ends, even on interrupt.
+func startHerd(ctx context.Context, opts containers.Options) *chaos.Cluster {
+	if b := os.Getenv("HERD_BACKEND"); b != "" && b != "containers" {
+		Fail(fmt.Sprintf("HERD_BACKEND=%s: only the containers backend exists so far", b))
+	}
+	start := time.Now()
+	opts.Progress = func(s string) { GinkgoWriter.Printf("%6.1fs %s\n", time.Since(start).Seconds(), s) }
+	h, err := containers.Start(ctx, opts)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func(ctx SpecContext) {
+		Expect(h.Close(ctx)).To(Succeed())
+	}, NodeTimeout(2*time.Minute))
+	AddReportEntry("herd start", time.Since(start).Round(time.Millisecond).String())
+	return chaos.NewCluster(h, seed)
+}
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	seed = suiteSeed()
+	artifacts = filepath.Join(artifactsRoot(), fmt.Sprintf("run-%d", seed))
+	fmt.Fprintf(os.Stderr, "herd specs: seed %d (replay with HERD_SEED=%d); artifacts of failed specs go to %s\n", seed, seed, artifacts)
+	AddReportEntry("seed", seed)
+
+	containers.ApplyDefaults()
+	cli, err := containers.NewDockerClient(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	swept, err := containers.SweepStale(ctx, cli)
+	cli.Close()
+	Expect(err).NotTo(HaveOccurred())
+	if swept.Containers+swept.Networks > 0 {
+		fmt.Fprintf(os.Stderr, "herd specs: removed %d containers and %d networks left by killed runs\n", swept.Containers, swept.Networks)
+	}
+
+	var opts containers.Options
+	if path := os.Getenv("HERD_DESCRIPTION"); path != "" {
+		spec, err := chaos.LoadHerdSpec(path)
+		Expect(err).NotTo(HaveOccurred())
+		opts.Herd = spec
+		fmt.Fprintf(os.Stderr, "herd specs: testing %q from %s\n", spec.Name, path)
+	}
+	cluster = startHerd(ctx, opts)
+}, NodeTimeout(5*time.Minute))
+
+// Every spec starts and ends with a whole herd: faults healed, every server serving and
+// connected again.
+var _ = AfterEach(func(ctx SpecContext) {
+	if CurrentSpecReport().Failed() {
+		saveArtifacts(ctx, cluster, specDir())
+	}
+	Expect(cluster.HealAll(ctx)).To(Succeed())
+	settle(ctx, cluster)
+}, NodeTimeout(2*time.Minute))
+
+// settle waits until an update from every server reaches all the others again.
+func settle(ctx context.Context, c *chaos.Cluster) {
+	for _, n := range c.Nodes() {
+		u, err := c.Update(ctx, n, id("settle-"+n), "+1+1", now())
+		Expect(err).NotTo(HaveOccurred(), "settling after the spec")
+		_, err = c.AwaitDelivery(ctx, u)
+		Expect(err).NotTo(HaveOccurred(), "settling after the spec")
+	}
+}
+
+var notFile = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// specDir is where the current spec's artifacts go if it fails.
+func specDir() string {
+	name := notFile.ReplaceAllString(CurrentSpecReport().FullText(), "_")
+	if len(name) > 120 {
+		name = name[:120]
+	}
+	return filepath.Join(artifacts, name)
+}
+
+// check fails the spec on err, naming the artifacts folder.
+func check(err error, what ...any) {
+	GinkgoHelper()
+	desc := fmt.Sprint(what...)
+	if desc != "" {
+		desc += ": "
+	}
+	Expect(err).NotTo(HaveOccurred(), "%sseed %d; artifacts in %s", desc, seed, specDir())
+}
+
+func saveArtifacts(ctx context.Context, c *chaos.Cluster, dir string) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		GinkgoWriter.Printf("artifacts: %v\n", err)
+		return
+	}
+	if b, err := c.History.JSON(); err == nil {
+		os.WriteFile(filepath.Join(dir, "history.json"), b, 0o644)
+	}
+	var faults strings.Builder
+	fmt.Fprintf(&faults, "seed %d\n%s\n", c.Seed, c.DescribeFaults())
+	os.WriteFile(filepath.Join(dir, "faults.txt"), []byte(faults.String()), 0o644)
+	for _, n := range c.Nodes() {
+		logs, err := c.Backend().Logs(ctx, n)
+		if err != nil {
+			GinkgoWriter.Printf("logs of %s: %v\n", n, err)
+		}
+		for name, b := range logs {
+			os.WriteFile(filepath.Join(dir, n+"-"+notFile.ReplaceAllString(filepath.Base(name), "_")), b, 0o644)
+		}
+	}
+	AddReportEntry("artifacts", dir)
+}
+
+var counter int
+
+// id is a client id unique to this run and spec.
+func id(prefix string) string {
+	counter++
+	return fmt.Sprintf("%s-%x-%d", prefix, seed&0xffffff, counter)
+}
+
+// now is a client time: this machine's clock, so diffs stay small, always increasing.
+var lastTime time.Time
+
+func now() string {
+	t := time.Now()
+	if !t.After(lastTime) {
+		t = lastTime.Add(time.Microsecond)
+	}
+	lastTime = t
+	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
+}
+
+// all are every directed peer link of the default herd.
+func allLinks() []chaos.Link {
+	var out []chaos.Link
+	cfg := cluster.Config()
+	for _, l := range cfg.Links() {
+		out = append(out, chaos.Link{From: l[0], To: l[1]}, chaos.Link{From: l[1], To: l[0]})
+	}
+	return out
+}
+
+func inject(ctx context.Context, f chaos.Fault) string {
+	GinkgoHelper()
+	fid, err := cluster.Inject(ctx, f)
+	check(err, "injecting ", f)
+	return fid
+}
+
+// update sends an IAMAT and waits until it reaches every server the oracle says it must;
+// it also checks that no server cut off from it has it.
+func update(ctx context.Context, origin string) chaos.Accepted {
+	GinkgoHelper()
+	u, err := cluster.Update(ctx, origin, id("c"), "+34.068930-118.445127", now())
+	check(err)
+	_, err = cluster.AwaitDelivery(ctx, u)
+	check(err)
+	check(cluster.CheckNotDelivered(ctx, u))
+	return u
+}
