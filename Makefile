@@ -3,13 +3,12 @@ GO      ?= go
 IMAGE   ?= herd-chaos/herd:latest
 export CGO_ENABLED := 0
 
-.PHONY: all build image test unit specs fuzz bench clean vet
+.PHONY: all build image run test unit specs quick fuzz bench clean vet
 
 all: build
 
 build:
 	$(GO) build -o bin/herd ./cmd/herd
-	$(GO) build -o bin/herdctl ./cmd/herdctl
 
 # The herd image, offline: a static binary on scratch.
 image:
@@ -17,15 +16,24 @@ image:
 	cp /etc/ssl/certs/ca-certificates.crt bin/linux/ca-certificates.crt
 	docker build -t $(IMAGE) .
 
+# The main job: the five-server herd and the Places emulator from the image, in the
+# foreground (Ctrl-C stops it). Clients reach Goloman..Wilkes on 127.0.0.1:12000..12004.
+run: image
+	docker-compose up --abort-on-container-exit; docker-compose down -t 2
+
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 
 unit:
-	$(GO) test ./herd/... ./chaos/... ./cmd/...
+	$(GO) test ./herd/... ./chaos/...
 
+# The whole suite, and the quick subset (label "quick").
 specs:
-	$(GO) tool ginkgo -r --junit-report=junit.xml --output-dir=artifacts ./specs
+	$(GO) tool ginkgo ./specs
+
+quick:
+	$(GO) tool ginkgo --label-filter=quick ./specs
 
 test: vet unit specs
 
@@ -37,5 +45,6 @@ bench:
 
 # Removes build outputs and every container and network a run of the framework left.
 clean:
-	rm -rf bin artifacts junit.xml
-	-$(GO) run ./cmd/herdctl clean
+	rm -rf bin specs/artifacts
+	-docker ps -aq --filter label=io.herd-chaos.managed=true | xargs -r docker rm -f
+	-docker network ls -q --filter label=io.herd-chaos.managed=true | xargs -r docker network rm

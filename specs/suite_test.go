@@ -22,6 +22,7 @@ import (
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
 	"github.com/herdchaos/herd/chaos"
@@ -39,6 +40,17 @@ var (
 func TestSpecs(t *testing.T) {
 	RegisterFailHandler(Fail)
 	suiteCfg, reporterCfg := GinkgoConfiguration()
+	// One seed drives everything: Ginkgo's spec order and every random choice of ours.
+	// HERD_SEED wins; otherwise Ginkgo's own (--seed) is used.
+	seed = uint64(suiteCfg.RandomSeed)
+	if s := os.Getenv("HERD_SEED"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 63)
+		if err != nil {
+			t.Fatalf("HERD_SEED=%q: want a whole number", s)
+		}
+		seed = n
+	}
+	suiteCfg.RandomSeed = int64(seed)
 	if reporterCfg.JUnitReport == "" {
 		reporterCfg.JUnitReport = filepath.Join(artifactsRoot(), "junit.xml")
 	}
@@ -51,15 +63,6 @@ func artifactsRoot() string {
 	}
 	abs, _ := filepath.Abs("artifacts")
 	return abs
-}
-
-func suiteSeed() uint64 {
-	if s := os.Getenv("HERD_SEED"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		Expect(err).NotTo(HaveOccurred(), "HERD_SEED must be a whole number")
-		return n
-	}
-	return uint64(time.Now().UnixNano())
 }
 
 // startHerd starts a herd under containers and removes it when the suite (or the
@@ -80,7 +83,6 @@ func startHerd(ctx context.Context, opts containers.Options) *chaos.Cluster {
 }
 
 var _ = BeforeSuite(func(ctx SpecContext) {
-	seed = suiteSeed()
 	artifacts = filepath.Join(artifactsRoot(), fmt.Sprintf("run-%d", seed))
 	fmt.Fprintf(os.Stderr, "herd specs: seed %d (replay with HERD_SEED=%d); artifacts of failed specs go to %s\n", seed, seed, artifacts)
 	AddReportEntry("seed", seed)
@@ -104,6 +106,25 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	}
 	cluster = startHerd(ctx, opts)
 }, NodeTimeout(5*time.Minute))
+
+// A plain summary line, for tools that read the last lines of a run.
+var _ = ReportAfterSuite("summary", func(r Report) {
+	passed, failed, skipped := 0, 0, 0
+	for _, s := range r.SpecReports {
+		if s.LeafNodeType != types.NodeTypeIt {
+			continue
+		}
+		switch {
+		case s.State.Is(types.SpecStatePassed):
+			passed++
+		case s.State.Is(types.SpecStateFailureStates):
+			failed++
+		default:
+			skipped++
+		}
+	}
+	fmt.Printf("specs: %d passed, %d failed, %d skipped\n", passed, failed, skipped)
+})
 
 // Every spec starts and ends with a whole herd: faults healed, every server serving and
 // connected again.
