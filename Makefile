@@ -26,7 +26,7 @@ vet:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 
 unit:
-	$(GO) test ./herd/... ./chaos/...
+	$(GO) test ./herd/... ./chaos/... ./cmd/...
 
 # The whole suite, and the quick subset (label "quick").
 specs:

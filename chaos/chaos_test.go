@@ -148,6 +148,7 @@ func (f *fakeBackend) SetLinkEnabled(_ context.Context, l Link, on bool) error {
 func (f *fakeBackend) SetPlacesStatus(_ context.Context, s string) error { return f.rec("places " + s) }
 func (f *fakeBackend) Kill(_ context.Context, n string) error            { return f.rec("kill " + n) }
 func (f *fakeBackend) Start(_ context.Context, n string) error           { return f.rec("start " + n) }
+func (f *fakeBackend) Stop(_ context.Context, n string) error            { return f.rec("stop " + n) }
 func (f *fakeBackend) Pause(_ context.Context, n string) error           { return f.rec("pause " + n) }
 func (f *fakeBackend) Resume(_ context.Context, n string) error          { return f.rec("resume " + n) }
 func (f *fakeBackend) Logs(context.Context, string) (map[string][]byte, error) {

@@ -33,6 +33,7 @@ type Backend interface {
 	SetPlacesStatus(ctx context.Context, status string) error
 
 	Kill(ctx context.Context, node string) error   // SIGKILL
+	Stop(ctx context.Context, node string) error   // SIGTERM, then SIGKILL if it lingers
 	Start(ctx context.Context, node string) error  // start a killed node; returns once it serves
 	Pause(ctx context.Context, node string) error  // freeze
 	Resume(ctx context.Context, node string) error // thaw
@@ -48,6 +49,7 @@ const (
 	Running NodeState = "running"
 	Paused  NodeState = "paused"
 	Crashed NodeState = "crashed"
+	Stopped NodeState = "stopped"
 )
 
 // ActiveFault is a fault in force.
@@ -117,7 +119,7 @@ func (c *Cluster) Inject(ctx context.Context, f Fault) (string, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, n := range slices.Concat(e.Crash, e.Pause, e.Restart) {
+	for _, n := range slices.Concat(e.Crash, e.Stop, e.Pause, e.Restart) {
 		if id, busy := c.nodeFault[n]; busy {
 			return "", fmt.Errorf("%s: %s is already held by fault %s (%s)", f, n, id, c.active[id].Fault)
 		}
@@ -129,7 +131,7 @@ func (c *Cluster) Inject(ctx context.Context, f Fault) (string, error) {
 		c.unapply(context.WithoutCancel(ctx), id, e)
 		return "", fmt.Errorf("%s: %w", f, err)
 	}
-	if len(e.Crash)+len(e.Pause)+len(e.Toxics)+len(e.Cut) == 0 && e.PlacesFail == "" {
+	if len(e.Crash)+len(e.Stop)+len(e.Pause)+len(e.Toxics)+len(e.Cut) == 0 && e.PlacesFail == "" {
 		// A momentary fault (restart): it is over once applied.
 		c.History.FaultWindow(id, f.String(), af.Since, c.History.Now())
 		return id, nil
@@ -157,6 +159,12 @@ func (c *Cluster) apply(ctx context.Context, id string, e Effects) error {
 	for _, n := range e.Crash {
 		c.nodeFault[n] = id
 		if err := c.b.Kill(ctx, n); err != nil {
+			return err
+		}
+	}
+	for _, n := range e.Stop {
+		c.nodeFault[n] = id
+		if err := c.b.Stop(ctx, n); err != nil {
 			return err
 		}
 	}
@@ -203,7 +211,7 @@ func (c *Cluster) unapply(ctx context.Context, id string, e Effects) error {
 			errs = append(errs, c.b.Resume(ctx, n))
 		}
 	}
-	for _, n := range e.Crash {
+	for _, n := range slices.Concat(e.Crash, e.Stop) {
 		if c.nodeFault[n] == id {
 			delete(c.nodeFault, n)
 			errs = append(errs, c.b.Start(ctx, n))
@@ -277,8 +285,12 @@ func (c *Cluster) State(node string) NodeState {
 	if !ok {
 		return Running
 	}
-	if slices.Contains(c.active[id].Effects.Pause, node) {
+	e := c.active[id].Effects
+	switch {
+	case slices.Contains(e.Pause, node):
 		return Paused
+	case slices.Contains(e.Stop, node):
+		return Stopped
 	}
 	return Crashed
 }

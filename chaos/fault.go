@@ -52,6 +52,7 @@ type Effects struct {
 	Cut        []Link      // proxies disabled: nothing passes, connections closed
 	Toxics     []LinkToxic // toxics added, named after the fault
 	Crash      []string    // SIGKILLed until healed (heal starts them again)
+	Stop       []string    // stopped gracefully (SIGTERM) until healed
 	Pause      []string    // frozen until healed
 	Restart    []string    // SIGKILLed and started again at once; nothing to heal
 	PlacesFail string      // the Places emulator answers every request with this status
@@ -280,6 +281,16 @@ func (f Crash) String() string { return "crash " + f.Node }
 // Effects implements Fault.
 func (f Crash) Effects(cfg topology.Config) (Effects, error) {
 	return Effects{Crash: []string{f.Node}}, checkNode(cfg, f.Node)
+}
+
+// Stop stops a server gracefully (SIGTERM); healing starts it again.
+type Stop struct{ Node string }
+
+func (f Stop) String() string { return "stop " + f.Node }
+
+// Effects implements Fault.
+func (f Stop) Effects(cfg topology.Config) (Effects, error) {
+	return Effects{Stop: []string{f.Node}}, checkNode(cfg, f.Node)
 }
 
 // Pause freezes a server (SIGSTOP, docker pause); healing resumes it.

@@ -28,7 +28,7 @@ func NewOracle(cfg topology.Config, faults []ActiveFault, timing Timing) *Oracle
 		minLat: map[Link]time.Duration{}, maxLat: map[Link]time.Duration{}}
 	for _, f := range faults {
 		e := f.Effects
-		for _, n := range slices.Concat(e.Crash, e.Pause) {
+		for _, n := range slices.Concat(e.Crash, e.Stop, e.Pause) {
 			o.down[n] = true
 		}
 		for _, l := range e.Cut {

@@ -78,7 +78,7 @@ func RandomSchedule(rng *rand.Rand, cfg topology.Config, steps int) []Step {
 		}
 		label := fmt.Sprintf("s%d", i)
 		var f Fault
-		switch k := rng.IntN(12); k {
+		switch k := rng.IntN(13); k {
 		case 0:
 			f = Latency{Links: []Link{pickLink()}, Latency: time.Duration(50+rng.IntN(150)) * time.Millisecond, Jitter: time.Duration(rng.IntN(30)) * time.Millisecond}
 		case 1:
@@ -105,7 +105,7 @@ func RandomSchedule(rng *rand.Rand, cfg topology.Config, steps int) []Step {
 			f = Partition{Groups: [][]string{a, b}}
 		case 6:
 			f = Isolate{Node: names[rng.IntN(len(names))]}
-		case 7, 8, 9:
+		case 7, 8, 9, 12:
 			n, ok := freeNode()
 			if !ok {
 				f = Cut{Links: []Link{pickLink()}}
@@ -120,6 +120,9 @@ func RandomSchedule(rng *rand.Rand, cfg topology.Config, steps int) []Step {
 				held[n] = label
 			case 9:
 				f = Restart{Node: n}
+			case 12:
+				f = Stop{Node: n}
+				held[n] = label
 			}
 		case 10:
 			f = PlacesSlow{Latency: time.Duration(100+rng.IntN(400)) * time.Millisecond}
@@ -224,7 +227,7 @@ func (r *Runner) forget(f Fault) {
 	if err != nil {
 		return
 	}
-	for _, n := range slices.Concat(e.Crash, e.Restart) {
+	for _, n := range slices.Concat(e.Crash, e.Stop, e.Restart) {
 		for _, h := range r.holders {
 			delete(h, n)
 		}

@@ -112,11 +112,17 @@ type Herd struct {
 	nodes   map[string]*node
 }
 
+// A node is two containers. The holder owns the server's network namespace: its address
+// on the run's network and its client port mapped on 127.0.0.1. The server runs inside
+// that namespace, so when it is killed its address stays and answers RST at once, as a
+// real host whose process died would (with the address gone, connects to it would hang
+// in SYN retries for minutes, and Toxiproxy dials upstreams inside its accept loop).
 type node struct {
 	name     string
-	c        testcontainers.Container
-	port     string // container port, e.g. "12000/tcp"
-	addr     string // current client address on 127.0.0.1
+	holder   testcontainers.Container
+	c        testcontainers.Container // the server
+	port     string                   // container port, e.g. "12000/tcp"
+	addr     string                   // client address on 127.0.0.1 (the holder's mapping: stable)
 	logFiles []string
 }
 
@@ -433,7 +439,20 @@ func (h *Herd) startNode(ctx context.Context, _ int, name string) error {
 		image = h.Images.Herd
 	}
 	port := strconv.Itoa(h.opts.Herd.Port) + "/tcp"
-	req := h.request(image, port, alias(name), h.nodeIP(name))
+	hreq := h.request(h.Images.Herd, port, alias(name), h.nodeIP(name))
+	hreq.Cmd = []string{"hold"}
+	holder, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: hreq, Started: true})
+	if err != nil {
+		return fmt.Errorf("server %s: holder: %w", name, err)
+	}
+	holderID := holder.GetContainerID()
+	req := testcontainers.ContainerRequest{
+		Image:  image,
+		Labels: h.labels(),
+		HostConfigModifier: func(hc *container.HostConfig) {
+			hc.NetworkMode = container.NetworkMode("container:" + holderID)
+		},
+	}
 	req.Cmd = r.Args
 	req.Env = r.Env
 	for k, v := range h.opts.Env {
@@ -443,29 +462,25 @@ func (h *Herd) startNode(ctx context.Context, _ int, name string) error {
 		req.Files = append(req.Files, testcontainers.ContainerFile{Reader: bytes.NewReader(content), ContainerFilePath: path, FileMode: 0o644})
 	}
 	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})
-	n := &node{name: name, c: c, port: port, logFiles: r.LogFiles}
-	if c != nil {
-		h.mu.Lock()
-		h.nodes[name] = n
-		h.mu.Unlock()
-	}
 	if err != nil {
 		return fmt.Errorf("server %s: %w", name, err)
 	}
+	addr, err := h.mapped(ctx, holder, port)
+	if err != nil {
+		return fmt.Errorf("server %s: %w", name, err)
+	}
+	n := &node{name: name, holder: holder, c: c, port: port, addr: addr, logFiles: r.LogFiles}
+	h.mu.Lock()
+	h.nodes[name] = n
+	h.mu.Unlock()
 	return h.waitServing(ctx, n)
 }
 
-// waitServing looks up the node's mapped port (it may change on restart) and waits until
-// it answers the protocol: a WHATSAT for a client nobody has, which any herd answers
-// without changing its state.
+// waitServing waits until the server answers the protocol: a WHATSAT for a client nobody
+// has, which any herd answers without changing its state. (Its address is the holder's
+// and does not change when the server restarts.)
 func (h *Herd) waitServing(ctx context.Context, n *node) error {
-	addr, err := h.mapped(ctx, n.c, n.port)
-	if err != nil {
-		return fmt.Errorf("server %s: %w", n.name, err)
-	}
-	h.mu.Lock()
-	n.addr = addr
-	h.mu.Unlock()
+	addr := n.addr
 	return waitFor(ctx, 30*time.Second, "server "+n.name, func(ctx context.Context) error {
 		if st, err := n.c.State(ctx); err == nil && !st.Running {
 			return fmt.Errorf("container exited (code %d)", st.ExitCode)
@@ -595,6 +610,19 @@ func (h *Herd) Kill(ctx context.Context, name string) error {
 	})
 }
 
+// Stop implements chaos.Backend: SIGTERM, and SIGKILL after 5 seconds.
+func (h *Herd) Stop(ctx context.Context, name string) error {
+	n, err := h.node(name)
+	if err != nil {
+		return err
+	}
+	timeout := 5
+	if _, err := h.cli.ContainerStop(ctx, n.c.GetContainerID(), client.ContainerStopOptions{Timeout: &timeout}); err != nil {
+		return fmt.Errorf("stop %s: %w", name, err)
+	}
+	return nil
+}
+
 // Start implements chaos.Backend: start a killed server again; it keeps its container
 // but loses its memory, and its host port may change.
 func (h *Herd) Start(ctx context.Context, name string) error {
@@ -664,3 +692,6 @@ func (h *Herd) Close(ctx context.Context) error {
 	h.cli.Close()
 	return err
 }
+
+// ToxiproxyLogs is Toxiproxy's own output (for debugging the framework).
+func (h *Herd) ToxiproxyLogs(ctx context.Context) (io.ReadCloser, error) { return h.toxi.Logs(ctx) }

@@ -47,6 +47,15 @@ var _ = Describe("Crashes", Label("crash"), func() {
 		crashSets(),
 	)
 
+	It("keeps serving around a gracefully stopped server, which converges when it starts again", func(ctx SpecContext) {
+		stop := inject(ctx, chaos.Stop{Node: "Wilkes"})
+		Expect(cluster.State("Wilkes")).To(Equal(chaos.Stopped))
+		a := update(ctx, "Hands") // Hands' only other neighbour is Goloman
+		b := update(ctx, "Welsh")
+		check(cluster.Heal(ctx, stop))
+		check(cluster.AwaitConvergence(ctx, map[string]string{a.Client: a.AT, b.Client: b.AT}, 15*time.Second))
+	})
+
 	It("converges a server restarted in the middle of a flood", Label("quick"), func(ctx SpecContext) {
 		newest := map[string]string{}
 		for i := range 30 {

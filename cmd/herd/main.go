@@ -2,6 +2,9 @@
 //
 //	herd serve NAME [flags]       serve one server of the herd (default: the five of PROTOCOL.md)
 //	herd places --listen ADDR     serve the Places Nearby Search emulator
+//	herd hold                     do nothing until stopped (the chaos framework runs one per
+//	                              server to hold its network namespace, like a pod's pause
+//	                              container, so a crashed server's address answers RST)
 //
 // Environment: HERD_PLACES_KEY is the Google Places key (never logged); HERD_SECRET is the
 // peer secret (peers must prove it); HERD_LOG_DIR is the default log directory.
@@ -50,6 +53,8 @@ func run(args []string, stderr io.Writer) int {
 		err = serve(ctx, args[1:], logger, stderr)
 	case "places":
 		err = emulate(ctx, args[1:], logger, stderr)
+	case "hold":
+		<-ctx.Done()
 	case "-h", "--help", "help":
 		fmt.Fprint(stderr, usage)
 		return 0

@@ -16,6 +16,7 @@ import (
 
 	"github.com/herdchaos/herd/herd/client"
 	"github.com/herdchaos/herd/herd/places"
+	"github.com/herdchaos/herd/herd/proto"
 	"github.com/herdchaos/herd/herd/topology"
 )
 
@@ -509,4 +510,51 @@ func TestFloodingSendsAtMost2EMinusNPlus1MessagesPerUpdate(t *testing.T) {
 	} else {
 		t.Logf("%d peer messages for %d updates", sent, updates)
 	}
+}
+
+// TestAStalledPeerCostsBoundedMemoryAndGetsAResyncInstead fills a link's queue past its
+// bound while nothing drains it (as when the peer reads nothing), and checks the queue
+// never grows past the bound and is replaced by a resync.
+func TestAStalledPeerCostsBoundedMemoryAndGetsAResyncInstead(t *testing.T) {
+	cfg := topology.Build([]string{"A", "B"}, [][2]string{{"A", "B"}}, func(string) string { return "127.0.0.1:1" }, func(string) string { return "127.0.0.1:0" })
+	srv, err := New(Options{Name: "A", Config: cfg, Logger: quiet(), QueueLen: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := srv.links["B"]
+	l.setConnected(true) // as if the link were up, with its sender stalled
+	for i := range 100 {
+		srv.mu.Lock()
+		srv.node.ClientIAMAT(time.Now(), mustIAMAT(t, fmt.Sprint("q", i)))
+		rec, _ := srv.node.Lookup(fmt.Sprint("q", i))
+		srv.mu.Unlock()
+		l.enqueue(rec)
+		if n := len(l.queue); n > 8 {
+			t.Fatalf("queue holds %d updates, over its bound of 8", n)
+		}
+	}
+	if srv.metrics.queueOverflows.Load() != 1 {
+		t.Fatalf("overflows counted: %d", srv.metrics.queueOverflows.Load())
+	}
+	batch, resync := l.take()
+	if !resync || batch != nil {
+		t.Fatalf("after an overflow the sender must resync, got batch of %d, resync %v", len(batch), resync)
+	}
+	if len(srv.snapshot()) != 100 {
+		t.Fatal("the resync snapshot must hold every client")
+	}
+	// After the resync the queue works again.
+	rec, _ := srv.node.Lookup("q1")
+	l.enqueue(rec)
+	if batch, resync := l.take(); resync || len(batch) != 1 {
+		t.Fatalf("queue did not recover: %d, %v", len(batch), resync)
+	}
+}
+
+func mustIAMAT(t *testing.T, clientID string) proto.IAMAT {
+	cmd, _ := proto.ParseCommand("IAMAT "+clientID+" +1+1 1", nil)
+	if cmd.Kind != proto.IAmAt {
+		t.Fatal(cmd.Err)
+	}
+	return cmd.IAMAT
 }

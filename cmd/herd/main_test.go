@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/herdchaos/herd/herd/client"
+)
+
+// build compiles the herd binary once per test run.
+func build(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "herd")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestBadInvocationsExitNonZeroWithAClearMessage(t *testing.T) {
+	bin := build(t)
+	cfg := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(cfg, []byte("servers: [{name: A, listen: ':1', peers: {B: 'h:2'}}]\n"), 0o644)
+	cases := map[string][]string{
+		"unknown server":   {"serve", "Nobody"},
+		"no name":          {"serve"},
+		"not a neighbour":  {"serve", "Goloman", "--peer", "Welsh=127.0.0.1:1"},
+		"bad peer address": {"serve", "Goloman", "--peer", "Hands=nowhere"},
+		"bad config":       {"serve", "A", "--config", cfg},
+		"missing config":   {"serve", "A", "--config", "/nonexistent.yaml"},
+		"bad places url":   {"serve", "Goloman", "--places-url", "ftp://x", "--listen", "127.0.0.1:0"},
+		"unknown command":  {"frobnicate"},
+		"unknown flag":     {"serve", "Goloman", "--frob"},
+	}
+	for what, args := range cases {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		var ee *exec.ExitError
+		if err == nil || !(errorsAs(err, &ee) && ee.ExitCode() == 2) {
+			t.Errorf("%s: want exit 2, got %v\n%s", what, err, out)
+			continue
+		}
+		if !strings.Contains(string(out), "herd:") && !strings.Contains(string(out), "flag provided but not defined") {
+			t.Errorf("%s: no clear message: %s", what, out)
+		}
+	}
+}
+
+func errorsAs(err error, target **exec.ExitError) bool {
+	e, ok := err.(*exec.ExitError)
+	if ok {
+		*target = e
+	}
+	return ok
+}
+
+func TestServeAnswersExposesMetricsAndStopsCleanlyOnSIGTERM(t *testing.T) {
+	bin := build(t)
+	addr, metrics := freeAddr(t), freeAddr(t)
+	logs := t.TempDir()
+	cmd := exec.Command(bin, "serve", "Welsh", "--listen", addr, "--metrics", metrics, "--log-dir", logs,
+		"--peer", "Holiday="+freeAddr(t))
+	cmd.Env = append(os.Environ(), "HERD_PLACES_KEY=")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	errText := make(chan string, 1)
+	go func() { b, _ := io.ReadAll(stderr); errText <- string(b) }()
+	defer cmd.Process.Kill()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var reply string
+	for {
+		var err error
+		if reply, err = client.IAMAT(ctx, addr, "m", "+1+1", "1"); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("server never answered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.HasPrefix(reply, "AT Welsh ") {
+		t.Fatalf("reply %q", reply)
+	}
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`herd_iamat_total{server="Welsh"} 1`, `herd_clients{server="Welsh"} 1`, `herd_peer_up{server="Welsh",peer="Holiday"} 0`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s:\n%s", want, body)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, <-errText)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no exit within 5s of SIGTERM")
+	}
+	out := <-errText
+	if !strings.Contains(out, "answering WHATSAT from the built-in emulator data (offline)") || !strings.Contains(out, "stopped") {
+		t.Fatalf("start-up and stop not said:\n%s", out)
+	}
+	logged, _ := os.ReadFile(filepath.Join(logs, "Welsh.log"))
+	if !strings.Contains(string(logged), `"IAMAT m +1+1 1"`) {
+		t.Fatalf("log lacks the IAMAT:\n%s", logged)
+	}
+}
