@@ -80,6 +80,16 @@ func newerOrSame(got, want string) bool {
 	return err1 == nil && err2 == nil && gt.Compare(wt) > 0
 }
 
+// describeAnswer says how an AT line a server answered differs from the expected one.
+func describeAnswer(got, want string) string {
+	g := proto.Fields(nil, got)
+	w := proto.Fields(nil, want)
+	if len(g) == 6 && len(w) == 6 && g[3] == w[3] && g[4] == w[4] && g[5] == w[5] && g[1] != w[1] {
+		return fmt.Sprintf("answers with the update but names %s as its origin, not %s: WHATSAT must name the server that received the IAMAT (%q)", g[1], w[1], got)
+	}
+	return fmt.Sprintf("answers %q", got)
+}
+
 // Delivery is when a checker first saw an update at each server, on the history clock.
 type Delivery map[string]time.Duration
 
@@ -110,7 +120,7 @@ func (c *Cluster) AwaitDelivery(ctx context.Context, u Accepted) (Delivery, erro
 				}
 				if done > deadline || ctx.Err() != nil {
 					mu.Lock()
-					last := fmt.Sprintf("answers %q", at)
+					last := describeAnswer(at, u.AT)
 					if err != nil {
 						last = "errs: " + err.Error()
 					}

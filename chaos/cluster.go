@@ -42,6 +42,13 @@ type Backend interface {
 	Close(ctx context.Context) error
 }
 
+// MetricsSource is a backend that can reach the servers' Prometheus metrics (when the
+// herd under test serves them).
+type MetricsSource interface {
+	// MetricsURL is node's /metrics URL, or "" if the herd serves none.
+	MetricsURL(ctx context.Context, node string) (string, error)
+}
+
 // NodeState is a server's lifecycle state.
 type NodeState string
 
@@ -347,4 +354,57 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Persisted is what a Cluster must remember across processes (herdctl commands run in
+// other terminals): the faults in force, as data.
+type Persisted struct {
+	NextID int              `json:"next_id"`
+	Faults []PersistedFault `json:"faults"`
+}
+
+// PersistedFault is one fault in force.
+type PersistedFault struct {
+	ID    string    `json:"id"`
+	Spec  FaultSpec `json:"fault"`
+	Since time.Time `json:"since"`
+}
+
+// Persist returns the faults in force, oldest first.
+func (c *Cluster) Persist() Persisted {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := Persisted{NextID: c.nextID}
+	for _, id := range c.order {
+		af := c.active[id]
+		p.Faults = append(p.Faults, PersistedFault{ID: id, Spec: SpecOf(af.Fault), Since: c.History.start.Add(af.Since)})
+	}
+	return p
+}
+
+// Restore takes back the faults a previous process left in force. It changes nothing in
+// the herd: the backend already has them applied.
+func (c *Cluster) Restore(p Persisted) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.nextID = p.NextID
+	for _, pf := range p.Faults {
+		f, err := pf.Spec.Fault()
+		if err != nil {
+			return fmt.Errorf("fault %s: %w", pf.ID, err)
+		}
+		e, err := f.Effects(c.cfg)
+		if err != nil {
+			return fmt.Errorf("fault %s: %w", pf.ID, err)
+		}
+		c.active[pf.ID] = &ActiveFault{ID: pf.ID, Fault: f, Effects: e, Since: pf.Since.Sub(c.History.start)}
+		c.order = append(c.order, pf.ID)
+		for _, l := range e.Cut {
+			c.cutCount[l]++
+		}
+		for _, n := range slices.Concat(e.Crash, e.Stop, e.Pause) {
+			c.nodeFault[n] = pf.ID
+		}
+	}
+	return nil
 }

@@ -35,6 +35,9 @@ type HerdSpec struct {
 	Port int `yaml:"port,omitempty"`
 	// LogFiles are files to collect as artifacts (path templates).
 	LogFiles []string `yaml:"log_files,omitempty"`
+	// MetricsPort, if the herd serves Prometheus metrics there, lets the suite count
+	// peer messages (herd_peer_messages_sent_total).
+	MetricsPort int `yaml:"metrics_port,omitempty"`
 }
 
 // NodeInfo is what a HerdSpec's templates see for one server.
@@ -82,11 +85,13 @@ func (n NodeInfo) HerdYAML(cfg topology.Config) string {
 // OurHerd describes the reference herd (cmd/herd) with flags.
 func OurHerd() HerdSpec {
 	return HerdSpec{
-		Name:     "reference herd",
-		Args:     []string{"serve", "{{.Name}}", "--listen", "{{.Listen}}", "--places-url", "{{.PlacesURL}}", "--log-dir", "{{.LogDir}}"},
-		PeerArgs: []string{"--peer", "{{.Name}}={{.Addr}}"},
-		Port:     12000,
-		LogFiles: []string{"{{.LogDir}}/{{.Name}}.log"},
+		Name: "reference herd",
+		Args: []string{"serve", "{{.Name}}", "--listen", "{{.Listen}}", "--places-url", "{{.PlacesURL}}",
+			"--log-dir", "{{.LogDir}}", "--metrics", ":9100"},
+		PeerArgs:    []string{"--peer", "{{.Name}}={{.Addr}}"},
+		Port:        12000,
+		MetricsPort: 9100,
+		LogFiles:    []string{"{{.LogDir}}/{{.Name}}.log"},
 	}
 }
 

@@ -5,6 +5,7 @@
 package containers
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
+	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	dnetwork "github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
@@ -82,7 +84,9 @@ type Options struct {
 	Env      map[string]string
 	Logger   *slog.Logger
 	Progress func(string) // one line per start-up step (herdctl shows them)
-	RunID    string       // default: generated
+	// BuildTags are passed to go build for our herd's image (the suite's bug builds).
+	BuildTags []string
+	RunID     string // default: generated
 	// Detached marks a herd that outlives this process (herdctl up): stale-run sweeps
 	// leave it alone.
 	Detached bool
@@ -112,18 +116,21 @@ type Herd struct {
 	nodes   map[string]*node
 }
 
-// A node is two containers. The holder owns the server's network namespace: its address
+// A Node is two containers. The holder owns the server's network namespace: its address
 // on the run's network and its client port mapped on 127.0.0.1. The server runs inside
 // that namespace, so when it is killed its address stays and answers RST at once, as a
 // real host whose process died would (with the address gone, connects to it would hang
 // in SYN retries for minutes, and Toxiproxy dials upstreams inside its accept loop).
-type node struct {
+type node = Node
+
+// Node is one server's containers and addresses.
+type Node struct {
+	Holder   string   `json:"holder"`  // container id
+	Server   string   `json:"server"`  // container id
+	Addr     string   `json:"addr"`    // client address on 127.0.0.1 (the holder's mapping: stable)
+	Metrics  string   `json:"metrics"` // metrics address on 127.0.0.1, if the herd serves them
+	LogFiles []string `json:"log_files"`
 	name     string
-	holder   testcontainers.Container
-	c        testcontainers.Container // the server
-	port     string                   // container port, e.g. "12000/tcp"
-	addr     string                   // client address on 127.0.0.1 (the holder's mapping: stable)
-	logFiles []string
 }
 
 // NewDockerClient connects to the Docker engine, with a clear error when it does not answer.
@@ -189,7 +196,7 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 			h.Close(context.WithoutCancel(ctx))
 		}
 	}()
-	if h.Images, err = BuildImages(ctx, cli, opts.Progress); err != nil {
+	if h.Images, err = BuildImages(ctx, cli, opts.BuildTags, opts.Progress); err != nil {
 		return nil, err
 	}
 	opts.Progress("creating network")
@@ -440,6 +447,15 @@ func (h *Herd) startNode(ctx context.Context, _ int, name string) error {
 	}
 	port := strconv.Itoa(h.opts.Herd.Port) + "/tcp"
 	hreq := h.request(h.Images.Herd, port, alias(name), h.nodeIP(name))
+	if mp := h.opts.Herd.MetricsPort; mp != 0 {
+		metrics := dnetwork.MustParsePort(strconv.Itoa(mp) + "/tcp")
+		hreq.ExposedPorts = append(hreq.ExposedPorts, metrics.String())
+		bind := hreq.HostConfigModifier
+		hreq.HostConfigModifier = func(hc *container.HostConfig) {
+			bind(hc)
+			hc.PortBindings[metrics] = []dnetwork.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: "0"}}
+		}
+	}
 	hreq.Cmd = []string{"hold"}
 	holder, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: hreq, Started: true})
 	if err != nil {
@@ -469,7 +485,12 @@ func (h *Herd) startNode(ctx context.Context, _ int, name string) error {
 	if err != nil {
 		return fmt.Errorf("server %s: %w", name, err)
 	}
-	n := &node{name: name, holder: holder, c: c, port: port, addr: addr, logFiles: r.LogFiles}
+	n := &node{name: name, Holder: holderID, Server: c.GetContainerID(), Addr: addr, LogFiles: r.LogFiles}
+	if mp := h.opts.Herd.MetricsPort; mp != 0 {
+		if n.Metrics, err = h.mapped(ctx, holder, strconv.Itoa(mp)+"/tcp"); err != nil {
+			return fmt.Errorf("server %s: metrics port: %w", name, err)
+		}
+	}
 	h.mu.Lock()
 	h.nodes[name] = n
 	h.mu.Unlock()
@@ -480,10 +501,10 @@ func (h *Herd) startNode(ctx context.Context, _ int, name string) error {
 // has, which any herd answers without changing its state. (Its address is the holder's
 // and does not change when the server restarts.)
 func (h *Herd) waitServing(ctx context.Context, n *node) error {
-	addr := n.addr
+	addr := n.Addr
 	return waitFor(ctx, 30*time.Second, "server "+n.name, func(ctx context.Context) error {
-		if st, err := n.c.State(ctx); err == nil && !st.Running {
-			return fmt.Errorf("container exited (code %d)", st.ExitCode)
+		if running, code, err := h.running(ctx, n.Server); err == nil && !running {
+			return fmt.Errorf("container exited (code %d)", code)
 		}
 		out, err := hclient.Exchange(ctx, addr, "WHATSAT herd-chaos-probe 1 1\n")
 		if err != nil {
@@ -515,9 +536,16 @@ func (h *Herd) ClientAddr(_ context.Context, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return n.addr, nil
+	return n.Addr, nil
+}
+
+// MetricsURL implements chaos.MetricsSource.
+func (h *Herd) MetricsURL(_ context.Context, name string) (string, error) {
+	n, err := h.node(name)
+	if err != nil || n.Metrics == "" {
+		return "", err
+	}
+	return "http://" + n.Metrics + "/metrics", nil
 }
 
 // PlacesURL implements chaos.Backend.
@@ -594,16 +622,16 @@ func (h *Herd) Kill(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.cli.ContainerKill(ctx, n.c.GetContainerID(), client.ContainerKillOptions{Signal: "KILL"}); err != nil {
+	if _, err := h.cli.ContainerKill(ctx, n.Server, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
 		return fmt.Errorf("kill %s: %w", name, err)
 	}
 	// Wait until Docker says it is gone, so a following start does not race it.
 	return waitFor(ctx, 10*time.Second, "kill "+name, func(ctx context.Context) error {
-		st, err := n.c.State(ctx)
+		running, _, err := h.running(ctx, n.Server)
 		if err != nil {
 			return err
 		}
-		if st.Running {
+		if running {
 			return errors.New("still running")
 		}
 		return nil
@@ -617,7 +645,7 @@ func (h *Herd) Stop(ctx context.Context, name string) error {
 		return err
 	}
 	timeout := 5
-	if _, err := h.cli.ContainerStop(ctx, n.c.GetContainerID(), client.ContainerStopOptions{Timeout: &timeout}); err != nil {
+	if _, err := h.cli.ContainerStop(ctx, n.Server, client.ContainerStopOptions{Timeout: &timeout}); err != nil {
 		return fmt.Errorf("stop %s: %w", name, err)
 	}
 	return nil
@@ -630,7 +658,7 @@ func (h *Herd) Start(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.cli.ContainerStart(ctx, n.c.GetContainerID(), client.ContainerStartOptions{}); err != nil {
+	if _, err := h.cli.ContainerStart(ctx, n.Server, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
 	return h.waitServing(ctx, n)
@@ -642,7 +670,7 @@ func (h *Herd) Pause(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	_, err = h.cli.ContainerPause(ctx, n.c.GetContainerID(), client.ContainerPauseOptions{})
+	_, err = h.cli.ContainerPause(ctx, n.Server, client.ContainerPauseOptions{})
 	return err
 }
 
@@ -652,11 +680,11 @@ func (h *Herd) Resume(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	_, err = h.cli.ContainerUnpause(ctx, n.c.GetContainerID(), client.ContainerUnpauseOptions{})
+	_, err = h.cli.ContainerUnpause(ctx, n.Server, client.ContainerUnpauseOptions{})
 	return err
 }
 
-// Logs implements chaos.Backend: the container's output and its log files.
+// Logs implements chaos.Backend: the server's output and its log files.
 func (h *Herd) Logs(ctx context.Context, name string) (map[string][]byte, error) {
 	n, err := h.node(name)
 	if err != nil {
@@ -664,25 +692,68 @@ func (h *Herd) Logs(ctx context.Context, name string) (map[string][]byte, error)
 	}
 	out := map[string][]byte{}
 	var errs []error
-	if rc, err := n.c.Logs(ctx); err == nil {
-		b, _ := io.ReadAll(rc)
+	if rc, err := h.cli.ContainerLogs(ctx, n.Server, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true}); err == nil {
+		var b bytes.Buffer
+		_, err := stdcopy.StdCopy(&b, &b, rc)
 		rc.Close()
-		out["stderr"] = b
+		out["stderr"] = b.Bytes()
+		errs = append(errs, err)
 	} else {
 		errs = append(errs, err)
 	}
-	for _, f := range n.logFiles {
-		rc, err := n.c.CopyFileFromContainer(ctx, f)
+	for _, f := range n.LogFiles {
+		b, err := h.copyFile(ctx, n.Server, f)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f, err))
 			continue
 		}
-		b, _ := io.ReadAll(rc)
-		rc.Close()
 		out[f] = b
 	}
 	return out, errors.Join(errs...)
 }
+
+// copyFile reads one file out of a container (running or not).
+func (h *Herd) copyFile(ctx context.Context, id, path string) ([]byte, error) {
+	res, err := h.cli.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: path})
+	if err != nil {
+		return nil, err
+	}
+	defer res.Content.Close()
+	tr := tar.NewReader(res.Content)
+	if _, err := tr.Next(); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(tr)
+}
+
+// running reports whether a container runs, and its exit code if not.
+func (h *Herd) running(ctx context.Context, id string) (bool, int, error) {
+	res, err := h.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return false, 0, err
+	}
+	st := res.Container.State
+	if st == nil {
+		return false, 0, errors.New("no state")
+	}
+	return st.Running, st.ExitCode, nil
+}
+
+// NodeStatus is what Docker says of a server: running, paused or exited.
+func (h *Herd) NodeStatus(ctx context.Context, name string) (string, error) {
+	n, err := h.node(name)
+	if err != nil {
+		return "", err
+	}
+	res, err := h.cli.ContainerInspect(ctx, n.Server, client.ContainerInspectOptions{})
+	if err != nil {
+		return "", err
+	}
+	return string(res.Container.State.Status), nil
+}
+
+// Release lets go of the herd without stopping it (herdctl commands attach, act, release).
+func (h *Herd) Release() error { return h.cli.Close() }
 
 // Close removes every container and the network of the run.
 func (h *Herd) Close(ctx context.Context) error {
@@ -693,5 +764,63 @@ func (h *Herd) Close(ctx context.Context) error {
 	return err
 }
 
-// ToxiproxyLogs is Toxiproxy's own output (for debugging the framework).
-func (h *Herd) ToxiproxyLogs(ctx context.Context) (io.ReadCloser, error) { return h.toxi.Logs(ctx) }
+// State is what a detached herd leaves for later commands (herdctl in another terminal)
+// to attach to it.
+type State struct {
+	RunID        string           `json:"run_id"`
+	Topology     topology.Config  `json:"topology"`
+	Herd         chaos.HerdSpec   `json:"herd"`
+	Images       Images           `json:"images"`
+	ToxiproxyAPI string           `json:"toxiproxy_api"`
+	PlacesURL    string           `json:"places_url"`
+	Nodes        map[string]*Node `json:"nodes"`
+}
+
+// State describes the running herd.
+func (h *Herd) State() State {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st := State{RunID: h.RunID, Topology: h.cfg, Herd: h.opts.Herd, Images: h.Images,
+		ToxiproxyAPI: h.toxiAPI, PlacesURL: h.placesURL, Nodes: map[string]*Node{}}
+	for name, n := range h.nodes {
+		cp := *n
+		st.Nodes[name] = &cp
+	}
+	return st
+}
+
+// Attach takes over a herd another process started and described in st.
+func Attach(ctx context.Context, st State) (*Herd, error) {
+	ApplyDefaults()
+	cli, err := NewDockerClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h := &Herd{opts: Options{Herd: st.Herd, Config: st.Topology}, cfg: st.Topology, cli: cli, RunID: st.RunID,
+		Images: st.Images, toxiAPI: st.ToxiproxyAPI, placesURL: st.PlacesURL,
+		proxies: map[chaos.Link]*toxiclient.Proxy{}, nodes: map[string]*node{}}
+	for name, n := range st.Nodes {
+		if _, _, err := h.running(ctx, n.Holder); err != nil {
+			cli.Close()
+			return nil, fmt.Errorf("the herd %s is gone (%s: %v): run herdctl down, or herdctl clean", st.RunID, name, err)
+		}
+		cp := *n
+		cp.name = name
+		h.nodes[name] = &cp
+	}
+	h.tp = toxiclient.NewClient(st.ToxiproxyAPI)
+	byName, err := h.tp.Proxies()
+	if err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("toxiproxy of herd %s: %w", st.RunID, err)
+	}
+	for l := range h.linkPorts() {
+		p := byName[proxyName(l)]
+		if p == nil {
+			cli.Close()
+			return nil, fmt.Errorf("toxiproxy of herd %s has no proxy for %s", st.RunID, l)
+		}
+		h.proxies[l] = p
+	}
+	return h, nil
+}

@@ -52,8 +52,12 @@ func SourceRoot(ctx context.Context) (string, error) {
 }
 
 // goBuild compiles a static linux binary of pkg into out.
-func goBuild(ctx context.Context, root, pkg, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, pkg)
+func goBuild(ctx context.Context, root, pkg, out string, tags []string) error {
+	args := []string{"build", "-trimpath", "-o", out}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -105,8 +109,9 @@ func (bc buildContext) tar() (*bytes.Buffer, error) {
 }
 
 // BuildImages compiles the binaries on the host and builds both images offline, unless
-// images with the same content tag exist already. progress gets one line per step.
-func BuildImages(ctx context.Context, cli *client.Client, progress func(string)) (Images, error) {
+// images with the same content tag exist already. tags go to the herd's go build.
+// progress gets one line per step.
+func BuildImages(ctx context.Context, cli *client.Client, tags []string, progress func(string)) (Images, error) {
 	root, err := SourceRoot(ctx)
 	if err != nil {
 		return Images{}, err
@@ -121,8 +126,8 @@ func BuildImages(ctx context.Context, cli *client.Client, progress func(string))
 	herdBin := filepath.Join(dir, "herd")
 	toxiBin := filepath.Join(dir, "toxiproxy-server")
 	errc := make(chan error, 2)
-	go func() { errc <- goBuild(ctx, root, "./cmd/herd", herdBin) }()
-	go func() { errc <- goBuild(ctx, root, "github.com/Shopify/toxiproxy/v2/cmd/server", toxiBin) }()
+	go func() { errc <- goBuild(ctx, root, "./cmd/herd", herdBin, tags) }()
+	go func() { errc <- goBuild(ctx, root, "github.com/Shopify/toxiproxy/v2/cmd/server", toxiBin, nil) }()
 	for range 2 {
 		if err := <-errc; err != nil {
 			return Images{}, err
@@ -174,7 +179,7 @@ func buildImage(ctx context.Context, cli *client.Client, bc buildContext, tag st
 		return err
 	}
 	res, err := cli.ImageBuild(ctx, body, client.ImageBuildOptions{
-		Tags: []string{tag, strings.Split(tag, ":")[0] + ":latest"}, Remove: true, ForceRemove: true,
+		Tags: []string{tag}, Remove: true, ForceRemove: true,
 		Labels: map[string]string{labelImage: "true"},
 	})
 	if err != nil {

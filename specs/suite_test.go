@@ -8,6 +8,7 @@
 //	HERD_DESCRIPTION=FILE   test another herd implementation described by FILE (see chaos.HerdSpec)
 //	HERD_ARTIFACTS=DIR      where failed specs leave logs, history and faults (default ./artifacts)
 //	HERD_BACKEND=containers the backend (containers is the only one so far)
+//	HERD_BUGS=a,b           test a deliberately broken build of our herd (see herd/internal/bug)
 package specs
 
 import (
@@ -103,6 +104,13 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		Expect(err).NotTo(HaveOccurred())
 		opts.Herd = spec
 		fmt.Fprintf(os.Stderr, "herd specs: testing %q from %s\n", spec.Name, path)
+	}
+	if bugs := os.Getenv("HERD_BUGS"); bugs != "" {
+		// A build with deliberate bugs, to show the suite catches them. The shipped
+		// binary cannot switch them on.
+		opts.BuildTags = []string{"herdbugs"}
+		opts.Env = map[string]string{"HERD_BUGS": bugs}
+		fmt.Fprintf(os.Stderr, "herd specs: testing a herd built with deliberate bugs: %s\n", bugs)
 	}
 	cluster = startHerd(ctx, opts)
 }, NodeTimeout(5*time.Minute))

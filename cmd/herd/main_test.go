@@ -114,6 +114,15 @@ func TestServeAnswersExposesMetricsAndStopsCleanlyOnSIGTERM(t *testing.T) {
 			t.Errorf("metrics lack %s:\n%s", want, body)
 		}
 	}
+	resp, err = http.Get("http://" + metrics + "/clients")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != reply+"\n" {
+		t.Fatalf("/clients: %q, want %q", body, reply+"\n")
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

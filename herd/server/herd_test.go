@@ -28,6 +28,7 @@ type testHerd struct {
 	opts    Options
 	mu      sync.Mutex
 	running map[string]*runningServer
+	first   map[string]net.Listener // each server's listener for its first start
 }
 
 type runningServer struct {
@@ -41,17 +42,20 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // startHerd starts every server of the given names and links on free loopback ports.
 func startHerd(t testing.TB, names []string, links [][2]string, opts Options) *testHerd {
 	t.Helper()
+	// The listeners stay open and are handed to the servers: closing and reopening a
+	// "free" port races with the ephemeral ports of the herd's own peer dials.
 	ports := map[string]string{}
+	lns := map[string]net.Listener{}
 	for _, n := range names {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		ports[n] = ln.Addr().String()
-		ln.Close()
+		lns[n] = ln
 	}
 	cfg := topology.Build(names, links, func(n string) string { return ports[n] }, func(n string) string { return ports[n] })
-	h := &testHerd{t: t, cfg: cfg, logDir: t.TempDir(), opts: opts, running: map[string]*runningServer{}}
+	h := &testHerd{t: t, cfg: cfg, logDir: t.TempDir(), opts: opts, running: map[string]*runningServer{}, first: lns}
 	for _, n := range names {
 		h.start(n)
 	}
@@ -80,18 +84,21 @@ func (h *testHerd) start(name string) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	var ln net.Listener
-	// The port was free a moment ago, or was this server's before a restart.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		ln, err = net.Listen("tcp", h.addr(name))
-		if err == nil || time.Now().After(deadline) {
-			break
+	ln := h.first[name]
+	delete(h.first, name)
+	if ln == nil {
+		// A restart: the port was this server's a moment ago.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			ln, err = net.Listen("tcp", h.addr(name))
+			if err == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err != nil {
-		h.t.Fatal(err)
+		if err != nil {
+			h.t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	rs := &runningServer{srv: srv, cancel: cancel, done: make(chan error, 1)}

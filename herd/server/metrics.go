@@ -13,7 +13,7 @@ type metrics struct {
 	iamatStored                   atomic.Int64
 	peerSent, peerReceived        atomic.Int64
 	peerStored                    atomic.Int64
-	resyncs                       atomic.Int64
+	resyncs, resyncSent           atomic.Int64
 	placesErrors                  atomic.Int64
 	connsRejected, linesTooLong   atomic.Int64
 	peerConnects, peerDisconnects atomic.Int64
@@ -33,7 +33,8 @@ func (s *Server) writeMetrics(w io.Writer) {
 	counter("herd_iamat_stored_total", "IAMAT commands newer than what the server held.", m.iamatStored.Load())
 	counter("herd_whatsat_total", "WHATSAT commands answered.", m.whatsat.Load())
 	counter("herd_invalid_total", "Invalid lines answered with '?'.", m.invalid.Load())
-	counter("herd_peer_messages_sent_total", "Location updates sent to neighbours.", m.peerSent.Load())
+	counter("herd_peer_messages_sent_total", "Location updates flooded to neighbours (resyncs not included).", m.peerSent.Load())
+	counter("herd_resync_messages_sent_total", "Location updates sent to neighbours in resyncs.", m.resyncSent.Load())
 	counter("herd_peer_messages_received_total", "Location updates received from neighbours.", m.peerReceived.Load())
 	counter("herd_peer_updates_stored_total", "Updates from neighbours newer than what the server held.", m.peerStored.Load())
 	counter("herd_resyncs_total", "Full-state pushes to a neighbour (after a connect or an overflow).", m.resyncs.Load())

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/herdchaos/herd/herd/core"
+	"github.com/herdchaos/herd/herd/internal/bug"
 	"github.com/herdchaos/herd/herd/proto"
 )
 
@@ -129,6 +130,9 @@ func (l *link) run(ctx context.Context) {
 		if err == nil { // a session that came up resets the backoff
 			backoff = o.BackoffMin
 			lastFailure = ""
+			if bug.On("no-reconnect") {
+				return
+			}
 		} else if msg := err.Error(); msg != lastFailure {
 			// Logged when the reason changes, so a long outage does not flood the log.
 			l.s.wire.add(logEvent, "peer:"+l.peer, "link "+l.s.name+"->"+l.peer+" cannot connect: "+msg+" (retrying with backoff)")
@@ -264,13 +268,16 @@ func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who st
 // returns why it stopped ("" when the reader saw it first).
 func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who string, lastPong *atomic.Int64, done <-chan struct{}) string {
 	o := l.s.opts
+	// send writes flooded updates (recs) or a resync snapshot (ptrs).
 	send := func(recs []core.Record, ptrs []*core.Record) error {
 		for _, rec := range recs {
+			l.s.metrics.peerSent.Add(1)
 			if err := l.write(w, who, rec); err != nil {
 				return err
 			}
 		}
 		for _, rec := range ptrs {
+			l.s.metrics.resyncSent.Add(1)
 			if err := l.write(w, who, *rec); err != nil {
 				return err
 			}
@@ -278,9 +285,11 @@ func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who s
 		l.s.wire.sync()
 		return w.Flush()
 	}
-	l.s.metrics.resyncs.Add(1)
-	if err := send(nil, l.s.snapshot()); err != nil {
-		return "resync: " + err.Error()
+	if !bug.On("no-resync") {
+		l.s.metrics.resyncs.Add(1)
+		if err := send(nil, l.s.snapshot()); err != nil {
+			return "resync: " + err.Error()
+		}
 	}
 	tick := time.NewTicker(o.Heartbeat)
 	defer tick.Stop()
@@ -322,7 +331,6 @@ func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who s
 func (l *link) write(w *bufio.Writer, who string, rec core.Record) error {
 	line := rec.PeerLine()
 	l.s.wire.add(logOut, who, line[:len(line)-1])
-	l.s.metrics.peerSent.Add(1)
 	if w.Available() < len(line) {
 		l.s.wire.sync() // logged before the bytes leave
 	}

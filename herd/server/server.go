@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/herdchaos/herd/herd/core"
+	"github.com/herdchaos/herd/herd/internal/bug"
 	"github.com/herdchaos/herd/herd/places"
 	"github.com/herdchaos/herd/herd/proto"
 	"github.com/herdchaos/herd/herd/topology"
@@ -167,6 +168,13 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 		mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 			s.writeMetrics(w)
+		})
+		mux.HandleFunc("/clients", func(w http.ResponseWriter, r *http.Request) {
+			// The AT line held for each client, one per line (herdctl status shows them).
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			for _, rec := range s.snapshot() {
+				io.WriteString(w, rec.AT+"\n")
+			}
 		})
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		wg.Go(func() { metricsSrv.Serve(mln) })
@@ -364,16 +372,24 @@ func (s *Server) whatsat(ctx context.Context, c proto.WHATSAT) (string, bool) {
 	body, err := s.opts.Places.Nearby(ctx, u.Location.PlacesParam(), proto.RadiusMetres(c.RadiusKm))
 	var out []byte
 	if err == nil {
-		out, err = places.Trim(body, c.Bound)
+		bound := c.Bound
+		if bug.On("whatsat-ignores-bound") {
+			bound = 1000
+		}
+		out, err = places.Trim(body, bound)
 	}
 	if err != nil {
 		s.metrics.placesErrors.Add(1)
 		s.log.Warn("places", "err", err)
 		out = places.SqueezeNewlines(places.ErrorJSON(places.StatusUnknownError, err.Error()))
 	}
+	at := rec.AT
+	if bug.On("whatsat-names-receiver") {
+		at = proto.FormatAT(s.name, u.Diff, u.Client, u.Location.Raw, u.Time.Raw)
+	}
 	var b strings.Builder
-	b.Grow(len(rec.AT) + len(out) + 3)
-	b.WriteString(rec.AT)
+	b.Grow(len(at) + len(out) + 3)
+	b.WriteString(at)
 	b.WriteByte('\n')
 	b.Write(out)
 	b.WriteString("\n\n")
@@ -388,10 +404,14 @@ func (s *Server) applyPeer(from string, u proto.Update) {
 	var rec core.Record
 	if stored {
 		rec, _ = s.node.Lookup(u.Client)
+	} else if len(forward) > 0 {
+		rec = core.Record{AT: u.ATLine(), Time: u.Time} // core floods what it did not store (only a bug build does)
 	}
 	s.mu.Unlock()
 	if stored {
 		s.metrics.peerStored.Add(1)
+	}
+	if len(forward) > 0 {
 		s.flood(forward, rec)
 	}
 }
@@ -416,5 +436,3 @@ func (s *Server) PeerUp(peer string) bool {
 	l := s.links[peer]
 	return l != nil && l.isConnected()
 }
-
-var _ io.Writer = (*bufio.Writer)(nil)

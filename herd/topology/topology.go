@@ -69,6 +69,18 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML implements yaml.Marshaler.
 func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
 
+// UnmarshalJSON implements json.Unmarshaler ("3s", or nanoseconds).
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	if s, err := strconv.Unquote(string(b)); err == nil {
+		v, err := time.ParseDuration(s)
+		d.Duration = v
+		return err
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	d.Duration = time.Duration(n)
+	return err
+}
+
 // MarshalJSON implements json.Marshaler.
 func (d Duration) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(d.String())), nil }
 

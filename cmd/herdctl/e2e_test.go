@@ -1,0 +1,100 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/herdchaos/herd/chaos"
+)
+
+// These run the real herdctl binary against real herds under Docker.
+
+func buildHerdctl(t *testing.T) string {
+	t.Helper()
+	if out, err := exec.Command("docker", "info").CombinedOutput(); err != nil {
+		t.Fatalf("docker does not answer: %v\n%s", err, out)
+	}
+	bin := filepath.Join(t.TempDir(), "herdctl")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func herdctl(t *testing.T, bin string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "HERDCTL_STATE="+filepath.Join(t.TempDir(), "state.json"))
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+func TestRunAShippedScenarioWritesItsVerdictHistoryAndTimeline(t *testing.T) {
+	bin := buildHerdctl(t)
+	dir := t.TempDir()
+	out, code := herdctl(t, bin, "run", "split-herd", "--out", dir)
+	if code != 0 || !strings.Contains(out, "5 checks: 5 passed, 0 failed") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	var h chaos.History
+	b, err := os.ReadFile(filepath.Join(dir, "history.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Ops) == 0 || len(h.Faults) != 1 || h.Faults[0].End < 0 || len(h.Seen) == 0 {
+		t.Fatalf("history: %d ops, faults %+v, %d sightings", len(h.Ops), h.Faults, len(h.Seen))
+	}
+	if !strings.Contains(h.Faults[0].Fault, "partition") {
+		t.Fatalf("fault window %+v", h.Faults[0])
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "timeline.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<svg", ">Welsh</text>", "partition", "first seen at", "check converged"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("timeline lacks %q", want)
+		}
+	}
+}
+
+func TestAFailedCheckExitsNonZeroAndABadFileStartsNothing(t *testing.T) {
+	bin := buildHerdctl(t)
+	dir := t.TempDir()
+	failing := filepath.Join(dir, "failing.yaml")
+	os.WriteFile(failing, []byte(`name: Welsh cannot know what it was cut off from
+steps:
+  - inject: {kind: isolate, nodes: [Welsh]}
+  - iamat: {server: Goloman, client: far-phone}
+  - whatsat: {server: Welsh, client: far-phone}
+  - check: whatsat
+`), 0o644)
+	out, code := herdctl(t, bin, "run", failing, "--out", filepath.Join(dir, "out"))
+	if code != 1 || !strings.Contains(out, "FAILED  line 6  check whatsat") || !strings.Contains(out, "1 checks: 0 passed, 1 failed") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("steps:\n  - iamat: {server: Welsh, client: a}\n  - inject: {kind: cut, links: [\"Welsh->Hands\"]}\n"), 0o644)
+	out, code = herdctl(t, bin, "run", bad)
+	if code != 1 || !strings.Contains(out, "bad.yaml:3: link Welsh->Hands: Welsh and Hands are not neighbours") || strings.Contains(out, "starting") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	out, code = herdctl(t, bin, "latency", "Goloman->Hands")
+	if code != 1 || !strings.Contains(out, "no herd is up") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/herdchaos/herd/chaos"
+	"github.com/herdchaos/herd/containers"
+	"github.com/herdchaos/herd/herd/topology"
+)
+
+// Scenarios shipped with herdctl: classic outages. The test suite runs each of them.
+//
+//go:embed scenarios/*.yaml
+var shipped embed.FS
+
+// shippedScenario returns a shipped scenario's file, if name is one.
+func shippedScenario(name string) ([]byte, bool) {
+	b, err := shipped.ReadFile("scenarios/" + strings.TrimSuffix(name, ".yaml") + ".yaml")
+	return b, err == nil
+}
+
+func (a *app) scenariosCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "scenarios",
+		Short: "List the shipped scenarios ('herdctl run NAME' runs one)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			entries, _ := shipped.ReadDir("scenarios")
+			for _, e := range entries {
+				b, _ := shipped.ReadFile("scenarios/" + e.Name())
+				sc, err := chaos.ParseScenario(e.Name(), b, topology.Default("127.0.0.1"))
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "%-22s %s\n", strings.TrimSuffix(e.Name(), ".yaml"), sc.Name)
+			}
+			return nil
+		},
+	}
+}
+
+// runOptions are the flags of run and chaos.
+type runOptions struct {
+	herdOptions
+	out string
+}
+
+func (o *runOptions) flags(cmd *cobra.Command) {
+	o.herdOptions.flags(cmd)
+	cmd.Flags().StringVar(&o.out, "out", "", "directory for history.json and timeline.html (default herdctl-run-TIME)")
+}
+
+func (a *app) runCmd() *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run FILE|NAME",
+		Short: "Run a scenario file (or a shipped scenario) with its checks; exit 1 if a check fails",
+		Long: `Run a scenario: timed steps of faults, heals, client operations, waits and checks. It
+runs against the herd brought up with 'herdctl up' if there is one, or else starts a herd of
+its own for the run and removes it after. It writes the history (JSON) and an HTML timeline
+(one lane per server, fault windows as bars, each update's first appearance at each server).
+
+Scenario steps (one action each):
+  - inject: {kind: latency, links: ["Goloman<->Hands"], latency: 200ms, jitter: 50ms}
+    as: slow                       # a name for heal
+  - heal: slow                     # or: heal: all
+  - iamat: {server: Welsh, client: phone, location: "+34.068930-118.445127"}   # time: now
+  - whatsat: {server: Hands, client: phone, radius: "10", bound: 5}
+  - updates: 10                    # IAMATs from concurrent clients, each checked
+  - wait: 2s
+  - check: delivered               # or converged, whatsat, fresh
+
+Fault kinds: ` + strings.Join(chaos.KindNames(), ", "),
+		Args: cobra.ExactArgs(1),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			entries, _ := shipped.ReadDir("scenarios")
+			var out []string
+			for _, e := range entries {
+				out = append(out, strings.TrimSuffix(e.Name(), ".yaml"))
+			}
+			return out, cobra.ShellCompDirectiveDefault
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := os.ReadFile(args[0])
+			name := args[0]
+			if err != nil {
+				b, ok := shippedScenario(args[0])
+				if !ok {
+					return fmt.Errorf("%s: no such file, nor a shipped scenario ('herdctl scenarios' lists them)", args[0])
+				}
+				data, name = b, args[0]+" (shipped)"
+			}
+			return a.runScenario(cmd.Context(), o, func(cfg topology.Config) (*chaos.Scenario, error) {
+				return chaos.ParseScenario(name, data, cfg)
+			})
+		},
+	}
+	o.flags(cmd)
+	return cmd
+}
+
+func (a *app) chaosCmd() *cobra.Command {
+	var o runOptions
+	var seed uint64
+	var steps int
+	var save string
+	cmd := &cobra.Command{
+		Use:   "chaos",
+		Short: "Run a random schedule of faults and updates from a seed, with the checks",
+		Long: `Draw a schedule of faults (the whole catalogue, at most three at once) and updates from
+concurrent clients from a seed, run it with the checks after every step, then heal and check
+that no acknowledged IAMAT was lost. --save writes it as a scenario file that replays it
+step for step; the same seed draws the same schedule.`,
+		Example: "  herdctl chaos --seed 42 --steps 20 --save outage.yaml",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("seed") {
+				seed = uint64(time.Now().UnixNano())
+			}
+			fmt.Fprintf(a.errOut, "seed %d (replay with --seed %d)\n", seed, seed)
+			return a.runScenario(cmd.Context(), o, func(cfg topology.Config) (*chaos.Scenario, error) {
+				sched := chaos.RandomSchedule(rand.New(rand.NewPCG(seed, 11)), cfg, steps)
+				sc := chaos.ScheduleScenario(fmt.Sprintf("random schedule, seed %d, %d steps", seed, steps), seed, sched)
+				if save != "" {
+					b, err := sc.Marshal()
+					if err != nil {
+						return nil, err
+					}
+					if err := os.WriteFile(save, b, 0o644); err != nil {
+						return nil, err
+					}
+					fmt.Fprintf(a.errOut, "schedule saved to %s (herdctl run %s replays it)\n", save, save)
+				}
+				// Parse it back, so a saved file and this run are the same thing.
+				b, err := sc.Marshal()
+				if err != nil {
+					return nil, err
+				}
+				return chaos.ParseScenario(sc.Name, b, cfg)
+			})
+		},
+	}
+	o.flags(cmd)
+	cmd.Flags().Uint64Var(&seed, "seed", 0, "the seed (default: from the clock, printed)")
+	cmd.Flags().IntVar(&steps, "steps", 15, "how many steps")
+	cmd.Flags().StringVar(&save, "save", "", "write the schedule as a scenario file")
+	return cmd
+}
+
+// runScenario runs a scenario against the herd that is up, or one started for it.
+func (a *app) runScenario(ctx context.Context, o runOptions, load func(topology.Config) (*chaos.Scenario, error)) error {
+	var backend chaos.Backend
+	var sess *session
+	if _, err := a.loadState(); err == nil {
+		if sess, err = a.attach(ctx); err != nil {
+			return err
+		}
+		defer sess.h.Release()
+		backend = sess.h
+	} else {
+		opts, err := o.containerOptions(a.progress())
+		if err != nil {
+			return err
+		}
+		// Parse before starting anything, so a bad file costs nothing.
+		cfg := opts.Config
+		if len(cfg.Servers) == 0 {
+			cfg = topology.Default("127.0.0.1")
+		}
+		if _, err := load(cfg); err != nil {
+			return err
+		}
+		fmt.Fprintln(a.errOut, "no herd is up: starting one for this run")
+		h, err := containers.Start(ctx, opts)
+		if err != nil {
+			return err
+		}
+		defer h.Close(context.WithoutCancel(ctx))
+		backend = h
+	}
+	sc, err := load(backend.Config())
+	if err != nil {
+		return err
+	}
+	// The scenario's seed drives its random choices (which server and client each of
+	// its updates uses).
+	seed := sc.Seed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	c := chaos.NewCluster(backend, seed)
+	if sess != nil {
+		if err := c.Restore(sess.st.Faults); err != nil {
+			return err
+		}
+		sess.c = c
+	}
+	dir := o.out
+	if dir == "" {
+		dir = "herdctl-run-" + time.Now().Format("20060102-150405")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.errOut, "running %q: %d steps, seed %d\n", sc.Name, len(sc.Steps), seed)
+	verdict, runErr := chaos.RunScenario(ctx, c, sc, func(s string) { fmt.Fprintln(a.errOut, s) })
+	if sess != nil {
+		if err := sess.save(); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	if err := writeOutputs(dir, sc.Name, c); err != nil && runErr == nil {
+		runErr = err
+	}
+	fmt.Fprintf(a.errOut, "history: %s\ntimeline: %s\n", filepath.Join(dir, "history.json"), filepath.Join(dir, "timeline.html"))
+	failed := 0
+	for _, cr := range verdict.Checks {
+		if !cr.OK {
+			failed++
+		}
+	}
+	if a.json {
+		if err := a.printJSON(verdict); err != nil && runErr == nil {
+			runErr = err
+		}
+	} else {
+		for _, cr := range verdict.Checks {
+			if !cr.OK {
+				fmt.Fprintf(a.out, "FAILED  line %d  check %s: %s\n", cr.Line, cr.Check, cr.Error)
+			}
+		}
+		fmt.Fprintf(a.out, "%d checks: %d passed, %d failed\n", len(verdict.Checks), len(verdict.Checks)-failed, failed)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if failed > 0 {
+		return checkFailed{failed}
+	}
+	return nil
+}
+
+func writeOutputs(dir, title string, c *chaos.Cluster) error {
+	b, err := c.History.JSON()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "history.json"), b, 0o644); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "timeline.html"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return chaos.WriteTimeline(f, title, c.Nodes(), c.History)
+}

@@ -1,0 +1,36 @@
+package specs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/herdchaos/herd/chaos"
+)
+
+// The scenarios herdctl ships must stay valid and pass against a healthy herd.
+var _ = Describe("The shipped scenarios", Label("scenarios"), func() {
+	files, _ := filepath.Glob("../cmd/herdctl/scenarios/*.yaml")
+	It("are shipped", func() { Expect(files).NotTo(BeEmpty()) })
+	for _, f := range files {
+		It("pass: "+strings.TrimSuffix(filepath.Base(f), ".yaml"), func(ctx SpecContext) {
+			sc, err := chaos.LoadScenario(f, cluster.Config())
+			check(err)
+			verdict, err := chaos.RunScenario(ctx, cluster, sc, func(s string) { GinkgoWriter.Println(s) })
+			check(err, f)
+			Expect(verdict.Checks).NotTo(BeEmpty(), "a scenario that checks nothing")
+			for _, cr := range verdict.Checks {
+				Expect(cr.OK).To(BeTrue(), "%s line %d: check %s failed: %s (seed %d; artifacts in %s)", f, cr.Line, cr.Check, cr.Error, seed, specDir())
+			}
+			if os.Getenv("HERD_KEEP_TIMELINES") != "" {
+				out, _ := os.Create(filepath.Join(artifactsRoot(), filepath.Base(f)+".html"))
+				chaos.WriteTimeline(out, sc.Name, cluster.Nodes(), cluster.History)
+				out.Close()
+			}
+		}, NodeTimeout(3*time.Minute))
+	}
+})
