@@ -3,12 +3,13 @@ GO      ?= go
 IMAGE   ?= herd-chaos/herd:latest
 export CGO_ENABLED := 0
 
-.PHONY: all build image run test unit specs quick fuzz bench clean vet
+.PHONY: all build image run test unit specs quick prove-bugs fuzz bench clean vet
 
 all: build
 
 build:
 	$(GO) build -o bin/herd ./cmd/herd
+	$(GO) build -o bin/herdctl ./cmd/herdctl
 
 # The herd image, offline: a static binary on scratch.
 image:
@@ -37,6 +38,10 @@ quick:
 
 test: vet unit specs
 
+# Shows the suite catches deliberate bugs (a few minutes; not part of make test).
+prove-bugs:
+	specs/prove-bugs.sh
+
 fuzz:
 	$(GO) test ./herd/proto -run '^$$' -fuzz FuzzParseCommand -fuzztime 60s
 
@@ -46,5 +51,4 @@ bench:
 # Removes build outputs and every container and network a run of the framework left.
 clean:
 	rm -rf bin specs/artifacts
-	-docker ps -aq --filter label=io.herd-chaos.managed=true | xargs -r docker rm -f
-	-docker network ls -q --filter label=io.herd-chaos.managed=true | xargs -r docker network rm
+	-$(GO) run ./cmd/herdctl clean

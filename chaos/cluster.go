@@ -163,22 +163,15 @@ func (c *Cluster) apply(ctx context.Context, id string, e Effects) error {
 			return err
 		}
 	}
-	for _, n := range e.Crash {
-		c.nodeFault[n] = id
-		if err := c.b.Kill(ctx, n); err != nil {
-			return err
-		}
-	}
-	for _, n := range e.Stop {
-		c.nodeFault[n] = id
-		if err := c.b.Stop(ctx, n); err != nil {
-			return err
-		}
-	}
-	for _, n := range e.Pause {
-		c.nodeFault[n] = id
-		if err := c.b.Pause(ctx, n); err != nil {
-			return err
+	for _, held := range []struct {
+		nodes []string
+		do    func(context.Context, string) error
+	}{{e.Crash, c.b.Kill}, {e.Stop, c.b.Stop}, {e.Pause, c.b.Pause}} {
+		for _, n := range held.nodes {
+			c.nodeFault[n] = id
+			if err := held.do(ctx, n); err != nil {
+				return err
+			}
 		}
 	}
 	for _, n := range e.Restart {

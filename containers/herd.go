@@ -105,10 +105,8 @@ type Herd struct {
 
 	net       *testcontainers.DockerNetwork
 	subnet    netip.Prefix
-	toxi      testcontainers.Container
 	toxiAPI   string
 	tp        *toxiclient.Client
-	emulator  testcontainers.Container
 	placesURL string
 
 	mu      sync.Mutex
@@ -171,6 +169,9 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 	if err := opts.Config.Validate(); err != nil {
 		return nil, err
 	}
+	if n := len(opts.Config.Servers); hostFirstNode+n > 254 {
+		return nil, fmt.Errorf("%d servers: the containers backend gives each an address on one /24, so at most %d", n, 254-hostFirstNode)
+	}
 	if len(opts.Herd.Args) == 0 {
 		img := opts.Herd.Image
 		opts.Herd = chaos.OurHerd()
@@ -218,7 +219,7 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 	opts.Progress(fmt.Sprintf("starting %d servers", len(h.cfg.Servers)))
 	errs := make([]error, len(h.cfg.Servers))
 	for i, s := range h.cfg.Servers {
-		wg.Go(func() { errs[i] = h.startNode(ctx, i, s.Name) })
+		wg.Go(func() { errs[i] = h.startNode(ctx, s.Name) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -343,9 +344,6 @@ func (h *Herd) startToxiproxy(ctx context.Context) error {
 	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
 		ContainerRequest: h.request(h.Images.Toxiproxy, toxiAPIPort, toxiAlias, h.ip(hostToxiproxy)), Started: true,
 	})
-	if c != nil {
-		h.toxi = c
-	}
 	if err != nil {
 		return fmt.Errorf("toxiproxy container: %w", err)
 	}
@@ -362,9 +360,6 @@ func (h *Herd) startEmulator(ctx context.Context) error {
 	req := h.request(h.Images.Herd, emulatorPort, placesAlias, h.ip(hostPlaces))
 	req.Cmd = []string{"places", "--listen", ":8080"}
 	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})
-	if c != nil {
-		h.emulator = c
-	}
 	if err != nil {
 		return fmt.Errorf("places emulator container: %w", err)
 	}
@@ -436,7 +431,7 @@ func (h *Herd) nodeInfo(name string) chaos.NodeInfo {
 	return n
 }
 
-func (h *Herd) startNode(ctx context.Context, _ int, name string) error {
+func (h *Herd) startNode(ctx context.Context, name string) error {
 	r, err := h.opts.Herd.Render(h.nodeInfo(name), h.cfg)
 	if err != nil {
 		return err
