@@ -322,8 +322,7 @@ func RunScenario(ctx context.Context, c *Cluster, sc *Scenario, log func(string)
 		case st.IAMAT != nil:
 			tm := st.IAMAT.Time
 			if tm == "" {
-				now := time.Now()
-				tm = fmt.Sprintf("%d.%09d", now.Unix(), now.Nanosecond())
+				tm = nextClientTime()
 			}
 			u, err := c.Update(ctx, st.IAMAT.Server, st.IAMAT.Client, orDefault(st.IAMAT.Location, defaultLocation), tm)
 			if err != nil {

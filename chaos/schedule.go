@@ -154,8 +154,7 @@ type Runner struct {
 	Log func(string)
 
 	mu      sync.Mutex
-	labels  map[string]string // step label -> fault id
-	seq     int
+	labels  map[string]string          // step label -> fault id
 	holders map[string]map[string]bool // AT line -> servers confirmed to hold it
 	acked   []Accepted
 }
@@ -251,12 +250,10 @@ func (r *Runner) Updates(ctx context.Context, n int) error {
 	var jobs []job
 	r.mu.Lock()
 	for range n {
-		r.seq++
 		jobs = append(jobs, job{
 			node:   up[r.C.Rand.IntN(len(up))],
 			client: r.ClientIDs[r.C.Rand.IntN(len(r.ClientIDs))],
-			// Distinct, increasing client times: newer-wins is then unambiguous.
-			tm: fmt.Sprintf("1764000000.%09d", r.seq),
+			tm:     nextClientTime(),
 		})
 	}
 	r.mu.Unlock()
@@ -296,6 +293,26 @@ func (r *Runner) Updates(ctx context.Context, n int) error {
 		return err
 	}
 	return CheckFreshness(r.C.History)
+}
+
+var (
+	clockMu   sync.Mutex
+	lastClock time.Time
+)
+
+// nextClientTime is a client time from this machine's clock, strictly increasing within
+// the process: every update a runner sends is newer than every one sent before it (by
+// this runner, an earlier scenario, or an earlier run against the same herd), so
+// newer-wins is never ambiguous. The seed still picks every server and client.
+func nextClientTime() string {
+	clockMu.Lock()
+	defer clockMu.Unlock()
+	t := time.Now()
+	if !t.After(lastClock) {
+		t = lastClock.Add(time.Nanosecond)
+	}
+	lastClock = t
+	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
 }
 
 // Finish heals everything and checks that every server holds, for each client, the
