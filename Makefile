@@ -27,7 +27,7 @@ vet:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 
 unit:
-	$(GO) test ./herd/... ./chaos/... ./cmd/...
+	$(GO) test -count=1 ./herd/... ./chaos/... ./cmd/...
 
 # The whole suite, and the quick subset (label "quick").
 specs:
