@@ -92,13 +92,16 @@ type Timing struct {
 	Settle time.Duration
 	// PerHop is the processing allowance per hop.
 	PerHop time.Duration
-	// SlowHop is added per hop that has a bandwidth, slicer or slow_close toxic.
+	// SlowHop is added per hop that has a bandwidth, slicer or slow_close toxic. A link
+	// that reconnects resends the sender's whole state, and a fresh update queues behind
+	// it in the socket buffers: over a 7-byte slicer (about 14 KB/s through Toxiproxy) a
+	// suite's thousand clients take about 7 s.
 	SlowHop time.Duration
 }
 
 // DefaultTiming suits our herd (heartbeat 200ms, silence 1.5s, backoff up to 1s) on a
 // loaded two-core machine.
-var DefaultTiming = Timing{Settle: 4 * time.Second, PerHop: 100 * time.Millisecond, SlowHop: 3 * time.Second}
+var DefaultTiming = Timing{Settle: 4 * time.Second, PerHop: 100 * time.Millisecond, SlowHop: 15 * time.Second}
 
 // NewCluster wraps a backend. Every random choice of the run comes from seed.
 func NewCluster(b Backend, seed uint64) *Cluster {

@@ -42,12 +42,14 @@ type HerdSpec struct {
 
 // NodeInfo is what a HerdSpec's templates see for one server.
 type NodeInfo struct {
-	Name      string
-	Port      int
-	Listen    string // ":PORT"
-	Peers     []PeerInfo
-	PlacesURL string // the Places endpoint, through this server's own proxy
-	LogDir    string
+	Name   string
+	Port   int
+	Listen string // the address to listen on: ":PORT" in a container, "127.0.0.1:PORT" locally
+	// MetricsListen is where to serve metrics, if the herd does (MetricsPort).
+	MetricsListen string
+	Peers         []PeerInfo
+	PlacesURL     string // the Places endpoint, through this server's own proxy
+	LogDir        string
 }
 
 // PeerInfo is one neighbour and the address to dial it at (its proxy).
@@ -87,7 +89,7 @@ func OurHerd() HerdSpec {
 	return HerdSpec{
 		Name: "reference herd",
 		Args: []string{"serve", "{{.Name}}", "--listen", "{{.Listen}}", "--places-url", "{{.PlacesURL}}",
-			"--log-dir", "{{.LogDir}}", "--metrics", ":9100"},
+			"--log-dir", "{{.LogDir}}", "--metrics", "{{.MetricsListen}}"},
 		PeerArgs:    []string{"--peer", "{{.Name}}={{.Addr}}"},
 		Port:        12000,
 		MetricsPort: 9100,

@@ -423,7 +423,8 @@ func (h *Herd) nodeInfo(name string) chaos.NodeInfo {
 	ports := h.linkPorts()
 	n := chaos.NodeInfo{
 		Name: name, Port: h.opts.Herd.Port, Listen: ":" + strconv.Itoa(h.opts.Herd.Port), LogDir: logDir,
-		PlacesURL: fmt.Sprintf("http://%s:%d", h.ip(hostToxiproxy), ports[chaos.Link{From: name, To: chaos.Places}]),
+		MetricsListen: ":" + strconv.Itoa(h.opts.Herd.MetricsPort),
+		PlacesURL:     fmt.Sprintf("http://%s:%d", h.ip(hostToxiproxy), ports[chaos.Link{From: name, To: chaos.Places}]),
 	}
 	for _, p := range h.cfg.Server(name).Neighbours() {
 		n.Peers = append(n.Peers, chaos.PeerInfo{Name: p, Addr: fmt.Sprintf("%s:%d", h.ip(hostToxiproxy), ports[chaos.Link{From: name, To: p}])})

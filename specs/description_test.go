@@ -7,7 +7,6 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/herdchaos/herd/chaos"
-	"github.com/herdchaos/herd/containers"
 )
 
 // The framework is not tied to our herd's command line: a herd described in a file is
@@ -17,7 +16,7 @@ var _ = Describe("A herd started from a description file", Ordered, Label("descr
 	BeforeAll(func(ctx SpecContext) {
 		spec, err := chaos.LoadHerdSpec("testdata/herd-from-config-file.yaml")
 		check(err)
-		other = startHerd(ctx, containers.Options{Herd: spec})
+		other = startHerd(ctx, herdOptions{herd: spec})
 	}, NodeTimeout(3*time.Minute))
 
 	It("floods, answers WHATSAT correctly and survives a crash", func(ctx SpecContext) {

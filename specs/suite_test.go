@@ -7,7 +7,7 @@
 //	HERD_SEED=N             replay a run: every random choice comes from this seed
 //	HERD_DESCRIPTION=FILE   test another herd implementation described by FILE (see chaos.HerdSpec)
 //	HERD_ARTIFACTS=DIR      where failed specs leave logs, history and faults (default ./artifacts)
-//	HERD_BACKEND=containers the backend (containers is the only one so far)
+//	HERD_BACKEND=local      run the servers as local processes with Toxiproxy in-process (no Docker)
 //	HERD_BUGS=a,b           test a deliberately broken build of our herd (see herd/internal/bug)
 package specs
 
@@ -29,6 +29,7 @@ import (
 	"github.com/herdchaos/herd/chaos"
 	"github.com/herdchaos/herd/containers"
 	"github.com/herdchaos/herd/herd/topology"
+	"github.com/herdchaos/herd/local"
 )
 
 var (
@@ -66,21 +67,38 @@ func artifactsRoot() string {
 	return abs
 }
 
-// startHerd starts a herd under containers and removes it when the suite (or the
-// container that called it) ends, even on interrupt.
-func startHerd(ctx context.Context, opts containers.Options) *chaos.Cluster {
-	if b := os.Getenv("HERD_BACKEND"); b != "" && b != "containers" {
-		Fail(fmt.Sprintf("HERD_BACKEND=%s: only the containers backend exists so far", b))
-	}
+// herdOptions say which herd to start, whatever the backend.
+type herdOptions struct {
+	herd      chaos.HerdSpec
+	env       map[string]string
+	buildTags []string
+}
+
+// startHerd starts a herd on the chosen backend (HERD_BACKEND: containers, the default,
+// or local) and removes it when the suite (or the container that called it) ends, even
+// on interrupt.
+func startHerd(ctx context.Context, o herdOptions) *chaos.Cluster {
 	start := time.Now()
-	opts.Progress = func(s string) { GinkgoWriter.Printf("%6.1fs %s\n", time.Since(start).Seconds(), s) }
-	h, err := containers.Start(ctx, opts)
+	progress := func(s string) { GinkgoWriter.Printf("%6.1fs %s\n", time.Since(start).Seconds(), s) }
+	var b chaos.Backend
+	var err error
+	switch backend := os.Getenv("HERD_BACKEND"); backend {
+	case "", "containers":
+		b, err = containers.Start(ctx, containers.Options{Herd: o.herd, Env: o.env, BuildTags: o.buildTags, Progress: progress})
+		if err != nil && strings.Contains(err.Error(), "docker does not answer") {
+			err = fmt.Errorf("%w\n(no Docker here: HERD_BACKEND=local runs the suite with local processes)", err)
+		}
+	case "local":
+		b, err = local.Start(ctx, local.Options{Herd: o.herd, Env: o.env, BuildTags: o.buildTags, Progress: progress})
+	default:
+		Fail(fmt.Sprintf("HERD_BACKEND=%s: want containers or local", backend))
+	}
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func(ctx SpecContext) {
-		Expect(h.Close(ctx)).To(Succeed())
+		Expect(b.Close(ctx)).To(Succeed())
 	}, NodeTimeout(2*time.Minute))
 	AddReportEntry("herd start", time.Since(start).Round(time.Millisecond).String())
-	return chaos.NewCluster(h, seed)
+	return chaos.NewCluster(b, seed)
 }
 
 var _ = BeforeSuite(func(ctx SpecContext) {
@@ -88,28 +106,30 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	fmt.Fprintf(os.Stderr, "herd specs: seed %d (replay with HERD_SEED=%d); artifacts of failed specs go to %s\n", seed, seed, artifacts)
 	AddReportEntry("seed", seed)
 
-	containers.ApplyDefaults()
-	cli, err := containers.NewDockerClient(ctx)
-	Expect(err).NotTo(HaveOccurred())
-	swept, err := containers.SweepStale(ctx, cli)
-	cli.Close()
-	Expect(err).NotTo(HaveOccurred())
-	if swept.Containers+swept.Networks > 0 {
-		fmt.Fprintf(os.Stderr, "herd specs: removed %d containers and %d networks left by killed runs\n", swept.Containers, swept.Networks)
+	if b := os.Getenv("HERD_BACKEND"); b == "" || b == "containers" {
+		containers.ApplyDefaults()
+		cli, err := containers.NewDockerClient(ctx)
+		Expect(err).NotTo(HaveOccurred(), "(no Docker here: HERD_BACKEND=local runs the suite with local processes)")
+		swept, err := containers.SweepStale(ctx, cli)
+		cli.Close()
+		Expect(err).NotTo(HaveOccurred())
+		if swept.Containers+swept.Networks > 0 {
+			fmt.Fprintf(os.Stderr, "herd specs: removed %d containers and %d networks left by killed runs\n", swept.Containers, swept.Networks)
+		}
 	}
 
-	var opts containers.Options
+	var opts herdOptions
 	if path := os.Getenv("HERD_DESCRIPTION"); path != "" {
 		spec, err := chaos.LoadHerdSpec(path)
 		Expect(err).NotTo(HaveOccurred())
-		opts.Herd = spec
+		opts.herd = spec
 		fmt.Fprintf(os.Stderr, "herd specs: testing %q from %s\n", spec.Name, path)
 	}
 	if bugs := os.Getenv("HERD_BUGS"); bugs != "" {
 		// A build with deliberate bugs, to show the suite catches them. The shipped
 		// binary cannot switch them on.
-		opts.BuildTags = []string{"herdbugs"}
-		opts.Env = map[string]string{"HERD_BUGS": bugs}
+		opts.buildTags = []string{"herdbugs"}
+		opts.env = map[string]string{"HERD_BUGS": bugs}
 		fmt.Fprintf(os.Stderr, "herd specs: testing a herd built with deliberate bugs: %s\n", bugs)
 	}
 	cluster = startHerd(ctx, opts)

@@ -49,6 +49,9 @@ func proof(secret []byte, from, to, nonceA, nonceB string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// resyncBatch is how many records a resync sends before it lets queued updates through.
+const resyncBatch = 64
+
 // link is the connection this server dials to one neighbour, with its send queue.
 type link struct {
 	s    *Server
@@ -285,9 +288,29 @@ func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who s
 		l.s.wire.sync()
 		return w.Flush()
 	}
+	// resync sends the whole state in batches, with the updates queued meanwhile sent
+	// between batches: over a slow link a long resync must not hold fresh updates back.
+	// An overflow during it means another resync after it.
+	resync := func() error {
+		for again := true; again; {
+			again = false
+			l.s.metrics.resyncs.Add(1)
+			recs := l.s.snapshot()
+			for i := 0; i < len(recs); i += resyncBatch {
+				if err := send(nil, recs[i:min(i+resyncBatch, len(recs))]); err != nil {
+					return err
+				}
+				batch, overflow := l.take()
+				again = again || overflow
+				if err := send(batch, nil); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
 	if !bug.On("no-resync") {
-		l.s.metrics.resyncs.Add(1)
-		if err := send(nil, l.s.snapshot()); err != nil {
+		if err := resync(); err != nil {
 			return "resync: " + err.Error()
 		}
 	}
@@ -301,11 +324,10 @@ func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who s
 		case <-done:
 			return ""
 		case <-l.notify:
-			batch, resync := l.take()
+			batch, overflow := l.take()
 			var err error
-			if resync {
-				l.s.metrics.resyncs.Add(1)
-				err = send(nil, l.s.snapshot())
+			if overflow {
+				err = resync()
 			} else {
 				err = send(batch, nil)
 			}

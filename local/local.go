@@ -1,0 +1,480 @@
+// Package local is the chaos framework's backend without Docker: each server is a local
+// process (our binary, or any command a herd description gives), Toxiproxy runs embedded
+// in this process with a proxy per directed peer link and per Places link on 127.0.0.1,
+// and the Places emulator is served in-process. Crash is SIGKILL, stop SIGTERM, pause
+// SIGSTOP, resume SIGCONT; a started server keeps its port.
+package local
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/Shopify/toxiproxy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/herdchaos/herd/chaos"
+	hclient "github.com/herdchaos/herd/herd/client"
+	"github.com/herdchaos/herd/herd/places"
+	"github.com/herdchaos/herd/herd/topology"
+)
+
+// Options configure a local herd.
+type Options struct {
+	Config   topology.Config   // default: the five servers of PROTOCOL.md
+	Herd     chaos.HerdSpec    // default: ours, built from this tree
+	Env      map[string]string // added to every server's environment
+	Progress func(string)
+	// BuildTags are passed to go build for our binary (the suite's bug builds).
+	BuildTags []string
+	// Dir holds each server's files and logs (default: a new temporary directory,
+	// removed by Close).
+	Dir string
+}
+
+// Herd is a running local herd. It implements chaos.Backend and chaos.MetricsSource.
+type Herd struct {
+	opts    Options
+	cfg     topology.Config
+	dir     string
+	ownDir  bool
+	binary  []string // the program (and leading args) of every server
+	toxi    *toxiproxy.ApiServer
+	proxies map[chaos.Link]*toxiproxy.Proxy
+	emu     *places.Emulator
+	emuSrv  *http.Server
+	emuURL  string
+
+	mu    sync.Mutex
+	nodes map[string]*node
+}
+
+type node struct {
+	name    string
+	port    int
+	metrics int
+	args    []string
+	env     []string
+	dir     string
+	logs    []string
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when cmd exits
+}
+
+// freePorts reserves n distinct loopback ports below the usual ephemeral range, so the
+// herd's own outgoing connections cannot take one between reservation and use.
+func freePorts(n int) ([]int, error) {
+	base := 20000 + (os.Getpid()*7919+int(time.Now().UnixNano()/1e3))%9000
+	var out []int
+	for p := base; len(out) < n && p < 32000; p++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		out = append(out, p)
+	}
+	if len(out) < n {
+		return nil, fmt.Errorf("found only %d free ports of %d", len(out), n)
+	}
+	return out, nil
+}
+
+// SourceRoot finds the herd's source tree, to build our binary from.
+func sourceRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("finding the herd source tree: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("not inside the herd source tree: run from it, or describe a command")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// Start builds our binary if needed and starts the whole herd. On error it stops
+// everything it started.
+func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
+	if opts.Progress == nil {
+		opts.Progress = func(string) {}
+	}
+	if len(opts.Config.Servers) == 0 {
+		opts.Config = topology.Default("127.0.0.1")
+	}
+	if err := opts.Config.Validate(); err != nil {
+		return nil, err
+	}
+	if len(opts.Herd.Args) == 0 {
+		cmd := opts.Herd.Command
+		opts.Herd = chaos.OurHerd()
+		opts.Herd.Command = cmd
+	}
+	h := &Herd{opts: opts, cfg: opts.Config, dir: opts.Dir, proxies: map[chaos.Link]*toxiproxy.Proxy{},
+		nodes: map[string]*node{}, emu: &places.Emulator{}}
+	defer func() {
+		if err != nil {
+			h.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	if h.dir == "" {
+		if h.dir, err = os.MkdirTemp("", "herd-local-"); err != nil {
+			return nil, err
+		}
+		h.ownDir = true
+	}
+	h.binary = opts.Herd.Command
+	if len(h.binary) == 0 {
+		opts.Progress("compiling the herd")
+		root, err := sourceRoot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		bin := filepath.Join(h.dir, "herd")
+		args := []string{"build", "-o", bin}
+		if len(opts.BuildTags) > 0 {
+			args = append(args, "-tags", strings.Join(opts.BuildTags, ","))
+		}
+		build := exec.CommandContext(ctx, "go", append(args, "./cmd/herd")...)
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("go build ./cmd/herd: %w\n%s", err, out)
+		}
+		h.binary = []string{bin}
+	}
+
+	names := h.cfg.Names()
+	var links []chaos.Link
+	for _, l := range h.cfg.Links() {
+		links = append(links, chaos.Link{From: l[0], To: l[1]}, chaos.Link{From: l[1], To: l[0]})
+	}
+	for _, n := range names {
+		links = append(links, chaos.Link{From: n, To: chaos.Places})
+	}
+	ports, err := freePorts(2*len(names) + len(links) + 1)
+	if err != nil {
+		return nil, err
+	}
+	take := func() int { p := ports[0]; ports = ports[1:]; return p }
+
+	opts.Progress("starting the Places emulator and toxiproxy")
+	emuPort := take()
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(emuPort))
+	if err != nil {
+		return nil, err
+	}
+	h.emuURL = "http://" + ln.Addr().String()
+	h.emuSrv = &http.Server{Handler: h.emu.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go h.emuSrv.Serve(ln)
+
+	for _, n := range names {
+		h.nodes[n] = &node{name: n, port: take(), metrics: take(), dir: filepath.Join(h.dir, n)}
+	}
+	h.toxi = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	linkAddr := map[chaos.Link]string{}
+	for _, l := range links {
+		listen := "127.0.0.1:" + strconv.Itoa(take())
+		upstream := strings.TrimPrefix(h.emuURL, "http://")
+		if l.To != chaos.Places {
+			upstream = "127.0.0.1:" + strconv.Itoa(h.nodes[l.To].port)
+		}
+		p := toxiproxy.NewProxy(h.toxi, l.From+"_to_"+l.To, listen, upstream)
+		if err := h.toxi.Collection.Add(p, true); err != nil {
+			return nil, fmt.Errorf("proxy %s: %w", l, err)
+		}
+		h.proxies[l] = p
+		linkAddr[l] = listen
+	}
+
+	opts.Progress(fmt.Sprintf("starting %d servers", len(names)))
+	for _, name := range names {
+		n := h.nodes[name]
+		info := chaos.NodeInfo{Name: name, Port: n.port, Listen: "127.0.0.1:" + strconv.Itoa(n.port),
+			MetricsListen: "127.0.0.1:" + strconv.Itoa(n.metrics), LogDir: filepath.Join(n.dir, "logs"),
+			PlacesURL: "http://" + linkAddr[chaos.Link{From: name, To: chaos.Places}]}
+		for _, p := range h.cfg.Server(name).Neighbours() {
+			info.Peers = append(info.Peers, chaos.PeerInfo{Name: p, Addr: linkAddr[chaos.Link{From: name, To: p}]})
+		}
+		r, err := opts.Herd.Render(info, h.cfg)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(n.dir, 0o755); err != nil {
+			return nil, err
+		}
+		for path, content := range r.Files {
+			// Absolute paths in a description are inside the server's own directory.
+			p := filepath.Join(n.dir, strings.TrimPrefix(path, "/"))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(p, content, 0o644); err != nil {
+				return nil, err
+			}
+			for i, a := range r.Args {
+				r.Args[i] = strings.ReplaceAll(a, path, p)
+			}
+		}
+		n.args = append(append([]string{}, h.binary[1:]...), r.Args...)
+		n.env = append(os.Environ(), "HERD_PLACES_KEY=")
+		for k, v := range r.Env {
+			n.env = append(n.env, k+"="+v)
+		}
+		for k, v := range opts.Env {
+			n.env = append(n.env, k+"="+v)
+		}
+		n.logs = r.LogFiles
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(names))
+	for i, name := range names {
+		wg.Go(func() { errs[i] = h.Start(ctx, name) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	opts.Progress("herd is up")
+	return h, nil
+}
+
+func (h *Herd) node(name string) (*node, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := h.nodes[name]
+	if n == nil {
+		return nil, fmt.Errorf("no server %q", name)
+	}
+	return n, nil
+}
+
+// Config implements chaos.Backend.
+func (h *Herd) Config() topology.Config { return h.cfg }
+
+// ClientAddr implements chaos.Backend.
+func (h *Herd) ClientAddr(_ context.Context, name string) (string, error) {
+	n, err := h.node(name)
+	if err != nil {
+		return "", err
+	}
+	return "127.0.0.1:" + strconv.Itoa(n.port), nil
+}
+
+// MetricsURL implements chaos.MetricsSource.
+func (h *Herd) MetricsURL(_ context.Context, name string) (string, error) {
+	n, err := h.node(name)
+	if err != nil || h.opts.Herd.MetricsPort == 0 {
+		return "", err
+	}
+	return "http://127.0.0.1:" + strconv.Itoa(n.metrics) + "/metrics", nil
+}
+
+// PlacesURL implements chaos.Backend.
+func (h *Herd) PlacesURL() string { return h.emuURL }
+
+func (h *Herd) proxy(l chaos.Link) (*toxiproxy.Proxy, error) {
+	p := h.proxies[l]
+	if p == nil {
+		return nil, fmt.Errorf("no proxy for link %s", l)
+	}
+	return p, nil
+}
+
+// AddToxic implements chaos.Backend.
+func (h *Herd) AddToxic(_ context.Context, l chaos.Link, name string, t chaos.Toxic) error {
+	p, err := h.proxy(l)
+	if err != nil {
+		return err
+	}
+	body, _ := json.Marshal(map[string]any{"name": name, "type": t.Type, "stream": t.Stream, "toxicity": 1.0, "attributes": t.Attributes})
+	if _, err := p.Toxics.AddToxicJson(bytes.NewReader(body)); err != nil {
+		return fmt.Errorf("toxic %s on %s: %w", t.Type, l, err)
+	}
+	return nil
+}
+
+// RemoveToxic implements chaos.Backend.
+func (h *Herd) RemoveToxic(ctx context.Context, l chaos.Link, name string) error {
+	p, err := h.proxy(l)
+	if err != nil {
+		return err
+	}
+	return p.Toxics.RemoveToxic(ctx, name)
+}
+
+// SetLinkEnabled implements chaos.Backend.
+func (h *Herd) SetLinkEnabled(_ context.Context, l chaos.Link, enabled bool) error {
+	p, err := h.proxy(l)
+	if err != nil {
+		return err
+	}
+	if enabled {
+		return p.Start()
+	}
+	p.Stop()
+	return nil
+}
+
+// SetPlacesStatus implements chaos.Backend.
+func (h *Herd) SetPlacesStatus(ctx context.Context, status string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.emuURL+"/emulator/status?status="+status, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// Start implements chaos.Backend: start the server's process (again) and wait until it
+// answers the protocol.
+func (h *Herd) Start(ctx context.Context, name string) error {
+	n, err := h.node(name)
+	if err != nil {
+		return err
+	}
+	stderr, err := os.OpenFile(filepath.Join(n.dir, "stderr"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(h.binary[0], n.args...)
+	cmd.Dir = n.dir
+	cmd.Env = n.env
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	// The server dies with this process, whatever kills it: nothing is left behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		stderr.Close()
+		return fmt.Errorf("server %s: %w", name, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); stderr.Close(); close(done) }()
+	h.mu.Lock()
+	n.cmd, n.done = cmd, done
+	h.mu.Unlock()
+	addr := "127.0.0.1:" + strconv.Itoa(n.port)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case <-done:
+			return fmt.Errorf("server %s exited at start: see %s", name, filepath.Join(n.dir, "stderr"))
+		default:
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		out, err := hclient.Exchange(pctx, addr, "WHATSAT herd-chaos-probe 1 1\n")
+		cancel()
+		if err == nil && out != "" {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("server %s: not serving within 20s: %v", name, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (h *Herd) signal(name string, sig syscall.Signal, wait bool) error {
+	n, err := h.node(name)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	cmd, done := n.cmd, n.done
+	h.mu.Unlock()
+	if cmd == nil {
+		return fmt.Errorf("server %s is not running", name)
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("%v to %s: %w", sig, name, err)
+	}
+	if !wait {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		return nil
+	}
+}
+
+// Kill implements chaos.Backend.
+func (h *Herd) Kill(_ context.Context, name string) error {
+	return h.signal(name, syscall.SIGKILL, true)
+}
+
+// Stop implements chaos.Backend: SIGTERM, SIGKILL after 5 seconds.
+func (h *Herd) Stop(_ context.Context, name string) error {
+	return h.signal(name, syscall.SIGTERM, true)
+}
+
+// Pause implements chaos.Backend.
+func (h *Herd) Pause(_ context.Context, name string) error {
+	return h.signal(name, syscall.SIGSTOP, false)
+}
+
+// Resume implements chaos.Backend.
+func (h *Herd) Resume(_ context.Context, name string) error {
+	return h.signal(name, syscall.SIGCONT, false)
+}
+
+// Logs implements chaos.Backend.
+func (h *Herd) Logs(_ context.Context, name string) (map[string][]byte, error) {
+	n, err := h.node(name)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	var errs []error
+	for _, f := range append([]string{filepath.Join(n.dir, "stderr")}, n.logs...) {
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(n.dir, f)
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out[f] = b
+	}
+	return out, errors.Join(errs...)
+}
+
+// Close stops every server, proxy and the emulator, and removes the directory it made.
+func (h *Herd) Close(ctx context.Context) error {
+	h.mu.Lock()
+	nodes := h.nodes
+	h.mu.Unlock()
+	for _, n := range nodes {
+		if n.cmd != nil {
+			n.cmd.Process.Signal(syscall.SIGCONT) // a paused server cannot die of SIGKILL's wait otherwise
+			n.cmd.Process.Kill()
+			<-n.done
+		}
+	}
+	if h.toxi != nil {
+		h.toxi.Collection.Clear()
+	}
+	if h.emuSrv != nil {
+		h.emuSrv.Close()
+	}
+	if h.ownDir && h.dir != "" {
+		return os.RemoveAll(h.dir)
+	}
+	return nil
+}
