@@ -3,7 +3,7 @@ GO      ?= go
 IMAGE   ?= herd-chaos/herd:latest
 export CGO_ENABLED := 0
 
-.PHONY: all build image run test unit specs quick prove-bugs fuzz bench clean vet
+.PHONY: all build image run test unit specs specs-local quick prove-bugs fuzz bench clean vet
 
 all: build
 
@@ -36,7 +36,11 @@ specs:
 quick:
 	$(GO) tool ginkgo --label-filter=quick ./specs
 
-test: vet unit specs
+# The whole suite again with the servers as local processes (no Docker).
+specs-local:
+	HERD_BACKEND=local $(GO) tool ginkgo ./specs
+
+test: vet unit specs specs-local
 
 # Shows the suite catches deliberate bugs (a few minutes; not part of make test).
 prove-bugs:

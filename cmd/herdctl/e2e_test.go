@@ -98,3 +98,15 @@ steps:
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }
+
+func TestRunOnTheLocalBackend(t *testing.T) {
+	bin := buildHerdctl(t)
+	dir := t.TempDir()
+	out, code := herdctl(t, bin, "run", "crash-during-flood", "--backend", "local", "--out", dir)
+	if code != 0 || !strings.Contains(out, "local backend") || !strings.Contains(out, "5 checks: 5 passed, 0 failed") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "timeline.html")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/herdchaos/herd/chaos"
 	"github.com/herdchaos/herd/containers"
 	"github.com/herdchaos/herd/herd/topology"
+	"github.com/herdchaos/herd/local"
 )
 
 // Scenarios shipped with herdctl: classic outages. The test suite runs each of them.
@@ -51,12 +52,14 @@ func (a *app) scenariosCmd() *cobra.Command {
 // runOptions are the flags of run and chaos.
 type runOptions struct {
 	herdOptions
-	out string
+	out     string
+	backend string
 }
 
 func (o *runOptions) flags(cmd *cobra.Command) {
 	o.herdOptions.flags(cmd)
 	cmd.Flags().StringVar(&o.out, "out", "", "directory for history.json and timeline.html (default herdctl-run-TIME)")
+	cmd.Flags().StringVar(&o.backend, "backend", "", "where to start a herd for the run when none is up: containers, or local (processes, no Docker); default containers, falling back to local when Docker does not answer")
 }
 
 func (a *app) runCmd() *cobra.Command {
@@ -179,8 +182,24 @@ func (a *app) runScenario(ctx context.Context, o runOptions, load func(topology.
 		if _, err := load(cfg); err != nil {
 			return err
 		}
-		fmt.Fprintln(a.errOut, "no herd is up: starting one for this run")
-		h, err := containers.Start(ctx, opts)
+		backendName := o.backend
+		if backendName == "" {
+			backendName = "containers"
+			if _, err := containers.NewDockerClient(ctx); err != nil {
+				fmt.Fprintf(a.errOut, "%v\nfalling back to the local backend (servers as local processes, Toxiproxy in-process)\n", err)
+				backendName = "local"
+			}
+		}
+		fmt.Fprintf(a.errOut, "no herd is up: starting one for this run (%s backend)\n", backendName)
+		var h chaos.Backend
+		switch backendName {
+		case "containers":
+			h, err = containers.Start(ctx, opts)
+		case "local":
+			h, err = local.Start(ctx, local.Options{Config: opts.Config, Herd: opts.Herd, Progress: opts.Progress})
+		default:
+			return fmt.Errorf("--backend %q: want containers or local", backendName)
+		}
 		if err != nil {
 			return err
 		}
