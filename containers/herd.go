@@ -32,7 +32,6 @@ import (
 	"github.com/testcontainers/testcontainers-go/network"
 
 	"github.com/herdchaos/herd/chaos"
-	hclient "github.com/herdchaos/herd/herd/client"
 	"github.com/herdchaos/herd/herd/topology"
 )
 
@@ -493,21 +492,12 @@ func (h *Herd) startNode(ctx context.Context, name string) error {
 	return h.waitServing(ctx, n)
 }
 
-// waitServing waits until the server answers the protocol: a WHATSAT for a client nobody
-// has, which any herd answers without changing its state. (Its address is the holder's
-// and does not change when the server restarts.)
+// waitServing waits until the server answers the protocol on the holder's address
+// (which does not change when the server restarts).
 func (h *Herd) waitServing(ctx context.Context, n *node) error {
-	addr := n.Addr
-	return waitFor(ctx, 30*time.Second, "server "+n.name, func(ctx context.Context) error {
+	return chaos.WaitServing(ctx, n.name, n.Addr, 30*time.Second, func(ctx context.Context) error {
 		if running, code, err := h.running(ctx, n.Server); err == nil && !running {
 			return fmt.Errorf("container exited (code %d)", code)
-		}
-		out, err := hclient.Exchange(ctx, addr, "WHATSAT herd-chaos-probe 1 1\n")
-		if err != nil {
-			return err
-		}
-		if out == "" {
-			return errors.New("no answer yet")
 		}
 		return nil
 	})

@@ -12,12 +12,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/moby/moby/client"
+
+	"github.com/herdchaos/herd/chaos"
 )
 
 // Images are the tags of the images a run uses.
@@ -32,39 +33,6 @@ COPY toxiproxy-server /toxiproxy-server
 USER 65532:65532
 ENTRYPOINT ["/toxiproxy-server", "-host=0.0.0.0"]
 `
-
-// SourceRoot finds the herd's source tree (the module that holds cmd/herd) from the
-// working directory, so tests and herdctl build the images from the code they run with.
-func SourceRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("finding the herd source tree (go env GOMOD): %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", errors.New("not inside the herd source tree: run from it, or give an image")
-	}
-	root := filepath.Dir(mod)
-	if _, err := os.Stat(filepath.Join(root, "cmd", "herd")); err != nil {
-		return "", fmt.Errorf("%s has no cmd/herd: run from the herd source tree", root)
-	}
-	return root, nil
-}
-
-// goBuild compiles a static linux binary of pkg into out.
-func goBuild(ctx context.Context, root, pkg, out string, tags []string) error {
-	args := []string{"build", "-trimpath", "-o", out}
-	if len(tags) > 0 {
-		args = append(args, "-tags", strings.Join(tags, ","))
-	}
-	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
-	}
-	return nil
-}
 
 // buildContext is the files of one image build, by their path in the context.
 type buildContext map[string][]byte
@@ -112,7 +80,7 @@ func (bc buildContext) tar() (*bytes.Buffer, error) {
 // images with the same content tag exist already. tags go to the herd's go build.
 // progress gets one line per step.
 func BuildImages(ctx context.Context, cli *client.Client, tags []string, progress func(string)) (Images, error) {
-	root, err := SourceRoot(ctx)
+	root, err := chaos.SourceRoot(ctx)
 	if err != nil {
 		return Images{}, err
 	}
@@ -126,8 +94,11 @@ func BuildImages(ctx context.Context, cli *client.Client, tags []string, progres
 	herdBin := filepath.Join(dir, "herd")
 	toxiBin := filepath.Join(dir, "toxiproxy-server")
 	errc := make(chan error, 2)
-	go func() { errc <- goBuild(ctx, root, "./cmd/herd", herdBin, tags) }()
-	go func() { errc <- goBuild(ctx, root, "github.com/Shopify/toxiproxy/v2/cmd/server", toxiBin, nil) }()
+	static := []string{"CGO_ENABLED=0", "GOOS=linux"}
+	go func() { errc <- chaos.GoBuild(ctx, root, "./cmd/herd", herdBin, static, tags) }()
+	go func() {
+		errc <- chaos.GoBuild(ctx, root, "github.com/Shopify/toxiproxy/v2/cmd/server", toxiBin, static, nil)
+	}()
 	for range 2 {
 		if err := <-errc; err != nil {
 			return Images{}, err

@@ -27,7 +27,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/herdchaos/herd/chaos"
-	hclient "github.com/herdchaos/herd/herd/client"
 	"github.com/herdchaos/herd/herd/places"
 	"github.com/herdchaos/herd/herd/topology"
 )
@@ -93,19 +92,6 @@ func freePorts(n int) ([]int, error) {
 	return out, nil
 }
 
-// SourceRoot finds the herd's source tree, to build our binary from.
-func sourceRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("finding the herd source tree: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", errors.New("not inside the herd source tree: run from it, or describe a command")
-	}
-	return filepath.Dir(mod), nil
-}
-
 // Start builds our binary if needed and starts the whole herd. On error it stops
 // everything it started.
 func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
@@ -139,19 +125,13 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 	h.binary = opts.Herd.Command
 	if len(h.binary) == 0 {
 		opts.Progress("compiling the herd")
-		root, err := sourceRoot(ctx)
+		root, err := chaos.SourceRoot(ctx)
 		if err != nil {
 			return nil, err
 		}
 		bin := filepath.Join(h.dir, "herd")
-		args := []string{"build", "-o", bin}
-		if len(opts.BuildTags) > 0 {
-			args = append(args, "-tags", strings.Join(opts.BuildTags, ","))
-		}
-		build := exec.CommandContext(ctx, "go", append(args, "./cmd/herd")...)
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("go build ./cmd/herd: %w\n%s", err, out)
+		if err := chaos.GoBuild(ctx, root, "./cmd/herd", bin, nil, opts.BuildTags); err != nil {
+			return nil, err
 		}
 		h.binary = []string{bin}
 	}
@@ -365,25 +345,14 @@ func (h *Herd) Start(ctx context.Context, name string) error {
 	h.mu.Lock()
 	n.cmd, n.done = cmd, done
 	h.mu.Unlock()
-	addr := "127.0.0.1:" + strconv.Itoa(n.port)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	return chaos.WaitServing(ctx, name, "127.0.0.1:"+strconv.Itoa(n.port), 20*time.Second, func(context.Context) error {
 		select {
 		case <-done:
-			return fmt.Errorf("server %s exited at start: see %s", name, filepath.Join(n.dir, "stderr"))
+			return fmt.Errorf("exited: see %s", filepath.Join(n.dir, "stderr"))
 		default:
-		}
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		out, err := hclient.Exchange(pctx, addr, "WHATSAT herd-chaos-probe 1 1\n")
-		cancel()
-		if err == nil && out != "" {
 			return nil
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("server %s: not serving within 20s: %v", name, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	})
 }
 
 func (h *Herd) signal(name string, sig syscall.Signal, wait bool) error {

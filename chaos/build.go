@@ -1,0 +1,79 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/herdchaos/herd/herd/client"
+)
+
+// SourceRoot finds the herd's source tree (the module that holds cmd/herd) from the
+// working directory, so backends build our herd from the code they run with.
+func SourceRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("finding the herd source tree (go env GOMOD): %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("not inside the herd source tree: run from it, or describe another herd")
+	}
+	root := filepath.Dir(mod)
+	if _, err := os.Stat(filepath.Join(root, "cmd", "herd")); err != nil {
+		return "", fmt.Errorf("%s has no cmd/herd: run from the herd source tree", root)
+	}
+	return root, nil
+}
+
+// GoBuild compiles package pkg of the tree at root into out, with extra environment
+// (GOOS=linux CGO_ENABLED=0 for an image) and build tags.
+func GoBuild(ctx context.Context, root, pkg, out string, env, tags []string) error {
+	args := []string{"build", "-trimpath", "-o", out}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), env...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+// WaitServing waits until the server at addr answers the protocol: a WHATSAT for a
+// client nobody has, which any herd answers without changing its state. alive, if not
+// nil, says why waiting is pointless (the server exited).
+func WaitServing(ctx context.Context, name, addr string, within time.Duration, alive func(context.Context) error) error {
+	deadline := time.Now().Add(within)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		if alive != nil {
+			if err := alive(pctx); err != nil {
+				cancel()
+				return fmt.Errorf("server %s: %w", name, err)
+			}
+		}
+		out, err := client.Exchange(pctx, addr, "WHATSAT herd-chaos-probe 1 1\n")
+		cancel()
+		if err == nil && out != "" {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("no answer yet")
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("server %s: not serving within %v: %w", name, within, err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
