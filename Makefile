@@ -20,7 +20,7 @@ image:
 # The main job: the five-server herd and the Places emulator from the image, in the
 # foreground (Ctrl-C stops it). Clients reach Goloman..Wilkes on 127.0.0.1:12000..12004.
 run: image
-	docker-compose up --abort-on-container-exit; docker-compose down -t 2
+	trap 'docker-compose down -t 2' EXIT INT TERM; docker-compose up --abort-on-container-exit
 
 vet:
 	$(GO) vet ./...
