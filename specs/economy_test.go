@@ -1,12 +1,8 @@
 package specs
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -15,42 +11,12 @@ import (
 	"github.com/herdchaos/herd/chaos"
 )
 
-// peerMessages sums herd_peer_messages_sent_total over every server ("" when the herd
-// under test does not export it).
+// peerMessages sums herd_peer_messages_sent_total over every server.
 func peerMessages(ctx context.Context) (int64, bool) {
 	GinkgoHelper()
-	src, ok := cluster.Backend().(chaos.MetricsSource)
-	if !ok {
-		return 0, false
-	}
-	var total int64
-	for _, n := range names {
-		url, err := src.MetricsURL(ctx, n)
-		check(err)
-		if url == "" {
-			return 0, false
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := http.DefaultClient.Do(req)
-		check(err, "reading ", n, "'s metrics")
-		sc := bufio.NewScanner(resp.Body)
-		found := false
-		for sc.Scan() {
-			line := sc.Text()
-			if strings.HasPrefix(line, "herd_peer_messages_sent_total{") {
-				f := strings.Fields(line)
-				v, err := strconv.ParseInt(f[len(f)-1], 10, 64)
-				check(err)
-				total += v
-				found = true
-			}
-		}
-		resp.Body.Close()
-		if !found {
-			return 0, false
-		}
-	}
-	return total, true
+	total, ok, err := chaos.PeerMessages(ctx, cluster.Backend(), names)
+	check(err, "reading the servers' metrics")
+	return total, ok
 }
 
 var _ = Describe("Flooding economy", Label("economy"), func() {
@@ -66,17 +32,9 @@ var _ = Describe("Flooding economy", Label("economy"), func() {
 			check(err)
 			sent = append(sent, u)
 		}
-		// Wait until no message is in flight: the count holds still for a while.
-		after, _ := peerMessages(ctx)
-		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) {
-			time.Sleep(300 * time.Millisecond)
-			next, _ := peerMessages(ctx)
-			if next == after {
-				break
-			}
-			after = next
-		}
+		// Count once no message is in flight: the count holds still for a while.
+		after, _, err := chaos.SettledPeerMessages(ctx, cluster.Backend(), names, 300*time.Millisecond, 5*time.Second)
+		check(err, "reading the servers' metrics")
 		cfg := cluster.Config()
 		links := len(cfg.Links())
 		each := 2*links - len(names) + 1

@@ -110,3 +110,31 @@ func TestRunOnTheLocalBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestBenchMeasuresThroughputPropagationAndMessages(t *testing.T) {
+	bin := buildHerdctl(t)
+	out, code := herdctl(t, bin, "bench", "--backend", "local", "--duration", "500ms", "--samples", "2", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	var rep benchReport
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "{\n"):]), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(rep.Throughput) != 2 || len(rep.Propagation) != 20 || rep.Messages == nil {
+		t.Fatalf("%+v", rep)
+	}
+	for _, tp := range rep.Throughput {
+		if tp.Ops == 0 || tp.Errors != 0 || tp.Latency.P99 <= 0 {
+			t.Errorf("%s: %+v", tp.Mode, tp)
+		}
+	}
+	for _, p := range rep.Propagation {
+		if p.Latency.Count != 2 || p.Hops < 1 || p.Hops > 3 {
+			t.Errorf("%+v", p)
+		}
+	}
+	if m := rep.Messages; m.PerUpd > float64(m.Limit) || m.Updates != 40 {
+		t.Errorf("messages %+v", m)
+	}
+}

@@ -44,6 +44,7 @@ type app struct {
 	out, errOut io.Writer
 	statePath   string
 	json        bool
+	attached    *session // the herd that is up, once a command attached to it
 }
 
 func newRoot(out, errOut io.Writer) *cobra.Command {
@@ -65,7 +66,7 @@ other terminals find it. Links are named A->B (one direction) or A<->B (both).`,
 	root.PersistentFlags().StringVar(&a.statePath, "state", defaultStatePath(), "the state file of the herd brought up with 'herdctl up'")
 	root.PersistentFlags().BoolVar(&a.json, "json", false, "print JSON (for scripts)")
 	root.AddCommand(a.upCmd(), a.downCmd(), a.cleanCmd(), a.statusCmd(), a.healCmd(),
-		a.iamatCmd(), a.whatsatCmd(), a.runCmd(), a.chaosCmd(), a.scenariosCmd())
+		a.iamatCmd(), a.whatsatCmd(), a.runCmd(), a.chaosCmd(), a.scenariosCmd(), a.benchCmd())
 	for _, c := range a.faultCmds() {
 		root.AddCommand(c)
 	}

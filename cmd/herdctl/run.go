@@ -159,53 +159,67 @@ step for step; the same seed draws the same schedule.`,
 	return cmd
 }
 
+// herdForRun is the herd that is up (attached), or one started for this run; release
+// lets go of the first and removes the second.
+func (a *app) herdForRun(ctx context.Context, o runOptions) (chaos.Backend, func(), error) {
+	if _, err := a.loadState(); err == nil {
+		sess, err := a.attach(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		a.attached = sess
+		return sess.h, func() { sess.h.Release() }, nil
+	}
+	opts, err := o.containerOptions(a.progress())
+	if err != nil {
+		return nil, nil, err
+	}
+	backendName := o.backend
+	if backendName == "" {
+		backendName = "containers"
+		if cli, err := containers.NewDockerClient(ctx); err != nil {
+			fmt.Fprintf(a.errOut, "%v\nfalling back to the local backend (servers as local processes, Toxiproxy in-process)\n", err)
+			backendName = "local"
+		} else {
+			cli.Close()
+		}
+	}
+	fmt.Fprintf(a.errOut, "no herd is up: starting one for this run (%s backend)\n", backendName)
+	var h chaos.Backend
+	switch backendName {
+	case "containers":
+		h, err = containers.Start(ctx, opts)
+	case "local":
+		h, err = local.Start(ctx, local.Options{Config: opts.Config, Herd: opts.Herd, Progress: opts.Progress})
+	default:
+		return nil, nil, fmt.Errorf("--backend %q: want containers or local", backendName)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return h, func() { h.Close(context.WithoutCancel(ctx)) }, nil
+}
+
 // runScenario runs a scenario against the herd that is up, or one started for it.
 func (a *app) runScenario(ctx context.Context, o runOptions, load func(topology.Config) (*chaos.Scenario, error)) error {
-	var backend chaos.Backend
-	var sess *session
-	if _, err := a.loadState(); err == nil {
-		if sess, err = a.attach(ctx); err != nil {
-			return err
-		}
-		defer sess.h.Release()
-		backend = sess.h
-	} else {
-		opts, err := o.containerOptions(a.progress())
-		if err != nil {
-			return err
-		}
-		// Parse before starting anything, so a bad file costs nothing.
-		cfg := opts.Config
-		if len(cfg.Servers) == 0 {
-			cfg = topology.Default("127.0.0.1")
+	// Parse before starting anything, so a bad file costs nothing.
+	if _, err := a.loadState(); err != nil {
+		cfg := topology.Default("127.0.0.1")
+		if o.topologyFile != "" {
+			if cfg, err = topology.Load(o.topologyFile); err != nil {
+				return err
+			}
 		}
 		if _, err := load(cfg); err != nil {
 			return err
 		}
-		backendName := o.backend
-		if backendName == "" {
-			backendName = "containers"
-			if _, err := containers.NewDockerClient(ctx); err != nil {
-				fmt.Fprintf(a.errOut, "%v\nfalling back to the local backend (servers as local processes, Toxiproxy in-process)\n", err)
-				backendName = "local"
-			}
-		}
-		fmt.Fprintf(a.errOut, "no herd is up: starting one for this run (%s backend)\n", backendName)
-		var h chaos.Backend
-		switch backendName {
-		case "containers":
-			h, err = containers.Start(ctx, opts)
-		case "local":
-			h, err = local.Start(ctx, local.Options{Config: opts.Config, Herd: opts.Herd, Progress: opts.Progress})
-		default:
-			return fmt.Errorf("--backend %q: want containers or local", backendName)
-		}
-		if err != nil {
-			return err
-		}
-		defer h.Close(context.WithoutCancel(ctx))
-		backend = h
 	}
+	backend, release, err := a.herdForRun(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer release()
+	sess := a.attached // nil when the herd was started for this run
 	sc, err := load(backend.Config())
 	if err != nil {
 		return err

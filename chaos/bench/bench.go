@@ -1,0 +1,230 @@
+// Package bench measures any herd that speaks the protocol, from the outside: IAMAT
+// throughput and latency with concurrent clients (one command per connection with a
+// half-close, as graders talk, or persistent pipelined connections), and propagation
+// time between every pair of servers.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/herdchaos/herd/herd/client"
+)
+
+// Stats summarise latencies.
+type Stats struct {
+	Count int           `json:"count"`
+	P50   time.Duration `json:"p50_ns"`
+	P90   time.Duration `json:"p90_ns"`
+	P99   time.Duration `json:"p99_ns"`
+	Max   time.Duration `json:"max_ns"`
+}
+
+// Summarise computes percentiles (nearest rank).
+func Summarise(d []time.Duration) Stats {
+	if len(d) == 0 {
+		return Stats{}
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	at := func(p float64) time.Duration {
+		i := int(p*float64(len(s))+0.5) - 1
+		return s[max(0, min(i, len(s)-1))]
+	}
+	return Stats{Count: len(s), P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: s[len(s)-1]}
+}
+
+// Throughput is one load run's result.
+type Throughput struct {
+	Mode      string        `json:"mode"` // oneshot or pipelined
+	Clients   int           `json:"clients"`
+	Duration  time.Duration `json:"duration_ns"`
+	Ops       int           `json:"ops"`
+	PerSecond float64       `json:"per_second"`
+	Latency   Stats         `json:"latency"`
+	Errors    int           `json:"errors"`
+}
+
+// clientTimes hands out distinct, increasing client times (nanoseconds since the epoch).
+type clientTimes struct{ n atomic.Int64 }
+
+func (c *clientTimes) next() string {
+	v := c.n.Add(1)
+	return fmt.Sprintf("%d.%09d", v/1e9, v%1e9)
+}
+
+func newClientTimes() *clientTimes {
+	c := &clientTimes{}
+	c.n.Store(time.Now().UnixNano())
+	return c
+}
+
+// OneShot runs clients concurrent graders for d against addr: each IAMAT on its own
+// connection, half-closed, the reply read to EOF.
+func OneShot(ctx context.Context, addr string, clients int, d time.Duration) Throughput {
+	times := newClientTimes()
+	var mu sync.Mutex
+	var lat []time.Duration
+	var errs int
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			var mine []time.Duration
+			bad := 0
+			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
+				t0 := time.Now()
+				octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				reply, err := client.IAMAT(octx, addr, fmt.Sprintf("bench-%d-%d", c, i%100), "+34.068930-118.445127", times.next())
+				cancel()
+				if err != nil || !strings.HasPrefix(reply, "AT ") {
+					bad++
+					continue
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			errs += bad
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	el := time.Since(start)
+	return Throughput{Mode: "oneshot", Clients: clients, Duration: el, Ops: len(lat), PerSecond: float64(len(lat)) / el.Seconds(), Latency: Summarise(lat), Errors: errs}
+}
+
+// Pipelined runs clients persistent connections for d against addr, each writing IAMATs
+// back to back (at most window unanswered) while reading the replies in order.
+func Pipelined(ctx context.Context, addr string, clients, window int, d time.Duration) Throughput {
+	times := newClientTimes()
+	var mu sync.Mutex
+	var lat []time.Duration
+	var errs int
+	start := time.Now()
+	deadline := start.Add(d)
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			var dialer net.Dialer
+			conn, err := dialer.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				mu.Lock()
+				errs++
+				mu.Unlock()
+				return
+			}
+			defer conn.Close()
+			sent := make(chan time.Time, window) // send times, in order; also the window
+			var mine []time.Duration
+			readDone := make(chan int)
+			go func() {
+				r := bufio.NewReaderSize(conn, 64<<10)
+				bad := 0
+				for t0 := range sent {
+					line, err := r.ReadSlice('\n')
+					if err != nil {
+						bad++
+						break
+					}
+					if len(line) < 3 || string(line[:3]) != "AT " {
+						bad++
+						continue
+					}
+					mine = append(mine, time.Since(t0))
+				}
+				readDone <- bad
+			}()
+			w := bufio.NewWriterSize(conn, 64<<10)
+			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
+				if len(sent) == cap(sent) || i%64 == 0 {
+					w.Flush()
+				}
+				t := time.Now()
+				fmt.Fprintf(w, "IAMAT pipe-%d-%d +34.068930-118.445127 %s\n", c, i%100, times.next())
+				sent <- t
+			}
+			w.Flush()
+			close(sent)
+			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			bad := <-readDone
+			mu.Lock()
+			lat = append(lat, mine...)
+			errs += bad
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	el := time.Since(start)
+	return Throughput{Mode: "pipelined", Clients: clients, Duration: el, Ops: len(lat), PerSecond: float64(len(lat)) / el.Seconds(), Latency: Summarise(lat), Errors: errs}
+}
+
+// Propagation is the time from an IAMAT accepted at From until To answers WHATSAT with
+// it, over Samples updates.
+type Propagation struct {
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Hops    int    `json:"hops"`
+	Latency Stats  `json:"latency"`
+}
+
+// Propagations measures every ordered pair of servers: an IAMAT at From, then WHATSAT at
+// To on a persistent connection, asked again at once, until it names the update. The
+// figure includes one WHATSAT round trip (the poll that sees it).
+func Propagations(ctx context.Context, addrs map[string]string, samples int) ([]Propagation, error) {
+	names := make([]string, 0, len(addrs))
+	for n := range addrs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	times := newClientTimes()
+	var out []Propagation
+	for _, from := range names {
+		for _, to := range names {
+			if from == to {
+				continue
+			}
+			conn, err := client.Dial(ctx, addrs[to])
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", to, err)
+			}
+			var lat []time.Duration
+			for i := range samples {
+				id := fmt.Sprintf("prop-%s-%s-%d", from, to, i)
+				pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				t0 := time.Now()
+				at, err := client.IAMAT(pctx, addrs[from], id, "+34.068930-118.445127", times.next())
+				if err != nil {
+					cancel()
+					conn.Close()
+					return nil, fmt.Errorf("IAMAT at %s: %w", from, err)
+				}
+				for {
+					// A radius of 0.001 km keeps the Places answer tiny.
+					rep, err := conn.WHATSAT(pctx, id, "0.001", 1)
+					if err != nil {
+						cancel()
+						conn.Close()
+						return nil, fmt.Errorf("WHATSAT at %s: %w (the update from %s never arrived?)", to, err, from)
+					}
+					if rep.AT == at {
+						lat = append(lat, time.Since(t0))
+						break
+					}
+				}
+				cancel()
+			}
+			conn.Close()
+			out = append(out, Propagation{From: from, To: to, Latency: Summarise(lat)})
+		}
+	}
+	return out, nil
+}
