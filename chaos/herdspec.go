@@ -84,13 +84,14 @@ func (n NodeInfo) HerdYAML(cfg topology.Config) string {
 	return string(b)
 }
 
-// OurHerd describes the reference herd (cmd/herd) with flags.
+// OurHerd describes the reference herd (cmd/herd): a config file rendered from the
+// topology (so any servers and links work), with this server's address, peers' proxies
+// and Places URL in it.
 func OurHerd() HerdSpec {
 	return HerdSpec{
-		Name: "reference herd",
-		Args: []string{"serve", "{{.Name}}", "--listen", "{{.Listen}}", "--places-url", "{{.PlacesURL}}",
-			"--log-dir", "{{.LogDir}}", "--metrics", "{{.MetricsListen}}"},
-		PeerArgs:    []string{"--peer", "{{.Name}}={{.Addr}}"},
+		Name:        "reference herd",
+		Args:        []string{"serve", "{{.Name}}", "--config", "/data/herd.yaml", "--metrics", "{{.MetricsListen}}"},
+		Files:       map[string]string{"/data/herd.yaml": "{{herdYAML}}"},
 		Port:        12000,
 		MetricsPort: 9100,
 		LogFiles:    []string{"{{.LogDir}}/{{.Name}}.log"},

@@ -447,3 +447,28 @@ func (h *Herd) Close(ctx context.Context) error {
 	}
 	return nil
 }
+
+// ResidentBytes is a running server's resident set size (VmRSS), for memory benchmarks.
+func (h *Herd) ResidentBytes(name string) (int64, error) {
+	n, err := h.node(name)
+	if err != nil {
+		return 0, err
+	}
+	h.mu.Lock()
+	cmd := n.cmd
+	h.mu.Unlock()
+	if cmd == nil {
+		return 0, fmt.Errorf("server %s is not running", name)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmRSS:" && f[2] == "kB" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc status")
+}

@@ -14,7 +14,7 @@ import (
 var _ = Describe("A herd started from a description file", Ordered, Label("description"), func() {
 	var other *chaos.Cluster
 	BeforeAll(func(ctx SpecContext) {
-		spec, err := chaos.LoadHerdSpec("testdata/herd-from-config-file.yaml")
+		spec, err := chaos.LoadHerdSpec("testdata/herd-from-flags.yaml")
 		check(err)
 		other = startHerd(ctx, herdOptions{herd: spec})
 	}, NodeTimeout(3*time.Minute))

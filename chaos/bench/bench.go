@@ -228,3 +228,126 @@ func Propagations(ctx context.Context, addrs map[string]string, samples int) ([]
 	}
 	return out, nil
 }
+
+// Fanout is one update's spread: from an IAMAT accepted at Origin until every other
+// server answers WHATSAT with it.
+type Fanout struct {
+	Origin string                   `json:"origin"`
+	Delay  map[string]time.Duration `json:"delay_ns"` // per server
+}
+
+// Fanouts sends one IAMAT at each origin in turn and polls every other server at once (a
+// persistent connection each) until each names it.
+func Fanouts(ctx context.Context, addrs map[string]string, origins []string) ([]Fanout, error) {
+	times := newClientTimes()
+	conns := map[string]*client.Conn{}
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for n, a := range addrs {
+		c, err := client.Dial(ctx, a)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", n, err)
+		}
+		conns[n] = c
+	}
+	var out []Fanout
+	for i, origin := range origins {
+		id := fmt.Sprintf("fanout-%d", i)
+		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		t0 := time.Now()
+		at, err := conns[origin].IAMAT(fctx, id, "+34.068930-118.445127", times.next())
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("IAMAT at %s: %w", origin, err)
+		}
+		f := Fanout{Origin: origin, Delay: map[string]time.Duration{}}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		var firstErr error
+		for n, c := range conns {
+			if n == origin {
+				continue
+			}
+			wg.Go(func() {
+				for {
+					rep, err := c.WHATSAT(fctx, id, "0.001", 1)
+					if err != nil {
+						mu.Lock()
+						firstErr = cmpErr(firstErr, fmt.Errorf("WHATSAT at %s: %w", n, err))
+						mu.Unlock()
+						return
+					}
+					if rep.AT == at {
+						mu.Lock()
+						f.Delay[n] = time.Since(t0)
+						mu.Unlock()
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		cancel()
+		if firstErr != nil {
+			return nil, firstErr
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func cmpErr(old, new error) error {
+	if old != nil {
+		return old
+	}
+	return new
+}
+
+// Load stores n distinct clients at addr over pipes pipelined connections and returns
+// once every IAMAT is answered.
+func Load(ctx context.Context, addr string, n, pipes int) error {
+	times := newClientTimes()
+	var wg sync.WaitGroup
+	errs := make([]error, pipes)
+	per := (n + pipes - 1) / pipes
+	for p := range pipes {
+		wg.Go(func() {
+			var d net.Dialer
+			conn, err := d.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				errs[p] = err
+				return
+			}
+			defer conn.Close()
+			first, last := p*per, min((p+1)*per, n)
+			done := make(chan error, 1)
+			go func() {
+				r := bufio.NewReaderSize(conn, 64<<10)
+				for i := first; i < last; i++ {
+					line, err := r.ReadSlice('\n')
+					if err != nil || len(line) < 3 || string(line[:3]) != "AT " {
+						done <- fmt.Errorf("reply %d: %q %v", i, line, err)
+						return
+					}
+				}
+				done <- nil
+			}()
+			w := bufio.NewWriterSize(conn, 64<<10)
+			for i := first; i < last; i++ {
+				fmt.Fprintf(w, "IAMAT client-%09d +34.068930-118.445127 %s\n", i, times.next())
+			}
+			w.Flush()
+			errs[p] = <-done
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -10,16 +11,38 @@ import (
 
 	"github.com/herdchaos/herd/chaos"
 	"github.com/herdchaos/herd/chaos/bench"
+	"github.com/herdchaos/herd/herd/topology"
+	"github.com/herdchaos/herd/local"
 )
 
 // benchReport is what 'herdctl bench' measured.
 type benchReport struct {
-	Server      string              `json:"server"`
-	Throughput  []bench.Throughput  `json:"throughput"`
-	Propagation []bench.Propagation `json:"propagation"`
+	Server      string              `json:"server,omitempty"`
+	Throughput  []bench.Throughput  `json:"throughput,omitempty"`
+	Propagation []bench.Propagation `json:"propagation,omitempty"`
+	Grid        *gridReport         `json:"grid,omitempty"`
+	Memory      *memoryReport       `json:"memory,omitempty"`
 	Messages    *messagesPerUpdate  `json:"messages_per_update,omitempty"`
 	Herd        string              `json:"herd"`
 	Targets     map[string]string   `json:"targets"`
+}
+
+// gridReport is the scale measurement: every server as origin once, over links with an
+// injected latency, each server's delay against the floor its hop count sets.
+type gridReport struct {
+	Latency      time.Duration `json:"latency_ns"`
+	Updates      int           `json:"updates"`
+	OverMedian   time.Duration `json:"over_floor_median_ns"` // delay - hops x latency
+	OverMax      time.Duration `json:"over_floor_max_ns"`
+	DelayMedian  time.Duration `json:"delay_median_ns"`
+	DelayMax     time.Duration `json:"delay_max_ns"`
+	WithinBudget bool          `json:"within_50ms"`
+}
+
+type memoryReport struct {
+	Clients       int   `json:"clients"`
+	ResidentBytes int64 `json:"resident_bytes"`
+	BaseBytes     int64 `json:"resident_bytes_empty"`
 }
 
 type messagesPerUpdate struct {
@@ -32,8 +55,9 @@ type messagesPerUpdate struct {
 func (a *app) benchCmd() *cobra.Command {
 	var o runOptions
 	var clients, pipes, window, samples int
-	var duration time.Duration
-	var server string
+	var duration, latency time.Duration
+	var server, grid string
+	var memory int
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure a herd from outside: IAMAT throughput and latency, propagation between servers",
@@ -47,11 +71,25 @@ It measures the herd that is up, or starts one for the run (--backend).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			switch {
+			case memory > 0:
+				return a.benchMemory(cmd, o, memory, pipes)
+			case grid != "":
+				var r, c int
+				if _, err := fmt.Sscanf(grid, "%dx%d", &r, &c); err != nil || r < 1 || c < 1 {
+					return fmt.Errorf("--grid %q: want RxC, e.g. 5x5", grid)
+				}
+				names, links := topology.Grid(r, c)
+				o.cfg = topology.Build(names, links, func(string) string { return "127.0.0.1:1" }, func(string) string { return "127.0.0.1:0" })
+			}
 			backend, release, err := a.herdForRun(ctx, o)
 			if err != nil {
 				return err
 			}
 			defer release()
+			if grid != "" {
+				return a.benchGrid(cmd, backend, latency)
+			}
 			cfg := backend.Config()
 			if server == "" {
 				server = cfg.Names()[0]
@@ -113,7 +151,108 @@ It measures the herd that is up, or starts one for the run (--backend).`,
 	cmd.Flags().IntVar(&samples, "samples", 20, "propagation samples per ordered pair")
 	cmd.Flags().DurationVar(&duration, "duration", 5*time.Second, "how long each throughput run lasts")
 	cmd.Flags().StringVar(&server, "server", "", "the server that takes the load (default: the first)")
+	cmd.Flags().StringVar(&grid, "grid", "", "scale: an RxC grid herd (e.g. 5x5), every server as origin once, delays against the hop-count floor")
+	cmd.Flags().DurationVar(&latency, "latency", 100*time.Millisecond, "with --grid: latency injected on every link")
+	cmd.Flags().IntVar(&memory, "memory", 0, "memory: resident size of one server (local backend) holding this many clients")
 	return cmd
+}
+
+// benchGrid measures fan-out over a grid with latency on every link.
+func (a *app) benchGrid(cmd *cobra.Command, backend chaos.Backend, latency time.Duration) error {
+	ctx := cmd.Context()
+	cfg := backend.Config()
+	c := chaos.NewCluster(backend, 1)
+	var all []chaos.Link
+	for _, l := range cfg.Links() {
+		all = append(all, chaos.Link{From: l[0], To: l[1]}, chaos.Link{From: l[1], To: l[0]})
+	}
+	if _, err := c.Inject(ctx, chaos.Latency{Links: all, Latency: latency}); err != nil {
+		return err
+	}
+	addrs := map[string]string{}
+	for _, n := range cfg.Names() {
+		var err error
+		if addrs[n], err = backend.ClientAddr(ctx, n); err != nil {
+			return err
+		}
+	}
+	before, metricsOK, err := chaos.SettledPeerMessages(ctx, backend, cfg.Names(), 300*time.Millisecond, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.errOut, "fan-out over a %d-server grid with %v on every link: one update from each server\n", len(cfg.Servers), latency)
+	fans, err := bench.Fanouts(ctx, addrs, cfg.Names())
+	if err != nil {
+		return err
+	}
+	oracle := chaos.NewOracle(cfg, nil, chaos.DefaultTiming)
+	var over, delays []time.Duration
+	for _, f := range fans {
+		for target, d := range f.Delay {
+			over = append(over, d-time.Duration(oracle.Hops(f.Origin, target))*latency)
+			delays = append(delays, d)
+		}
+	}
+	os, ds := bench.Summarise(over), bench.Summarise(delays)
+	rep := benchReport{Herd: fmt.Sprintf("%d servers, %d links (grid)", len(cfg.Servers), len(cfg.Links())),
+		Targets: map[string]string{"grid": "every update at every server within hops x latency + 50 ms; at most 2E-N+1 messages per update"},
+		Grid: &gridReport{Latency: latency, Updates: len(fans), OverMedian: os.P50, OverMax: os.Max,
+			DelayMedian: ds.P50, DelayMax: ds.Max, WithinBudget: os.Max <= 50*time.Millisecond}}
+	if metricsOK {
+		after, _, err := chaos.SettledPeerMessages(ctx, backend, cfg.Names(), 300*time.Millisecond, 30*time.Second)
+		if err != nil {
+			return err
+		}
+		rep.Messages = &messagesPerUpdate{Updates: len(fans), Messages: after - before,
+			PerUpd: float64(after-before) / float64(len(fans)), Limit: 2*len(cfg.Links()) - len(cfg.Servers) + 1}
+	}
+	if a.json {
+		return a.printJSON(rep)
+	}
+	g := rep.Grid
+	fmt.Fprintf(a.out, "herd: %s, %v on every link, %d updates (one from each server)\n", rep.Herd, latency, g.Updates)
+	fmt.Fprintf(a.out, "delay at each server: median %s ms, max %s ms\n", ms(g.DelayMedian), ms(g.DelayMax))
+	fmt.Fprintf(a.out, "over the floor (hops x %v): median %s ms, max %s ms; within 50 ms: %v\n", latency, ms(g.OverMedian), ms(g.OverMax), g.WithinBudget)
+	if m := rep.Messages; m != nil {
+		fmt.Fprintf(a.out, "peer messages per update: %.2f (at most 2E-N+1 = %d)\n", m.PerUpd, m.Limit)
+	}
+	return nil
+}
+
+// benchMemory loads one server of its own local herd with n clients and reads its
+// resident size.
+func (a *app) benchMemory(cmd *cobra.Command, o runOptions, n, pipes int) error {
+	ctx := cmd.Context()
+	cfg := topology.Build([]string{"Solo"}, nil, func(string) string { return "127.0.0.1:1" }, func(string) string { return "127.0.0.1:0" })
+	fmt.Fprintln(a.errOut, "starting a one-server herd on the local backend")
+	h, err := local.Start(ctx, local.Options{Config: cfg, Progress: a.progress()})
+	if err != nil {
+		return err
+	}
+	defer h.Close(context.WithoutCancel(ctx))
+	base, err := h.ResidentBytes("Solo")
+	if err != nil {
+		return err
+	}
+	addr, _ := h.ClientAddr(ctx, "Solo")
+	start := time.Now()
+	fmt.Fprintf(a.errOut, "storing %d clients over %d pipelined connections\n", n, pipes)
+	if err := bench.Load(ctx, addr, n, pipes); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	rss, err := h.ResidentBytes("Solo")
+	if err != nil {
+		return err
+	}
+	rep := benchReport{Herd: "one server (local backend)", Targets: map[string]string{"memory": "one million clients in under 500 MB"},
+		Memory: &memoryReport{Clients: n, ResidentBytes: rss, BaseBytes: base}}
+	if a.json {
+		return a.printJSON(rep)
+	}
+	fmt.Fprintf(a.out, "%d clients stored in %v (%.0f/s); resident %.1f MB (%.1f MB empty), %.0f bytes per client\n",
+		n, took.Round(time.Millisecond), float64(n)/took.Seconds(), float64(rss)/1e6, float64(base)/1e6, float64(rss-base)/float64(n))
+	return nil
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/1e6) }

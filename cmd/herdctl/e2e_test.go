@@ -138,3 +138,32 @@ func TestBenchMeasuresThroughputPropagationAndMessages(t *testing.T) {
 		t.Errorf("messages %+v", m)
 	}
 }
+
+func TestBenchGridAndMemory(t *testing.T) {
+	bin := buildHerdctl(t)
+	out, code := herdctl(t, bin, "bench", "--backend", "local", "--grid", "2x3", "--latency", "50ms", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	var rep benchReport
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "{\n"):]), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if g := rep.Grid; g == nil || g.Updates != 6 || !g.WithinBudget || g.DelayMedian < 50e6 {
+		t.Fatalf("grid %+v", rep.Grid)
+	}
+	if m := rep.Messages; m == nil || m.Limit != 2*7-6+1 || m.PerUpd > float64(m.Limit) {
+		t.Fatalf("messages %+v", rep.Messages)
+	}
+	out, code = herdctl(t, bin, "bench", "--memory", "20000", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	rep = benchReport{}
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "{\n"):]), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if m := rep.Memory; m == nil || m.Clients != 20000 || m.ResidentBytes <= m.BaseBytes {
+		t.Fatalf("memory %+v", rep.Memory)
+	}
+}

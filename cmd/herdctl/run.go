@@ -54,6 +54,7 @@ type runOptions struct {
 	herdOptions
 	out     string
 	backend string
+	cfg     topology.Config // overrides --topology when set (bench --grid, --memory)
 }
 
 func (o *runOptions) flags(cmd *cobra.Command) {
@@ -173,6 +174,9 @@ func (a *app) herdForRun(ctx context.Context, o runOptions) (chaos.Backend, func
 	opts, err := o.containerOptions(a.progress())
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(o.cfg.Servers) > 0 {
+		opts.Config = o.cfg
 	}
 	backendName := o.backend
 	if backendName == "" {
