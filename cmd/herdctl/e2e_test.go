@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/herdchaos/herd/chaos"
 )
@@ -165,5 +166,67 @@ func TestBenchGridAndMemory(t *testing.T) {
 	}
 	if m := rep.Memory; m == nil || m.Clients != 20000 || m.ResidentBytes <= m.BaseBytes {
 		t.Fatalf("memory %+v", rep.Memory)
+	}
+}
+
+func TestUpOnTheLocalBackendIsDrivenFromOtherCommandsAndStopsWithDown(t *testing.T) {
+	bin := buildHerdctl(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	run := func(args ...string) (string, int) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "HERDCTL_STATE="+state)
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return string(out), ee.ExitCode()
+		}
+		return string(out), 0
+	}
+	owner := exec.Command(bin, "up", "--backend", "local")
+	owner.Env = append(os.Environ(), "HERDCTL_STATE="+state)
+	if err := owner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- owner.Wait() }()
+	defer owner.Process.Kill()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(state); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("herdctl up --backend local never wrote its state file")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out, code := run("crash", "Welsh"); code != 0 || !strings.Contains(out, "f1  crash Welsh") {
+		t.Fatalf("crash: %d %s", code, out)
+	}
+	out, code := run("status", "--json")
+	var rep statusReport
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
+		t.Fatalf("status: %d %s", code, out)
+	}
+	for _, s := range rep.Servers {
+		if (s.Name == "Welsh") != (s.State == "crashed") {
+			t.Fatalf("status %+v", rep.Servers)
+		}
+	}
+	if out, code := run("heal", "all"); code != 0 {
+		t.Fatalf("heal: %d %s", code, out)
+	}
+	if out, code := run("iamat", "Welsh", "back", "+1+1"); code != 0 || !strings.HasPrefix(out, "AT Welsh ") {
+		t.Fatalf("Welsh did not come back: %d %s", code, out)
+	}
+	if out, code := run("down"); code != 0 || !strings.Contains(out, "is down") {
+		t.Fatalf("down: %d %s", code, out)
+	}
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the owner did not exit after down")
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Fatal("state file left behind")
 	}
 }

@@ -22,7 +22,7 @@ func (a *app) inject(cmd *cobra.Command, spec chaos.FaultSpec) error {
 	if err != nil {
 		return err
 	}
-	defer s.h.Release()
+	defer s.release()
 	id, err := s.c.Inject(cmd.Context(), f)
 	if err != nil {
 		return err
@@ -125,7 +125,7 @@ func (a *app) faultCmds() []*cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer s.h.Release()
+			defer s.release()
 			for _, af := range s.c.Active() {
 				if af.Fault.String() == "pause "+args[0] {
 					if err := s.c.Heal(cmd.Context(), af.ID); err != nil {
@@ -187,7 +187,7 @@ func (a *app) healCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer s.h.Release()
+			defer s.release()
 			if len(args) == 1 && args[0] == "all" {
 				err := s.c.HealAll(cmd.Context())
 				if serr := s.save(); err == nil {

@@ -90,9 +90,14 @@ func defaultStatePath() string {
 
 // stateFile is what 'herdctl up' records.
 type stateFile struct {
-	Herd   containers.State `json:"herd"`
-	Faults chaos.Persisted  `json:"faults"`
-	Seed   uint64           `json:"seed"`
+	// Backend is "containers" (attach to the containers) or "local" (drive the herd
+	// through its owner, the 'herdctl up' process still running, at Control).
+	Backend string           `json:"backend"`
+	Control string           `json:"control,omitempty"`
+	Owner   int              `json:"owner_pid,omitempty"`
+	Herd    containers.State `json:"herd"`
+	Faults  chaos.Persisted  `json:"faults"`
+	Seed    uint64           `json:"seed"`
 }
 
 func (a *app) loadState() (*stateFile, error) {
@@ -127,10 +132,11 @@ func (a *app) saveState(st *stateFile) error {
 
 // session is the herd that is up, attached, with its faults.
 type session struct {
-	a  *app
-	st *stateFile
-	h  *containers.Herd
-	c  *chaos.Cluster
+	a       *app
+	st      *stateFile
+	b       chaos.Backend
+	release func() // lets go of the herd without stopping it
+	c       *chaos.Cluster
 }
 
 func (a *app) attach(ctx context.Context) (*session, error) {
@@ -138,15 +144,26 @@ func (a *app) attach(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := containers.Attach(ctx, st.Herd)
-	if err != nil {
-		return nil, err
+	s := &session{a: a, st: st}
+	if st.Backend == "local" {
+		r, err := chaos.DialBackend(ctx, st.Control)
+		if err != nil {
+			return nil, fmt.Errorf("%w (is 'herdctl up --backend local' still running? pid %d)", err, st.Owner)
+		}
+		s.b, s.release = r, func() {}
+	} else {
+		h, err := containers.Attach(ctx, st.Herd)
+		if err != nil {
+			return nil, err
+		}
+		s.b, s.release = h, func() { h.Release() }
 	}
-	c := chaos.NewCluster(h, st.Seed)
-	if err := c.Restore(st.Faults); err != nil {
+	s.c = chaos.NewCluster(s.b, st.Seed)
+	if err := s.c.Restore(st.Faults); err != nil {
+		s.release()
 		return nil, fmt.Errorf("state file %s: %w", a.statePath, err)
 	}
-	return &session{a: a, st: st, h: h, c: c}, nil
+	return s, nil
 }
 
 // save records the faults in force for the next command.

@@ -169,7 +169,7 @@ func (a *app) herdForRun(ctx context.Context, o runOptions) (chaos.Backend, func
 			return nil, nil, err
 		}
 		a.attached = sess
-		return sess.h, func() { sess.h.Release() }, nil
+		return sess.b, sess.release, nil
 	}
 	opts, err := o.containerOptions(a.progress())
 	if err != nil {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"sort"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/herdchaos/herd/chaos"
 	"github.com/herdchaos/herd/containers"
 	"github.com/herdchaos/herd/herd/topology"
+	"github.com/herdchaos/herd/local"
 )
 
 // herdOptions are the flags that say which herd to start.
@@ -55,6 +58,7 @@ func (a *app) progress() func(string) {
 
 func (a *app) upCmd() *cobra.Command {
 	var o herdOptions
+	var backend string
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Start a herd (servers, Toxiproxy, Places emulator) and leave it running",
@@ -66,7 +70,7 @@ func (a *app) upCmd() *cobra.Command {
 			ctx := cmd.Context()
 			if st, err := a.loadState(); err == nil {
 				if s, err := a.attach(ctx); err == nil {
-					s.h.Release()
+					s.release()
 					return fmt.Errorf("a herd is already up (run %s): 'herdctl down' first", st.Herd.RunID)
 				}
 				fmt.Fprintf(a.errOut, "forgetting herd %s: it is gone\n", st.Herd.RunID)
@@ -75,12 +79,28 @@ func (a *app) upCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if backend == "" {
+				backend = "containers"
+				if cli, err := containers.NewDockerClient(ctx); err != nil {
+					fmt.Fprintf(a.errOut, "%v\nfalling back to the local backend (servers as local processes, Toxiproxy in-process)\n", err)
+					backend = "local"
+				} else {
+					cli.Close()
+				}
+			}
+			switch backend {
+			case "local":
+				return a.upLocal(ctx, opts)
+			case "containers":
+			default:
+				return fmt.Errorf("--backend %q: want containers or local", backend)
+			}
 			opts.Detached = true
 			h, err := containers.Start(ctx, opts) // on error or Ctrl-C it removes what it started
 			if err != nil {
 				return err
 			}
-			st := &stateFile{Herd: h.State(), Seed: uint64(time.Now().UnixNano())}
+			st := &stateFile{Backend: "containers", Herd: h.State(), Seed: uint64(time.Now().UnixNano())}
 			if err := a.saveState(st); err != nil {
 				h.Close(context.Background()) // nothing half-started stays
 				return err
@@ -93,7 +113,53 @@ func (a *app) upCmd() *cobra.Command {
 		},
 	}
 	o.flags(cmd)
+	cmd.Flags().StringVar(&backend, "backend", "", "containers (default), or local: servers as local processes owned by this command, which then stays in the foreground until Ctrl-C or 'herdctl down'; falls back to local, saying so, when Docker does not answer")
 	return cmd
+}
+
+// upLocal starts a herd on the local backend and owns it: the servers live as long as
+// this process, which serves the herd's backend to other herdctl commands on loopback.
+func (a *app) upLocal(ctx context.Context, opts containers.Options) error {
+	h, err := local.Start(ctx, local.Options{Config: opts.Config, Herd: opts.Herd, Progress: opts.Progress})
+	if err != nil {
+		return err
+	}
+	defer h.Close(context.WithoutCancel(ctx))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- chaos.ServeBackend(ctx, ln, h) }()
+	cfg := h.Config()
+	st := &stateFile{Backend: "local", Control: "http://" + ln.Addr().String(), Owner: os.Getpid(), Seed: uint64(time.Now().UnixNano()),
+		Herd: containers.State{RunID: fmt.Sprintf("local-%d", os.Getpid()), Topology: cfg, PlacesURL: h.PlacesURL(),
+			ToxiproxyAPI: "in-process (driven through " + ln.Addr().String() + ")", Nodes: map[string]*containers.Node{}}}
+	for _, n := range cfg.Names() {
+		addr, _ := h.ClientAddr(ctx, n)
+		metrics, _ := h.MetricsURL(ctx, n)
+		metrics = strings.TrimSuffix(strings.TrimPrefix(metrics, "http://"), "/metrics")
+		st.Herd.Nodes[n] = &containers.Node{Addr: addr, Metrics: metrics}
+	}
+	if err := a.saveState(st); err != nil {
+		return err
+	}
+	defer os.Remove(a.statePath)
+	if a.json {
+		a.printJSON(st.Herd)
+	} else {
+		printUp(a.out, st.Herd, a.statePath)
+		fmt.Fprintln(a.out, "\nThe servers are this process's children: it stays in the foreground; Ctrl-C or 'herdctl down' stops the herd.")
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(a.errOut, "stopping the herd")
+	return nil
 }
 
 func printUp(w io.Writer, st containers.State, statePath string) {
@@ -108,8 +174,12 @@ func printUp(w io.Writer, st containers.State, statePath string) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", n, node.Addr, metrics)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nToxiproxy API:    http://%s\nPlaces emulator:  %s\nRun id:           %s\nState file:       %s\n",
-		st.ToxiproxyAPI, st.PlacesURL, st.RunID, statePath)
+	toxi := st.ToxiproxyAPI
+	if !strings.HasPrefix(toxi, "in-process") {
+		toxi = "http://" + toxi
+	}
+	fmt.Fprintf(w, "\nToxiproxy API:    %s\nPlaces emulator:  %s\nRun id:           %s\nState file:       %s\n",
+		toxi, st.PlacesURL, st.RunID, statePath)
 }
 
 func (a *app) downCmd() *cobra.Command {
@@ -121,6 +191,9 @@ func (a *app) downCmd() *cobra.Command {
 			st, err := a.loadState()
 			if err != nil {
 				return err
+			}
+			if st.Backend == "local" {
+				return a.downLocal(cmd.Context(), st)
 			}
 			cli, err := containers.NewDockerClient(cmd.Context())
 			if err != nil {
@@ -138,6 +211,32 @@ func (a *app) downCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// downLocal asks the owner of a local herd to stop it, and waits until it has.
+func (a *app) downLocal(ctx context.Context, st *stateFile) error {
+	p, err := os.FindProcess(st.Owner)
+	if err == nil {
+		err = p.Signal(syscall.SIGTERM)
+	}
+	if err != nil {
+		os.Remove(a.statePath)
+		return fmt.Errorf("the owner of local herd %s (pid %d) is gone: %v; state file removed", st.Herd.RunID, st.Owner, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for syscall.Kill(st.Owner, 0) == nil {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the owner of local herd %s (pid %d) did not stop within 30s", st.Herd.RunID, st.Owner)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	os.Remove(a.statePath)
+	fmt.Fprintf(a.out, "herd %s is down\n", st.Herd.RunID)
+	return nil
 }
 
 func (a *app) cleanCmd() *cobra.Command {
@@ -193,7 +292,7 @@ func (a *app) statusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer s.h.Release()
+			defer s.release()
 			rep := s.report(cmd.Context())
 			if a.json {
 				return a.printJSON(rep)
@@ -209,8 +308,12 @@ func (s *session) report(ctx context.Context) statusReport {
 	cfg := s.st.Herd.Topology
 	for _, n := range cfg.Names() {
 		state := string(s.c.State(n))
-		if docker, err := s.h.NodeStatus(ctx, n); err == nil && docker != "running" && state == "running" {
-			state = docker // what Docker says when no fault of ours explains it
+		if ns, ok := s.b.(interface {
+			NodeStatus(context.Context, string) (string, error)
+		}); ok {
+			if docker, err := ns.NodeStatus(ctx, n); err == nil && docker != "running" && state == "running" {
+				state = docker // what Docker says when no fault of ours explains it
+			}
 		}
 		ss := serverStatus{Name: n, State: state, Address: s.st.Herd.Nodes[n].Addr}
 		if m := s.st.Herd.Nodes[n].Metrics; m != "" && state == "running" {
