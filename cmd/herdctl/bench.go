@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -56,7 +58,7 @@ func (a *app) benchCmd() *cobra.Command {
 	var o runOptions
 	var clients, pipes, window, samples int
 	var duration, latency time.Duration
-	var server, grid string
+	var server, grid, servers string
 	var memory int
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -82,23 +84,43 @@ It measures the herd that is up, or starts one for the run (--backend).`,
 				names, links := topology.Grid(r, c)
 				o.cfg = topology.Build(names, links, func(string) string { return "127.0.0.1:1" }, func(string) string { return "127.0.0.1:0" })
 			}
-			backend, release, err := a.herdForRun(ctx, o)
-			if err != nil {
-				return err
-			}
-			defer release()
-			if grid != "" {
-				return a.benchGrid(cmd, backend, latency)
-			}
-			cfg := backend.Config()
-			if server == "" {
-				server = cfg.Names()[0]
-			}
+			var backend chaos.Backend
+			var cfg topology.Config
 			addrs := map[string]string{}
-			for _, n := range cfg.Names() {
-				if addrs[n], err = backend.ClientAddr(ctx, n); err != nil {
+			if servers != "" {
+				// A herd we did not start: measure it as it is, through no proxy.
+				for _, kv := range strings.Split(servers, ",") {
+					name, addr, ok := strings.Cut(kv, "=")
+					if !ok || name == "" || addr == "" {
+						return fmt.Errorf("--servers: want NAME=HOST:PORT,..., got %q", kv)
+					}
+					addrs[name] = addr
+				}
+				cfg = topology.Default("127.0.0.1")
+				for n := range addrs {
+					if cfg.Server(n) == nil {
+						cfg = topology.Build(sortedNames(addrs), nil, func(string) string { return "" }, func(string) string { return "" })
+						break
+					}
+				}
+			} else {
+				b, release, err := a.herdForRun(ctx, o)
+				if err != nil {
 					return err
 				}
+				defer release()
+				if grid != "" {
+					return a.benchGrid(cmd, b, latency)
+				}
+				backend, cfg = b, b.Config()
+				for _, n := range cfg.Names() {
+					if addrs[n], err = backend.ClientAddr(ctx, n); err != nil {
+						return err
+					}
+				}
+			}
+			if server == "" {
+				server = cfg.Names()[0]
 			}
 			if _, ok := addrs[server]; !ok {
 				return fmt.Errorf("unknown server %q", server)
@@ -115,11 +137,16 @@ It measures the herd that is up, or starts one for the run (--backend).`,
 			rep.Throughput = append(rep.Throughput, bench.Pipelined(ctx, addrs[server], pipes, window, duration))
 
 			// Count only once the load's floods are over.
-			before, metricsOK, err := chaos.SettledPeerMessages(ctx, backend, cfg.Names(), 300*time.Millisecond, 30*time.Second)
-			if err != nil {
-				return err
+			var before int64
+			metricsOK := false
+			if backend != nil {
+				var err error
+				if before, metricsOK, err = chaos.SettledPeerMessages(ctx, backend, cfg.Names(), 300*time.Millisecond, 30*time.Second); err != nil {
+					return err
+				}
 			}
 			fmt.Fprintf(a.errOut, "propagation: %d samples for each of %d pairs\n", samples, len(cfg.Names())*(len(cfg.Names())-1))
+			var err error
 			if rep.Propagation, err = bench.Propagations(ctx, addrs, samples); err != nil {
 				return err
 			}
@@ -154,6 +181,7 @@ It measures the herd that is up, or starts one for the run (--backend).`,
 	cmd.Flags().StringVar(&grid, "grid", "", "scale: an RxC grid herd (e.g. 5x5), every server as origin once, delays against the hop-count floor")
 	cmd.Flags().DurationVar(&latency, "latency", 100*time.Millisecond, "with --grid: latency injected on every link")
 	cmd.Flags().IntVar(&memory, "memory", 0, "memory: resident size of one server (local backend) holding this many clients")
+	cmd.Flags().StringVar(&servers, "servers", "", "measure a herd already running at these addresses, through no proxy: NAME=HOST:PORT,... (hops assume the default five when the names match)")
 	return cmd
 }
 
@@ -276,4 +304,13 @@ func printBench(w io.Writer, rep benchReport) {
 	if m := rep.Messages; m != nil {
 		fmt.Fprintf(w, "\npeer messages per update: %.2f (%d for %d updates; at most 2E-N+1 = %d)\n", m.PerUpd, m.Messages, m.Updates, m.Limit)
 	}
+}
+
+func sortedNames(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
