@@ -306,33 +306,31 @@ func (c *Cluster) Oracle() *Oracle {
 // Close heals nothing and removes everything the backend started.
 func (c *Cluster) Close(ctx context.Context) error { return c.b.Close(ctx) }
 
-// IAMAT sends an IAMAT to node as a one-shot client and records it.
+// IAMAT sends an IAMAT to node as a one-shot client and records it. It returns the
+// reply without its newline.
 func (c *Cluster) IAMAT(ctx context.Context, node, clientID, location, tm string) (string, error) {
-	op := c.History.Invoke("iamat", node, fmt.Sprintf("IAMAT %s %s %s", clientID, location, tm))
-	addr, err := c.b.ClientAddr(ctx, node)
-	var reply string
-	if err == nil {
-		reply, err = client.IAMAT(ctx, addr, clientID, location, tm)
-	}
-	c.History.Complete(op, reply, err)
-	return reply, err
+	out, err := c.exchange(ctx, "iamat", node, fmt.Sprintf("IAMAT %s %s %s\n", clientID, location, tm))
+	return strings.TrimSuffix(out, "\n"), err
 }
 
 // WHATSAT sends a WHATSAT to node as a one-shot client and records it.
 func (c *Cluster) WHATSAT(ctx context.Context, node, clientID, radiusKm string, bound int) (client.WhatsatReply, error) {
-	op := c.History.Invoke("whatsat", node, fmt.Sprintf("WHATSAT %s %s %d", clientID, radiusKm, bound))
-	addr, err := c.b.ClientAddr(ctx, node)
-	var rep client.WhatsatReply
-	if err == nil {
-		rep, err = client.WHATSAT(ctx, addr, clientID, radiusKm, bound)
+	out, err := c.exchange(ctx, "whatsat", node, fmt.Sprintf("WHATSAT %s %s %d\n", clientID, radiusKm, bound))
+	if err != nil {
+		return client.WhatsatReply{Raw: out}, err
 	}
-	c.History.Complete(op, rep.Raw, err)
-	return rep, err
+	return client.ParseWhatsat(out)
 }
 
 // Raw sends text to node as a one-shot client (graders' style) and records it.
 func (c *Cluster) Raw(ctx context.Context, node, text string) (string, error) {
-	op := c.History.Invoke("raw", node, text)
+	return c.exchange(ctx, "raw", node, text)
+}
+
+// exchange is one recorded client operation: the request without its final newline, and
+// the reply exactly as the server sent it.
+func (c *Cluster) exchange(ctx context.Context, kind, node, text string) (string, error) {
+	op := c.History.Invoke(kind, node, strings.TrimSuffix(text, "\n"))
 	addr, err := c.b.ClientAddr(ctx, node)
 	var out string
 	if err == nil {

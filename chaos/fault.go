@@ -377,3 +377,23 @@ func nodesOrAll(n []string) string {
 	}
 	return strings.Join(n, ",")
 }
+
+// PeerLinks are the topology's directed peer links: both directions of every link, in
+// the order of cfg.Links.
+func PeerLinks(cfg topology.Config) []Link {
+	var out []Link
+	for _, l := range cfg.Links() {
+		out = append(out, Link{l[0], l[1]}, Link{l[1], l[0]})
+	}
+	return out
+}
+
+// AllLinks are the peer links and then every server's Places link: every proxy a
+// backend runs.
+func AllLinks(cfg topology.Config) []Link {
+	out := PeerLinks(cfg)
+	for _, n := range cfg.Names() {
+		out = append(out, Link{n, Places})
+	}
+	return out
+}

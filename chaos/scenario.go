@@ -322,7 +322,7 @@ func RunScenario(ctx context.Context, c *Cluster, sc *Scenario, log func(string)
 		case st.IAMAT != nil:
 			tm := st.IAMAT.Time
 			if tm == "" {
-				tm = nextClientTime()
+				tm = ClientTime()
 			}
 			u, err := c.Update(ctx, st.IAMAT.Server, st.IAMAT.Client, orDefault(st.IAMAT.Location, defaultLocation), tm)
 			if err != nil {

@@ -253,7 +253,7 @@ func (r *Runner) Updates(ctx context.Context, n int) error {
 		jobs = append(jobs, job{
 			node:   up[r.C.Rand.IntN(len(up))],
 			client: r.ClientIDs[r.C.Rand.IntN(len(r.ClientIDs))],
-			tm:     nextClientTime(),
+			tm:     ClientTime(),
 		})
 	}
 	r.mu.Unlock()
@@ -300,11 +300,11 @@ var (
 	lastClock time.Time
 )
 
-// nextClientTime is a client time from this machine's clock, strictly increasing within
+// ClientTime is a client time from this machine's clock, strictly increasing within
 // the process: every update a runner sends is newer than every one sent before it (by
 // this runner, an earlier scenario, or an earlier run against the same herd), so
 // newer-wins is never ambiguous. The seed still picks every server and client.
-func nextClientTime() string {
+func ClientTime() string {
 	clockMu.Lock()
 	defer clockMu.Unlock()
 	t := time.Now()

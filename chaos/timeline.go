@@ -124,8 +124,8 @@ table{border-collapse:collapse;margin-top:16px}td{padding:2px 10px;border-bottom
 			continue
 		}
 		colour := "#999"
-		if op.Err == "" && strings.HasPrefix(op.Reply, "AT ") {
-			colour = updateColour(op.Reply)
+		if reply := strings.TrimSuffix(op.Reply, "\n"); op.Err == "" && strings.HasPrefix(reply, "AT ") {
+			colour = updateColour(reply) // the colour of the update it made
 		}
 		cx := x(op.Invoke)
 		p(`<path d="M%.1f %.1f l5 9 h-10 z" fill="%s"><title>%v %s at %s: %s%s</title></path>`,

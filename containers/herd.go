@@ -377,11 +377,8 @@ func proxyName(l chaos.Link) string { return l.From + "_to_" + l.To }
 // linkPort is where, inside the toxiproxy container, link l's proxy listens.
 func (h *Herd) linkPorts() map[chaos.Link]int {
 	ports := map[chaos.Link]int{}
-	i := 0
-	for _, l := range h.cfg.Links() {
-		ports[chaos.Link{From: l[0], To: l[1]}] = firstLinkPort + i
-		ports[chaos.Link{From: l[1], To: l[0]}] = firstLinkPort + i + 1
-		i += 2
+	for i, l := range chaos.PeerLinks(h.cfg) {
+		ports[l] = firstLinkPort + i
 	}
 	for j, n := range h.cfg.Names() {
 		ports[chaos.Link{From: n, To: chaos.Places}] = firstPlacesPort + j

@@ -137,13 +137,7 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 	}
 
 	names := h.cfg.Names()
-	var links []chaos.Link
-	for _, l := range h.cfg.Links() {
-		links = append(links, chaos.Link{From: l[0], To: l[1]}, chaos.Link{From: l[1], To: l[0]})
-	}
-	for _, n := range names {
-		links = append(links, chaos.Link{From: n, To: chaos.Places})
-	}
+	links := chaos.AllLinks(h.cfg)
 	ports, err := freePorts(2*len(names) + len(links) + 1)
 	if err != nil {
 		return nil, err

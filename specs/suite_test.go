@@ -227,26 +227,10 @@ func id(prefix string) string {
 }
 
 // now is a client time: this machine's clock, so diffs stay small, always increasing.
-var lastTime time.Time
+func now() string { return chaos.ClientTime() }
 
-func now() string {
-	t := time.Now()
-	if !t.After(lastTime) {
-		t = lastTime.Add(time.Microsecond)
-	}
-	lastTime = t
-	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
-}
-
-// all are every directed peer link of the default herd.
-func allLinks() []chaos.Link {
-	var out []chaos.Link
-	cfg := cluster.Config()
-	for _, l := range cfg.Links() {
-		out = append(out, chaos.Link{From: l[0], To: l[1]}, chaos.Link{From: l[1], To: l[0]})
-	}
-	return out
-}
+// allLinks are every directed peer link of the herd.
+func allLinks() []chaos.Link { return chaos.PeerLinks(cluster.Config()) }
 
 func inject(ctx context.Context, f chaos.Fault) string {
 	GinkgoHelper()

@@ -190,11 +190,7 @@ func (a *app) benchGrid(cmd *cobra.Command, backend chaos.Backend, latency time.
 	ctx := cmd.Context()
 	cfg := backend.Config()
 	c := chaos.NewCluster(backend, 1)
-	var all []chaos.Link
-	for _, l := range cfg.Links() {
-		all = append(all, chaos.Link{From: l[0], To: l[1]}, chaos.Link{From: l[1], To: l[0]})
-	}
-	if _, err := c.Inject(ctx, chaos.Latency{Links: all, Latency: latency}); err != nil {
+	if _, err := c.Inject(ctx, chaos.Latency{Links: chaos.PeerLinks(cfg), Latency: latency}); err != nil {
 		return err
 	}
 	addrs := map[string]string{}

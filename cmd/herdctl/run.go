@@ -134,21 +134,17 @@ step for step; the same seed draws the same schedule.`,
 			return a.runScenario(cmd.Context(), o, func(cfg topology.Config) (*chaos.Scenario, error) {
 				sched := chaos.RandomSchedule(rand.New(rand.NewPCG(seed, 11)), cfg, steps)
 				sc := chaos.ScheduleScenario(fmt.Sprintf("random schedule, seed %d, %d steps", seed, steps), seed, sched)
+				b, err := sc.Marshal()
+				if err != nil {
+					return nil, err
+				}
 				if save != "" {
-					b, err := sc.Marshal()
-					if err != nil {
-						return nil, err
-					}
 					if err := os.WriteFile(save, b, 0o644); err != nil {
 						return nil, err
 					}
 					fmt.Fprintf(a.errOut, "schedule saved to %s (herdctl run %s replays it)\n", save, save)
 				}
 				// Parse it back, so a saved file and this run are the same thing.
-				b, err := sc.Marshal()
-				if err != nil {
-					return nil, err
-				}
 				return chaos.ParseScenario(sc.Name, b, cfg)
 			})
 		},
@@ -178,25 +174,16 @@ func (a *app) herdForRun(ctx context.Context, o runOptions) (chaos.Backend, func
 	if len(o.cfg.Servers) > 0 {
 		opts.Config = o.cfg
 	}
-	backendName := o.backend
-	if backendName == "" {
-		backendName = "containers"
-		if cli, err := containers.NewDockerClient(ctx); err != nil {
-			fmt.Fprintf(a.errOut, "%v\nfalling back to the local backend (servers as local processes, Toxiproxy in-process)\n", err)
-			backendName = "local"
-		} else {
-			cli.Close()
-		}
+	which, err := a.backendFor(ctx, o.backend)
+	if err != nil {
+		return nil, nil, err
 	}
-	fmt.Fprintf(a.errOut, "no herd is up: starting one for this run (%s backend)\n", backendName)
+	fmt.Fprintf(a.errOut, "no herd is up: starting one for this run (%s backend)\n", which)
 	var h chaos.Backend
-	switch backendName {
-	case "containers":
-		h, err = containers.Start(ctx, opts)
-	case "local":
+	if which == "local" {
 		h, err = local.Start(ctx, local.Options{Config: opts.Config, Herd: opts.Herd, Progress: opts.Progress})
-	default:
-		return nil, nil, fmt.Errorf("--backend %q: want containers or local", backendName)
+	} else {
+		h, err = containers.Start(ctx, opts)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -204,19 +191,50 @@ func (a *app) herdForRun(ctx context.Context, o runOptions) (chaos.Backend, func
 	return h, func() { h.Close(context.WithoutCancel(ctx)) }, nil
 }
 
+// backendFor is the backend a command starts a herd on: the one --backend names, or
+// containers, falling back to local, and saying so, when Docker does not answer.
+func (a *app) backendFor(ctx context.Context, flag string) (string, error) {
+	switch flag {
+	case "containers", "local":
+		return flag, nil
+	case "":
+	default:
+		return "", fmt.Errorf("--backend %q: want containers or local", flag)
+	}
+	cli, err := containers.NewDockerClient(ctx)
+	if err != nil {
+		fmt.Fprintf(a.errOut, "%v\nfalling back to the local backend (servers as local processes, Toxiproxy in-process)\n", err)
+		return "local", nil
+	}
+	cli.Close()
+	return "containers", nil
+}
+
+// runTopology is the topology a run will have: the herd's that is up, or the one a herd
+// started for the run gets.
+func (a *app) runTopology(o runOptions) (topology.Config, error) {
+	if st, err := a.loadState(); err == nil {
+		return st.Herd.Topology, nil
+	}
+	if len(o.cfg.Servers) > 0 {
+		return o.cfg, nil
+	}
+	if o.topologyFile != "" {
+		return topology.Load(o.topologyFile)
+	}
+	return topology.Default("127.0.0.1"), nil
+}
+
 // runScenario runs a scenario against the herd that is up, or one started for it.
 func (a *app) runScenario(ctx context.Context, o runOptions, load func(topology.Config) (*chaos.Scenario, error)) error {
 	// Parse before starting anything, so a bad file costs nothing.
-	if _, err := a.loadState(); err != nil {
-		cfg := topology.Default("127.0.0.1")
-		if o.topologyFile != "" {
-			if cfg, err = topology.Load(o.topologyFile); err != nil {
-				return err
-			}
-		}
-		if _, err := load(cfg); err != nil {
-			return err
-		}
+	cfg, err := a.runTopology(o)
+	if err != nil {
+		return err
+	}
+	sc, err := load(cfg)
+	if err != nil {
+		return err
 	}
 	backend, release, err := a.herdForRun(ctx, o)
 	if err != nil {
@@ -224,10 +242,6 @@ func (a *app) runScenario(ctx context.Context, o runOptions, load func(topology.
 	}
 	defer release()
 	sess := a.attached // nil when the herd was started for this run
-	sc, err := load(backend.Config())
-	if err != nil {
-		return err
-	}
 	// The scenario's seed drives its random choices (which server and client each of
 	// its updates uses).
 	seed := sc.Seed

@@ -79,21 +79,12 @@ func (a *app) upCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if backend == "" {
-				backend = "containers"
-				if cli, err := containers.NewDockerClient(ctx); err != nil {
-					fmt.Fprintf(a.errOut, "%v\nfalling back to the local backend (servers as local processes, Toxiproxy in-process)\n", err)
-					backend = "local"
-				} else {
-					cli.Close()
-				}
+			which, err := a.backendFor(ctx, backend)
+			if err != nil {
+				return err
 			}
-			switch backend {
-			case "local":
+			if which == "local" {
 				return a.upLocal(ctx, opts)
-			case "containers":
-			default:
-				return fmt.Errorf("--backend %q: want containers or local", backend)
 			}
 			opts.Detached = true
 			h, err := containers.Start(ctx, opts) // on error or Ctrl-C it removes what it started
@@ -331,14 +322,7 @@ func (s *session) report(ctx context.Context) statusReport {
 		}
 		rep.Faults = append(rep.Faults, faultStatus{ID: af.ID, Fault: af.Fault.String(), Since: time.Now().Add(-(s.c.History.Now() - af.Since))})
 	}
-	var links []chaos.Link
-	for _, l := range cfg.Links() {
-		links = append(links, chaos.Link{From: l[0], To: l[1]}, chaos.Link{From: l[1], To: l[0]})
-	}
-	for _, n := range cfg.Names() {
-		links = append(links, chaos.Link{From: n, To: chaos.Places})
-	}
-	for _, l := range links {
+	for _, l := range chaos.AllLinks(cfg) {
 		rep.Links = append(rep.Links, linkStatus{Link: l.String(), Faults: onLink[l]})
 	}
 	return rep
