@@ -6,11 +6,11 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,17 +75,23 @@ func OneShot(ctx context.Context, addr string, clients int, d time.Duration) Thr
 	var errs int
 	deadline := time.Now().Add(d)
 	start := time.Now()
+	o, err := newOneShotter(addr)
+	if err != nil {
+		return Throughput{Mode: "oneshot", Clients: clients, Errors: 1}
+	}
 	var wg sync.WaitGroup
 	for c := range clients {
 		wg.Go(func() {
 			var mine []time.Duration
 			bad := 0
+			req := make([]byte, 0, 128)
+			buf := make([]byte, 0, 512)
 			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
 				t0 := time.Now()
-				octx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				reply, err := client.IAMAT(octx, addr, fmt.Sprintf("bench-%d-%d", c, i%100), "+34.068930-118.445127", times.next())
-				cancel()
-				if err != nil || !strings.HasPrefix(reply, "AT ") {
+				req = fmt.Appendf(req[:0], "IAMAT bench-%d-%d +34.068930-118.445127 %s\n", c, i%100, times.next())
+				reply, err := o.exchange(req, buf, 5*time.Second)
+				buf = reply
+				if err != nil || !bytes.HasPrefix(reply, []byte("AT ")) || reply[len(reply)-1] != '\n' {
 					bad++
 					continue
 				}

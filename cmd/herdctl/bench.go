@@ -60,6 +60,7 @@ func (a *app) benchCmd() *cobra.Command {
 	var duration, latency time.Duration
 	var server, grid, servers string
 	var memory int
+	var only []string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure a herd from outside: IAMAT throughput and latency, propagation between servers",
@@ -119,6 +120,14 @@ It measures the herd that is up, or starts one for the run (--backend).`,
 					}
 				}
 			}
+			run := map[string]bool{}
+			for _, m := range only {
+				if m != "oneshot" && m != "pipelined" && m != "propagation" {
+					return fmt.Errorf("--only %q: want oneshot, pipelined or propagation", m)
+				}
+				run[m] = true
+			}
+			all := len(run) == 0
 			if server == "" {
 				server = cfg.Names()[0]
 			}
@@ -131,10 +140,21 @@ It measures the herd that is up, or starts one for the run (--backend).`,
 					"pipelined":   "at least 200000/s",
 					"propagation": "three hops: p50 under 1 ms, p99 under 5 ms",
 				}}
-			fmt.Fprintf(a.errOut, "one-shot IAMATs at %s: %d clients for %v\n", server, clients, duration)
-			rep.Throughput = append(rep.Throughput, bench.OneShot(ctx, addrs[server], clients, duration))
-			fmt.Fprintf(a.errOut, "pipelined IAMATs at %s: %d connections for %v\n", server, pipes, duration)
-			rep.Throughput = append(rep.Throughput, bench.Pipelined(ctx, addrs[server], pipes, window, duration))
+			if all || run["oneshot"] {
+				fmt.Fprintf(a.errOut, "one-shot IAMATs at %s: %d clients for %v\n", server, clients, duration)
+				rep.Throughput = append(rep.Throughput, bench.OneShot(ctx, addrs[server], clients, duration))
+			}
+			if all || run["pipelined"] {
+				fmt.Fprintf(a.errOut, "pipelined IAMATs at %s: %d connections for %v\n", server, pipes, duration)
+				rep.Throughput = append(rep.Throughput, bench.Pipelined(ctx, addrs[server], pipes, window, duration))
+			}
+			if !all && !run["propagation"] {
+				if a.json {
+					return a.printJSON(rep)
+				}
+				printBench(a.out, rep)
+				return nil
+			}
 
 			// Count only once the load's floods are over.
 			var before int64
@@ -172,6 +192,7 @@ It measures the herd that is up, or starts one for the run (--backend).`,
 		},
 	}
 	o.flags(cmd)
+	cmd.Flags().StringSliceVar(&only, "only", nil, "run only these measurements: oneshot, pipelined, propagation (comma-separated; default all)")
 	cmd.Flags().IntVar(&clients, "clients", 32, "concurrent one-shot clients")
 	cmd.Flags().IntVar(&pipes, "pipes", 8, "persistent pipelined connections")
 	cmd.Flags().IntVar(&window, "window", 256, "unanswered IAMATs allowed per pipelined connection")
@@ -290,13 +311,15 @@ func printBench(w io.Writer, rep benchReport) {
 			ms(t.Latency.P50), ms(t.Latency.P90), ms(t.Latency.P99), ms(t.Latency.Max), t.Errors, rep.Targets[t.Mode])
 	}
 	tw.Flush()
-	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROPAGATION\tHOPS\tP50 ms\tP99 ms\tMAX ms")
-	for _, p := range rep.Propagation {
-		fmt.Fprintf(tw, "%s->%s\t%d\t%s\t%s\t%s\n", p.From, p.To, p.Hops, ms(p.Latency.P50), ms(p.Latency.P99), ms(p.Latency.Max))
+	if len(rep.Propagation) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "PROPAGATION\tHOPS\tP50 ms\tP99 ms\tMAX ms")
+		for _, p := range rep.Propagation {
+			fmt.Fprintf(tw, "%s->%s\t%d\t%s\t%s\t%s\n", p.From, p.To, p.Hops, ms(p.Latency.P50), ms(p.Latency.P99), ms(p.Latency.Max))
+		}
+		tw.Flush()
 	}
-	tw.Flush()
 	if m := rep.Messages; m != nil {
 		fmt.Fprintf(w, "\npeer messages per update: %.2f (%d for %d updates; at most 2E-N+1 = %d)\n", m.PerUpd, m.Messages, m.Updates, m.Limit)
 	}

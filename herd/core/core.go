@@ -30,9 +30,6 @@ func (r Record) Update() proto.Update {
 	return u
 }
 
-// PeerLine is the line that carries the record to a neighbour.
-func (r Record) PeerLine() string { return "HERD-" + r.AT + "\n" }
-
 // Node is one server's state.
 type Node struct {
 	self       string
@@ -96,7 +93,12 @@ func (n *Node) PeerUpdate(from string, u proto.Update) (stored bool, forward []s
 			return false, nil
 		}
 	}
-	n.store(at)
+	if u.AT != "" {
+		// The line as received: client and time already alias it.
+		n.clients[u.Client] = &Record{AT: u.AT, Time: u.Time}
+	} else {
+		n.store(at)
+	}
 	if rest, ok := n.allBut[from]; ok {
 		return true, rest
 	}

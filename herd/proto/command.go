@@ -64,6 +64,27 @@ type Update struct {
 	Client   string
 	Location Location
 	Time     Time
+	// AT is the AT line when it is already at hand (ParsePeerLine sets it to the line as
+	// received, so that storing it copies nothing); "" means ATLine formats it.
+	AT string
+}
+
+// ParsePeerLine parses a whole "HERD-AT ..." line (no terminator) whose fields are
+// fields. When the line is canonical (fields joined by single spaces, as the herd sends
+// them) the update's AT line is a slice of it, and every field aliases that one string.
+func ParsePeerLine(line string, fields []string) (Update, error) {
+	u, err := ParsePeerAT(fields)
+	if err != nil {
+		return u, err
+	}
+	n := len(fields) - 1 // the spaces between the fields
+	for _, f := range fields {
+		n += len(f)
+	}
+	if n == len(line) { // no space but the single separators: the line is canonical
+		u.AT = line[len("HERD-"):]
+	}
+	return u, nil
 }
 
 // ParsePeerAT parses the fields of "HERD-AT origin diff client location time".
@@ -90,6 +111,9 @@ func ParsePeerAT(fields []string) (Update, error) {
 
 // ATLine is the client-facing "AT ..." line of the update, without newline.
 func (u Update) ATLine() string {
+	if u.AT != "" {
+		return u.AT
+	}
 	return FormatAT(u.Origin, u.Diff, u.Client, u.Location.Raw, u.Time.Raw)
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestFieldsSplitOnlyOnTheSixWhiteSpaceBytes(t *testing.T) {
@@ -277,6 +278,37 @@ func TestPeerATRoundTrip(t *testing.T) {
 		if _, err := ParsePeerAT(Fields(nil, bad)); err == nil {
 			t.Errorf("ParsePeerAT(%q) accepted", bad)
 		}
+	}
+}
+
+func TestParsePeerLineKeepsCanonicalLines(t *testing.T) {
+	canonical := "HERD-AT Goloman +0.263873386 kiwi +34.068930-118.445127 1520023934.918963997"
+	u, err := ParsePeerLine(canonical, Fields(nil, canonical))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := canonical[len("HERD-"):]; u.AT != want || u.ATLine() != want {
+		t.Fatalf("AT = %q, ATLine = %q, want %q", u.AT, u.ATLine(), want)
+	}
+	if unsafe.StringData(u.AT) != unsafe.StringData(canonical[5:]) {
+		t.Error("the AT line of a canonical line is a copy, not a slice of it")
+	}
+	// Extra white space is accepted, but the AT line is formatted afresh, canonical.
+	for _, loose := range []string{
+		"HERD-AT  Goloman +0.263873386 kiwi +34.068930-118.445127 1520023934.918963997",
+		"HERD-AT Goloman\t+0.263873386 kiwi +34.068930-118.445127 1520023934.918963997 ",
+		" HERD-AT Goloman +0.263873386 kiwi +34.068930-118.445127 1520023934.918963997",
+	} {
+		u, err := ParsePeerLine(loose, Fields(nil, loose))
+		if err != nil {
+			t.Fatalf("%q: %v", loose, err)
+		}
+		if u.AT != "" || u.ATLine() != canonical[5:] {
+			t.Errorf("%q: AT = %q, ATLine = %q", loose, u.AT, u.ATLine())
+		}
+	}
+	if _, err := ParsePeerLine("HERD-AT Goloman +0.1 kiwi +34-118", Fields(nil, "HERD-AT Goloman +0.1 kiwi +34-118")); err == nil {
+		t.Error("a short line was accepted")
 	}
 }
 

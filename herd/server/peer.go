@@ -273,15 +273,16 @@ func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who s
 	o := l.s.opts
 	// send writes flooded updates (recs) or a resync snapshot (ptrs).
 	send := func(recs []core.Record, ptrs []*core.Record) error {
+		now := time.Now()
+		l.s.metrics.peerSent.Add(int64(len(recs)))
 		for _, rec := range recs {
-			l.s.metrics.peerSent.Add(1)
-			if err := l.write(w, who, rec); err != nil {
+			if err := l.write(w, now, who, rec); err != nil {
 				return err
 			}
 		}
+		l.s.metrics.resyncSent.Add(int64(len(ptrs)))
 		for _, rec := range ptrs {
-			l.s.metrics.resyncSent.Add(1)
-			if err := l.write(w, who, *rec); err != nil {
+			if err := l.write(w, now, who, *rec); err != nil {
 				return err
 			}
 		}
@@ -350,14 +351,15 @@ func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who s
 	}
 }
 
-func (l *link) write(w *bufio.Writer, who string, rec core.Record) error {
-	line := rec.PeerLine()
-	l.s.wire.add(logOut, who, line[:len(line)-1])
-	if w.Available() < len(line) {
+// write buffers one update's line (logged first, stamped now), "HERD-" + AT + "\n".
+func (l *link) write(w *bufio.Writer, now time.Time, who string, rec core.Record) error {
+	l.s.wire.addAt(now, logOut, who, "HERD-", rec.AT)
+	if w.Available() < len("HERD-")+len(rec.AT)+1 {
 		l.s.wire.sync() // logged before the bytes leave
 	}
-	_, err := w.WriteString(line)
-	return err
+	w.WriteString("HERD-")
+	w.WriteString(rec.AT)
+	return w.WriteByte('\n')
 }
 
 // servePeer runs the listener side of a neighbour's link, whose first line was hello. It
@@ -460,8 +462,13 @@ func (s *Server) receive(ctx context.Context, conn net.Conn, r *bufio.Reader, w 
 	}()
 	var buf []byte
 	var scratch []string
+	var now time.Time
 	for {
-		conn.SetReadDeadline(time.Now().Add(o.DeadAfter))
+		if r.Buffered() == 0 || now.IsZero() {
+			// Before a read: the deadline, and the time the lines it brings share.
+			now = time.Now()
+			conn.SetReadDeadline(now.Add(o.DeadAfter))
+		}
 		raw, err := readLine(r, o.MaxLineBytes, buf)
 		buf = raw
 		if err != nil {
@@ -472,7 +479,7 @@ func (s *Server) receive(ctx context.Context, conn net.Conn, r *bufio.Reader, w 
 			return err.Error()
 		}
 		line := proto.TrimLine(string(raw))
-		s.wire.add(logIn, who, line)
+		s.wire.addAt(now, logIn, who, "", line)
 		scratch = proto.Fields(scratch[:0], line)
 		switch {
 		case len(scratch) == 2 && scratch[0] == proto.PeerPing:
@@ -480,7 +487,7 @@ func (s *Server) receive(ctx context.Context, conn net.Conn, r *bufio.Reader, w 
 				lastSeq.Store(n)
 			}
 		case len(scratch) > 0 && scratch[0] == proto.PeerAT:
-			u, err := proto.ParsePeerAT(scratch)
+			u, err := proto.ParsePeerLine(line, scratch)
 			if err != nil {
 				return fmt.Sprintf("bad update %q: %v", line, err)
 			}

@@ -1,7 +1,14 @@
 package server
 
 import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -23,5 +30,97 @@ func TestLogTimestampsAreRFC3339WithNanoseconds(t *testing.T) {
 	b = append(b, 'Z')
 	if _, err := time.Parse(time.RFC3339Nano, string(b)); err != nil || string(b[len(b)-10:]) != "000000042Z" {
 		t.Fatalf("%s: %v", b, err)
+	}
+}
+
+func TestLogQuotesPrefixAndLineAsOne(t *testing.T) {
+	for _, c := range [][2]string{{"HERD-", "AT Goloman +0.1 kiwi +1+1 1"}, {"HERD-", "AT \"odd\" \xff"}, {"p\t", "x"}, {"", "plain"}} {
+		l := &wireLog{f: os.Stdout} // never synced: only the buffer is read
+		l.addAt(time.Now(), logOut, "peer:Hands", c[0], c[1])
+		line := string(l.buf)
+		want := " out peer:Hands " + strconv.Quote(c[0]+c[1]) + "\n"
+		if !strings.HasSuffix(line, want) {
+			t.Errorf("%q + %q logged as %q, want the suffix %q", c[0], c[1], line, want)
+		}
+	}
+}
+
+// Concurrent connections share write calls (group commit), and still every caller finds
+// its own entries in the file when its sync returns.
+func TestLogSyncIsAGroupCommit(t *testing.T) {
+	dir := t.TempDir()
+	l, err := openWireLog(dir, "Welsh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, lines = 8, 100
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range lines {
+				line := fmt.Sprintf("IAMAT w%d-%d +1+1 1", w, i)
+				l.add(logIn, "c1", line)
+				l.sync()
+				b, err := os.ReadFile(filepath.Join(dir, "Welsh.log"))
+				if err != nil || !bytes.Contains(b, []byte(strconv.Quote(line)+"\n")) {
+					t.Errorf("%q not in the file after its sync (%v)", line, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := l.close(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "Welsh.log"))
+	if n := bytes.Count(b, []byte("\n")); n != writers*lines {
+		t.Fatalf("%d lines in the file, want %d", n, writers*lines)
+	}
+}
+
+// plain tests eight bytes at a time; it must agree with the byte-by-byte rule for every
+// byte at every position.
+func TestPlainAgreesWithTheByteRule(t *testing.T) {
+	slow := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+				return false
+			}
+		}
+		return true
+	}
+	base := "AT Goloman +0.263873386 kiwi.cs.ucla.edu +34.068930-118.445127 1520023934.918963997"
+	for n := 0; n <= 24; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(base[:n])
+				b[pos] = byte(c)
+				if got, want := plain(string(b)), slow(string(b)); got != want {
+					t.Fatalf("plain(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+	// Several odd bytes at once, from a seeded generator over the boundary bytes.
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	edges := []byte{0x00, 0x1f, 0x20, 0x21, '"', 0x23, '\\', 0x5b, 0x5d, 0x7e, 0x7f, 0x80, 0x81, 0xfe, 0xff, 'a', '0'}
+	for range 200000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			if rng.IntN(4) == 0 {
+				b[i] = edges[rng.IntN(len(edges))]
+			} else {
+				b[i] = base[i%len(base)]
+			}
+		}
+		if got, want := plain(string(b)), slow(string(b)); got != want {
+			t.Fatalf("seed %d: plain(%q) = %v, want %v", seed, b, got, want)
+		}
+	}
+	if !plain(base) || plain(base+"\x7f") || plain("\x1f"+base) {
+		t.Fatal("plain misjudges a whole line")
 	}
 }
