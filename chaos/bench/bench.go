@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +59,15 @@ type clientTimes struct{ n atomic.Int64 }
 func (c *clientTimes) next() string {
 	v := c.n.Add(1)
 	return fmt.Sprintf("%d.%09d", v/1e9, v%1e9)
+}
+
+// appendNext appends the next time to b.
+func (c *clientTimes) appendNext(b []byte) []byte {
+	v := c.n.Add(1)
+	b = strconv.AppendInt(b, v/1e9, 10)
+	frac := strconv.AppendInt(make([]byte, 0, 10), 1e9+v%1e9, 10) // "1" and nine digits
+	b = append(b, '.')
+	return append(b, frac[1:]...)
 }
 
 func newClientTimes() *clientTimes {
@@ -109,7 +119,9 @@ func OneShot(ctx context.Context, addr string, clients int, d time.Duration) Thr
 }
 
 // Pipelined runs clients persistent connections for d against addr, each writing IAMATs
-// back to back (at most window unanswered) while reading the replies in order.
+// back to back (at most window unanswered) while reading the replies in order. Lines go
+// out in batches of up to 64 (one write each); a reply's latency counts from the write
+// of its batch.
 func Pipelined(ctx context.Context, addr string, clients, window int, d time.Duration) Throughput {
 	times := newClientTimes()
 	var mu sync.Mutex
@@ -117,6 +129,11 @@ func Pipelined(ctx context.Context, addr string, clients, window int, d time.Dur
 	var errs int
 	start := time.Now()
 	deadline := start.Add(d)
+	batch := max(1, min(64, window/2))
+	type sent struct {
+		at    time.Time
+		lines int
+	}
 	var wg sync.WaitGroup
 	for c := range clients {
 		wg.Go(func() {
@@ -129,37 +146,47 @@ func Pipelined(ctx context.Context, addr string, clients, window int, d time.Dur
 				return
 			}
 			defer conn.Close()
-			sent := make(chan time.Time, window) // send times, in order; also the window
+			batches := make(chan sent, max(1, window/batch-1)) // with the batch being written, the window
 			var mine []time.Duration
 			readDone := make(chan int)
 			go func() {
 				r := bufio.NewReaderSize(conn, 64<<10)
 				bad := 0
-				for t0 := range sent {
-					line, err := r.ReadSlice('\n')
-					if err != nil {
-						bad++
-						break
+				for b := range batches {
+					for range b.lines {
+						line, err := r.ReadSlice('\n')
+						if err != nil {
+							bad++
+							break
+						}
+						if len(line) < 3 || string(line[:3]) != "AT " {
+							bad++
+							continue
+						}
+						mine = append(mine, time.Since(b.at))
 					}
-					if len(line) < 3 || string(line[:3]) != "AT " {
-						bad++
-						continue
-					}
-					mine = append(mine, time.Since(t0))
 				}
 				readDone <- bad
 			}()
-			w := bufio.NewWriterSize(conn, 64<<10)
-			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
-				if len(sent) == cap(sent) || i%64 == 0 {
-					w.Flush()
+			prefix := fmt.Appendf(nil, "IAMAT pipe-%d-", c)
+			var buf []byte
+			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; {
+				buf = buf[:0]
+				for range batch {
+					buf = append(buf, prefix...)
+					buf = strconv.AppendInt(buf, int64(i%100), 10)
+					buf = append(buf, " +34.068930-118.445127 "...)
+					buf = times.appendNext(buf)
+					buf = append(buf, '\n')
+					i++
 				}
 				t := time.Now()
-				fmt.Fprintf(w, "IAMAT pipe-%d-%d +34.068930-118.445127 %s\n", c, i%100, times.next())
-				sent <- t
+				if _, err := conn.Write(buf); err != nil {
+					break
+				}
+				batches <- sent{at: t, lines: batch}
 			}
-			w.Flush()
-			close(sent)
+			close(batches)
 			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 			bad := <-readDone
 			mu.Lock()

@@ -21,7 +21,7 @@ import (
 // the herd, capped the rate at about 15,000 connections a second on this machine.
 type oneShotter struct {
 	family   int
-	sa       syscall.Sockaddr
+	sa       syscall.Sockaddr // a template: connect(2) writes into it, so each call copies it
 	loopback bool
 	next     atomic.Uint32
 }
@@ -67,7 +67,16 @@ func (o *oneShotter) exchange(req, buf []byte, timeout time.Duration) ([]byte, e
 			return nil, fmt.Errorf("bind %d.%d.%d.%d: %w", src.Addr[0], src.Addr[1], src.Addr[2], src.Addr[3], err)
 		}
 	}
-	if err := ignoringEINTR(func() error { return syscall.Connect(fd, o.sa) }); err != nil {
+	var sa syscall.Sockaddr
+	switch t := o.sa.(type) {
+	case *syscall.SockaddrInet4:
+		c := *t
+		sa = &c
+	case *syscall.SockaddrInet6:
+		c := *t
+		sa = &c
+	}
+	if err := ignoringEINTR(func() error { return syscall.Connect(fd, sa) }); err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	for len(req) > 0 {
