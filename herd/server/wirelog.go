@@ -20,13 +20,13 @@ import (
 type wireLog struct {
 	f *os.File
 
-	mu    sync.Mutex // guards buf, added, sec and prefix
+	mu    sync.Mutex // guards buf, added and the stamp
 	buf   []byte
 	added int64 // bytes ever appended
-	// The timestamp up to the seconds, cached per second: formatting a time on every
-	// line was a tenth of the herd's CPU under load.
-	sec    int64
-	prefix []byte
+	// The last timestamp formatted, and its second (see stampOf): formatting a time on
+	// every line was a tenth of the herd's CPU under load.
+	sec, stampNs int64
+	stamp        []byte
 
 	wmu     sync.Mutex // one writer at a time; guards written, spare and err
 	written int64      // bytes ever handed to the kernel
@@ -70,24 +70,17 @@ func (l *wireLog) addAt(now time.Time, kind, who, prefix, line string) {
 	if l.f == nil {
 		return
 	}
-	now = now.UTC()
+	isPlain := plain(prefix) && plain(line)
 	l.mu.Lock()
-	if s := now.Unix(); s != l.sec || l.prefix == nil {
-		l.sec = s
-		l.prefix = now.AppendFormat(l.prefix[:0], "2006-01-02T15:04:05.")
-	}
 	n := len(l.buf)
-	l.buf = append(l.buf, l.prefix...)
-	l.buf = appendNanos(l.buf, now.Nanosecond())
-	l.buf = append(l.buf, "Z "...)
+	l.buf = append(l.buf, l.stampOf(now)...)
+	l.buf = append(l.buf, ' ')
 	l.buf = append(l.buf, kind...)
 	l.buf = append(l.buf, ' ')
 	l.buf = append(l.buf, who...)
 	l.buf = append(l.buf, ' ')
 	switch {
-	case prefix == "":
-		l.buf = appendQuoted(l.buf, line)
-	case plain(prefix) && plain(line):
+	case isPlain:
 		l.buf = append(l.buf, '"')
 		l.buf = append(l.buf, prefix...)
 		l.buf = append(l.buf, line...)
@@ -100,13 +93,35 @@ func (l *wireLog) addAt(now time.Time, kind, who, prefix, line string) {
 	l.mu.Unlock()
 }
 
-// appendNanos appends n as nine digits.
-func appendNanos(b []byte, n int) []byte {
-	var d [9]byte
-	for i := 8; i >= 0; i-- {
-		d[i] = byte('0' + n%10)
-		n /= 10
+// stampOf is now as "2006-01-02T15:04:05.999999999Z" (nine digits always). The last one
+// is kept, and the part up to the second, for a batch of lines shares one time and a
+// busy second shares its prefix. Call with l.mu held.
+func (l *wireLog) stampOf(now time.Time) []byte {
+	now = now.UTC()
+	ns := now.UnixNano()
+	if ns == l.stampNs && l.stamp != nil {
+		return l.stamp
 	}
+	if sec := now.Unix(); sec != l.sec || l.stamp == nil {
+		l.sec = sec
+		l.stamp = now.AppendFormat(l.stamp[:0], "2006-01-02T15:04:05.")
+	}
+	l.stampNs = ns
+	l.stamp = append(appendNanos(l.stamp[:len("2006-01-02T15:04:05.")], now.Nanosecond()), 'Z')
+	return l.stamp
+}
+
+// appendNanos appends n (under 10^9) as nine digits.
+func appendNanos(b []byte, n int) []byte {
+	const pairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+		"404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+	var d [9]byte
+	for i := 7; i > 0; i -= 2 {
+		p := n % 100 * 2
+		d[i], d[i+1] = pairs[p], pairs[p+1]
+		n /= 100
+	}
+	d[0] = byte('0' + n)
 	return append(b, d[:]...)
 }
 
@@ -126,14 +141,18 @@ func appendQuoted(b []byte, s string) []byte {
 // bytes at a time: every logged line goes through it.
 func plain(s string) bool {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	hasZero := func(x uint64) bool { return (x-ones)&^x&highs != 0 }
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
 		v := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
-		if v&highs != 0 || // a byte over 0x7f
-			(v-0x20*ones)&^v&highs != 0 || // a byte under 0x20 (all are under 0x80 here)
-			(v+ones)&highs != 0 || // 0x7f
-			hasZero(v^('"'*ones)) || hasZero(v^('\\'*ones)) {
+		q, bs := v^('"'*ones), v^('\\'*ones)
+		// Each term has a byte's high bit set where that byte is bad; with no byte over
+		// 0x7f (the first term) each of the others is exact.
+		bad := v | // a byte over 0x7f
+			(v-0x20*ones)&^v | // a byte under 0x20
+			(v + ones) | // 0x7f
+			(q-ones)&^q | // '"'
+			(bs-ones)&^bs // '\\'
+		if bad&highs != 0 {
 			return false
 		}
 	}

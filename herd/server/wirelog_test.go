@@ -23,13 +23,16 @@ func TestAppendQuotedIsStrconvQuote(t *testing.T) {
 
 func TestLogTimestampsAreRFC3339WithNanoseconds(t *testing.T) {
 	l := &wireLog{}
-	now := time.Now().UTC()
-	l.prefix = now.AppendFormat(nil, "2006-01-02T15:04:05.")
-	l.sec = now.Unix()
-	b := appendNanos(append([]byte(nil), l.prefix...), 42)
-	b = append(b, 'Z')
-	if _, err := time.Parse(time.RFC3339Nano, string(b)); err != nil || string(b[len(b)-10:]) != "000000042Z" {
-		t.Fatalf("%s: %v", b, err)
+	base := time.Date(2026, 11, 26, 14, 10, 40, 0, time.UTC)
+	for _, d := range []time.Duration{42, 0, 42, 999999999, time.Second + 7, time.Second + 7, time.Hour + 123456789} {
+		now := base.Add(d).In(time.FixedZone("elsewhere", 3600))
+		got := string(l.stampOf(now))
+		if want := now.UTC().Format("2006-01-02T15:04:05.000000000Z"); got != want {
+			t.Errorf("stamp of %v = %s, want %s", now, got, want)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, got); err != nil {
+			t.Error(err)
+		}
 	}
 }
 
