@@ -565,3 +565,34 @@ func mustIAMAT(t *testing.T, clientID string) proto.IAMAT {
 	}
 	return cmd.IAMAT
 }
+
+// Floods are batched per read, but never held behind a slow WHATSAT on the same
+// connection: an IAMAT and a WHATSAT whose Places request hangs, written together, still
+// reach the neighbour at once.
+func TestAnIAMATIsFloodedWithoutWaitingForTheWHATSATAfterIt(t *testing.T) {
+	h := startHerd(t, []string{"A", "B"}, [][2]string{{"A", "B"}}, Options{Places: failingPlaces{hang: true}, PlacesTimeout: 10 * time.Second})
+	eventually(t, 3*time.Second, func() error {
+		if !h.server("A").PeerUp("B") {
+			return fmt.Errorf("link A->B not up")
+		}
+		return nil
+	})
+	conn, err := net.Dial("tcp", h.addr("A"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	if _, err := io.WriteString(conn, "IAMAT x +1+1 1\nWHATSAT x 5 3\n"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 3*time.Second, func() error {
+		if _, ok := h.server("B").Lookup("x"); !ok {
+			return fmt.Errorf("B does not hold x")
+		}
+		return nil
+	})
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("B heard of x after %v: the flood waited for the WHATSAT", took)
+	}
+}
