@@ -535,7 +535,7 @@ func TestAStalledPeerCostsBoundedMemoryAndGetsAResyncInstead(t *testing.T) {
 		srv.node.ClientIAMAT(time.Now(), mustIAMAT(t, fmt.Sprint("q", i)))
 		rec, _ := srv.node.Lookup(fmt.Sprint("q", i))
 		srv.mu.Unlock()
-		l.enqueue(rec)
+		l.enqueue(rec.AT)
 		if n := len(l.queue); n > 8 {
 			t.Fatalf("queue holds %d updates, over its bound of 8", n)
 		}
@@ -552,9 +552,19 @@ func TestAStalledPeerCostsBoundedMemoryAndGetsAResyncInstead(t *testing.T) {
 	}
 	// After the resync the queue works again.
 	rec, _ := srv.node.Lookup("q1")
-	l.enqueue(rec)
-	if batch, resync := l.take(); resync || len(batch) != 1 {
-		t.Fatalf("queue did not recover: %d, %v", len(batch), resync)
+	l.enqueue(rec.AT)
+	batch, resync = l.take()
+	if resync || len(batch) != 1 || batch[0] != rec.AT {
+		t.Fatalf("queue did not recover: %q, %v", batch, resync)
+	}
+	// A batch once sent is the next-but-one queue: no new array per batch.
+	l.sent(batch)
+	l.enqueue("AT x")
+	other, _ := l.take()
+	l.sent(other)
+	l.enqueue("AT y")
+	if again, _ := l.take(); len(again) != 1 || again[0] != "AT y" || &again[:1][0] != &batch[:1][0] {
+		t.Fatalf("the sent batch's array was not reused: %q", again)
 	}
 }
 

@@ -59,7 +59,8 @@ type link struct {
 	addr string
 
 	mu        sync.Mutex
-	queue     []core.Record
+	queue     []string // the AT lines of the updates to send
+	spare     []string // the last batch sent, emptied, for queue to reuse
 	connected bool
 	overflow  bool // the queue overflowed: send a full snapshot instead
 	notify    chan struct{}
@@ -78,7 +79,7 @@ func (l *link) isConnected() bool {
 // enqueue queues an update for the neighbour. While the link is down nothing is queued:
 // the snapshot sent on reconnect covers it. A full queue is dropped for a snapshot, so a
 // stalled peer costs bounded memory and never blocks clients or other peers.
-func (l *link) enqueue(r core.Record) {
+func (l *link) enqueue(at string) {
 	l.mu.Lock()
 	if !l.connected || l.overflow {
 		l.mu.Unlock()
@@ -89,7 +90,7 @@ func (l *link) enqueue(r core.Record) {
 		l.queue = nil
 		l.s.metrics.queueOverflows.Add(1)
 	} else {
-		l.queue = append(l.queue, r)
+		l.queue = append(l.queue, at)
 	}
 	l.mu.Unlock()
 	select {
@@ -99,7 +100,7 @@ func (l *link) enqueue(r core.Record) {
 }
 
 // take returns what to send next: the queued updates, or resync=true for a snapshot.
-func (l *link) take() (batch []core.Record, resync bool) {
+func (l *link) take() (batch []string, resync bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.overflow {
@@ -108,8 +109,23 @@ func (l *link) take() (batch []core.Record, resync bool) {
 		return nil, true
 	}
 	batch = l.queue
-	l.queue = nil
+	l.queue, l.spare = l.spare, nil
 	return batch, false
+}
+
+// sent returns a batch from take once it is written, so the queue reuses its array
+// instead of growing a new one for every batch (that was half of what the herd allocated).
+// A batch grown large by a burst is let go, not kept.
+func (l *link) sent(batch []string) {
+	if cap(batch) > 1<<16 {
+		return
+	}
+	clear(batch) // drop the strings it holds
+	l.mu.Lock()
+	if l.spare == nil {
+		l.spare = batch[:0]
+	}
+	l.mu.Unlock()
 }
 
 func (l *link) setConnected(up bool) {
@@ -272,17 +288,17 @@ func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who st
 func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who string, lastPong *atomic.Int64, done <-chan struct{}) string {
 	o := l.s.opts
 	// send writes flooded updates (recs) or a resync snapshot (ptrs).
-	send := func(recs []core.Record, ptrs []*core.Record) error {
+	send := func(ats []string, recs []*core.Record) error {
 		now := time.Now()
-		l.s.metrics.peerSent.Add(int64(len(recs)))
-		for _, rec := range recs {
-			if err := l.write(w, now, who, rec); err != nil {
+		l.s.metrics.peerSent.Add(int64(len(ats)))
+		for _, at := range ats {
+			if err := l.write(w, now, who, at); err != nil {
 				return err
 			}
 		}
-		l.s.metrics.resyncSent.Add(int64(len(ptrs)))
-		for _, rec := range ptrs {
-			if err := l.write(w, now, who, *rec); err != nil {
+		l.s.metrics.resyncSent.Add(int64(len(recs)))
+		for _, rec := range recs {
+			if err := l.write(w, now, who, rec.AT); err != nil {
 				return err
 			}
 		}
@@ -331,6 +347,7 @@ func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who s
 				err = resync()
 			} else {
 				err = send(batch, nil)
+				l.sent(batch)
 			}
 			if err != nil {
 				return "send: " + err.Error()
@@ -351,14 +368,14 @@ func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who s
 	}
 }
 
-// write buffers one update's line (logged first, stamped now), "HERD-" + AT + "\n".
-func (l *link) write(w *bufio.Writer, now time.Time, who string, rec core.Record) error {
-	l.s.wire.addAt(now, logOut, who, "HERD-", rec.AT)
-	if w.Available() < len("HERD-")+len(rec.AT)+1 {
+// write buffers one update's line (logged first, stamped now), "HERD-" + at + "\n".
+func (l *link) write(w *bufio.Writer, now time.Time, who string, at string) error {
+	l.s.wire.addAt(now, logOut, who, "HERD-", at)
+	if w.Available() < len("HERD-")+len(at)+1 {
 		l.s.wire.sync() // logged before the bytes leave
 	}
 	w.WriteString("HERD-")
-	w.WriteString(rec.AT)
+	w.WriteString(at)
 	return w.WriteByte('\n')
 }
 
@@ -465,7 +482,10 @@ func (s *Server) receive(ctx context.Context, conn net.Conn, r *bufio.Reader, w 
 	var now time.Time
 	for {
 		if r.Buffered() == 0 || now.IsZero() {
-			// Before a read: the deadline, and the time the lines it brings share.
+			// Before a read: what was logged goes to the kernel (a server that only
+			// listens on a link writes nothing else that would), then the deadline, and
+			// the time the lines the read brings share.
+			s.wire.sync()
 			now = time.Now()
 			conn.SetReadDeadline(now.Add(o.DeadAfter))
 		}

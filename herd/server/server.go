@@ -396,15 +396,16 @@ func (s *Server) iamat(now time.Time, c proto.IAMAT) string {
 	s.mu.Unlock()
 	if forward != nil {
 		s.metrics.iamatStored.Add(1)
-		s.flood(forward, rec)
+		s.flood(forward, rec.AT)
 	}
 	return reply
 }
 
-func (s *Server) flood(to []string, rec core.Record) {
+// flood queues an AT line for the given neighbours.
+func (s *Server) flood(to []string, at string) {
 	for _, peer := range to {
 		if l := s.links[peer]; l != nil {
-			l.enqueue(rec)
+			l.enqueue(at)
 		}
 	}
 }
@@ -463,7 +464,7 @@ func (s *Server) applyPeer(from string, u proto.Update) {
 		s.metrics.peerStored.Add(1)
 	}
 	if len(forward) > 0 {
-		s.flood(forward, rec)
+		s.flood(forward, rec.AT)
 	}
 }
 

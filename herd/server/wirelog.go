@@ -20,18 +20,42 @@ import (
 type wireLog struct {
 	f *os.File
 
-	mu    sync.Mutex // guards buf, added and the stamp
-	buf   []byte
-	added int64 // bytes ever appended
+	mu     sync.Mutex // guards chunks, free, added and the stamp
+	chunks [][]byte   // entries not yet written, in order; new ones go in the last
+	free   [][]byte   // written chunks kept for reuse
+	added  int64      // bytes ever appended
 	// The last timestamp formatted, and its second (see stampOf): formatting a time on
 	// every line was a tenth of the herd's CPU under load.
 	sec, stampNs int64
 	stamp        []byte
 
-	wmu     sync.Mutex // one writer at a time; guards written, spare and err
+	wmu     sync.Mutex // one writer at a time; guards written and err
 	written int64      // bytes ever handed to the kernel
-	spare   []byte
 	err     error
+}
+
+// Entries are buffered in chunks, not one growing buffer: when a write stalls (the
+// kernel throttles a fast writer of dirty pages) the entries made meanwhile fill fresh
+// chunks instead of copying a buffer of megabytes again and again.
+const (
+	chunkSize = 64 << 10
+	keepFree  = 64 // chunks kept for reuse (4 MiB)
+)
+
+// room returns the chunk that new entries go in, with at least n bytes free. Call with
+// l.mu held.
+func (l *wireLog) room(n int) []byte {
+	if k := len(l.chunks); k > 0 && cap(l.chunks[k-1])-len(l.chunks[k-1]) >= n {
+		return l.chunks[k-1]
+	}
+	var c []byte
+	if k := len(l.free); k > 0 && n <= chunkSize {
+		c, l.free = l.free[k-1], l.free[:k-1]
+	} else {
+		c = make([]byte, 0, max(chunkSize, n))
+	}
+	l.chunks = append(l.chunks, c)
+	return c
 }
 
 func openWireLog(dir, name string) (*wireLog, error) {
@@ -71,25 +95,31 @@ func (l *wireLog) addAt(now time.Time, kind, who, prefix, line string) {
 		return
 	}
 	isPlain := plain(prefix) && plain(line)
-	l.mu.Lock()
-	n := len(l.buf)
-	l.buf = append(l.buf, l.stampOf(now)...)
-	l.buf = append(l.buf, ' ')
-	l.buf = append(l.buf, kind...)
-	l.buf = append(l.buf, ' ')
-	l.buf = append(l.buf, who...)
-	l.buf = append(l.buf, ' ')
-	switch {
-	case isPlain:
-		l.buf = append(l.buf, '"')
-		l.buf = append(l.buf, prefix...)
-		l.buf = append(l.buf, line...)
-		l.buf = append(l.buf, '"')
-	default:
-		l.buf = strconv.AppendQuote(l.buf, prefix+line)
+	size := len(prefix) + len(line)
+	if !isPlain {
+		size *= 4 // the most quoting can take: "\xff" for a byte
 	}
-	l.buf = append(l.buf, '\n')
-	l.added += int64(len(l.buf) - n)
+	l.mu.Lock()
+	stamp := l.stampOf(now)
+	b := l.room(len(stamp) + len(kind) + len(who) + size + 6)
+	n := len(b)
+	b = append(b, stamp...)
+	b = append(b, ' ')
+	b = append(b, kind...)
+	b = append(b, ' ')
+	b = append(b, who...)
+	b = append(b, ' ')
+	if isPlain {
+		b = append(b, '"')
+		b = append(b, prefix...)
+		b = append(b, line...)
+		b = append(b, '"')
+	} else {
+		b = strconv.AppendQuote(b, prefix+line)
+	}
+	b = append(b, '\n')
+	l.chunks[len(l.chunks)-1] = b
+	l.added += int64(len(b) - n)
 	l.mu.Unlock()
 }
 
@@ -180,14 +210,22 @@ func (l *wireLog) sync() {
 		return
 	}
 	l.mu.Lock()
-	buf, end := l.buf, l.added
-	l.buf = l.spare[:0]
+	chunks, end := l.chunks, l.added
+	l.chunks = nil
 	l.mu.Unlock()
-	if _, err := l.f.Write(buf); err != nil && l.err == nil {
-		l.err = err // reported once, at close: the herd keeps serving without its log
+	for _, c := range chunks {
+		if _, err := l.f.Write(c); err != nil && l.err == nil {
+			l.err = err // reported once, at close: the herd keeps serving without its log
+		}
 	}
 	l.written = end
-	l.spare = buf[:0]
+	l.mu.Lock()
+	for _, c := range chunks {
+		if len(l.free) < keepFree && cap(c) == chunkSize {
+			l.free = append(l.free, c[:0])
+		}
+	}
+	l.mu.Unlock()
 }
 
 func (l *wireLog) close() error {

@@ -40,7 +40,7 @@ func TestLogQuotesPrefixAndLineAsOne(t *testing.T) {
 	for _, c := range [][2]string{{"HERD-", "AT Goloman +0.1 kiwi +1+1 1"}, {"HERD-", "AT \"odd\" \xff"}, {"p\t", "x"}, {"", "plain"}} {
 		l := &wireLog{f: os.Stdout} // never synced: only the buffer is read
 		l.addAt(time.Now(), logOut, "peer:Hands", c[0], c[1])
-		line := string(l.buf)
+		line := string(bytes.Join(l.chunks, nil))
 		want := " out peer:Hands " + strconv.Quote(c[0]+c[1]) + "\n"
 		if !strings.HasSuffix(line, want) {
 			t.Errorf("%q + %q logged as %q, want the suffix %q", c[0], c[1], line, want)
@@ -125,5 +125,39 @@ func TestPlainAgreesWithTheByteRule(t *testing.T) {
 	}
 	if !plain(base) || plain(base+"\x7f") || plain("\x1f"+base) {
 		t.Fatal("plain misjudges a whole line")
+	}
+}
+
+// Entries beyond one chunk, and lines longer than a chunk, go to the file whole and in
+// order, and written chunks are reused.
+func TestLogEntriesSpanningManyChunksAreWrittenInOrder(t *testing.T) {
+	dir := t.TempDir()
+	l, err := openWireLog(dir, "Hands")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	long := strings.Repeat("x\xff", chunkSize) // quoted, four times a chunk
+	now := time.Date(2026, 11, 26, 14, 0, 0, 5, time.UTC)
+	for i := range 5000 {
+		line := fmt.Sprintf("IAMAT c%d +1+1 %d", i, i)
+		if i%1000 == 999 {
+			line = long
+		}
+		l.addAt(now, logIn, "c1", "", line)
+		fmt.Fprintf(&want, "2026-11-26T14:00:00.000000005Z in c1 %s\n", strconv.Quote(line))
+		if i%2000 == 1999 {
+			l.sync()
+			if len(l.free) == 0 {
+				t.Error("no chunk kept for reuse after a sync")
+			}
+		}
+	}
+	if err := l.close(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "Hands.log"))
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("the file (%d bytes) is not the entries in order (%d bytes)", len(got), want.Len())
 	}
 }
