@@ -42,6 +42,10 @@ type Options struct {
 	// Dir holds each server's files and logs (default: a new temporary directory,
 	// removed by Close).
 	Dir string
+	// Direct connects the servers to each other and to the Places emulator with no proxy
+	// between them: for measuring the herd alone (herdctl bench --backend direct). Link
+	// faults are then refused; crash, pause and restart still work.
+	Direct bool
 }
 
 // Herd is a running local herd. It implements chaos.Backend and chaos.MetricsSource.
@@ -159,6 +163,15 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 	}
 	h.toxi = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 	linkAddr := map[chaos.Link]string{}
+	if opts.Direct {
+		links = nil
+		for _, n := range names {
+			linkAddr[chaos.Link{From: n, To: chaos.Places}] = strings.TrimPrefix(h.emuURL, "http://")
+			for _, p := range h.cfg.Server(n).Neighbours() {
+				linkAddr[chaos.Link{From: n, To: p}] = "127.0.0.1:" + strconv.Itoa(h.nodes[p].port)
+			}
+		}
+	}
 	for _, l := range links {
 		listen := "127.0.0.1:" + strconv.Itoa(take())
 		upstream := strings.TrimPrefix(h.emuURL, "http://")
@@ -261,6 +274,9 @@ func (h *Herd) PlacesURL() string { return h.emuURL }
 
 func (h *Herd) proxy(l chaos.Link) (*toxiproxy.Proxy, error) {
 	p := h.proxies[l]
+	if p == nil && h.opts.Direct {
+		return nil, fmt.Errorf("link %s: the direct backend has no proxies, so no link faults (use --backend local)", l)
+	}
 	if p == nil {
 		return nil, fmt.Errorf("no proxy for link %s", l)
 	}

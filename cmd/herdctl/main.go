@@ -28,12 +28,18 @@ func main() {
 	root := newRoot(os.Stdout, os.Stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
 		var ce checkFailed
-		if !errors.As(err, &ce) {
+		var ar alreadyReported
+		if !errors.As(err, &ce) && !errors.As(err, &ar) {
 			fmt.Fprintln(os.Stderr, "herdctl:", err)
 		}
 		os.Exit(1)
 	}
 }
+
+// alreadyReported is a failure something else printed (a herdctl run again): exit 1.
+type alreadyReported struct{}
+
+func (alreadyReported) Error() string { return "failed" }
 
 // checkFailed is a scenario whose checks failed: already reported, exit 1.
 type checkFailed struct{ n int }

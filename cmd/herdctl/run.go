@@ -55,12 +55,13 @@ type runOptions struct {
 	out     string
 	backend string
 	cfg     topology.Config // overrides --topology when set (bench --grid, --memory)
+	fresh   bool            // start a herd even if one is up (bench --netns cannot reach it)
 }
 
 func (o *runOptions) flags(cmd *cobra.Command) {
 	o.herdOptions.flags(cmd)
 	cmd.Flags().StringVar(&o.out, "out", "", "directory for history.json and timeline.html (default herdctl-run-TIME)")
-	cmd.Flags().StringVar(&o.backend, "backend", "", "where to start a herd for the run when none is up: containers, or local (processes, no Docker); default containers, falling back to local when Docker does not answer")
+	cmd.Flags().StringVar(&o.backend, "backend", "", "where to start a herd for the run when none is up: containers, local (processes, no Docker), or direct (processes with no proxies, so no link faults: to measure the herd alone); default containers, falling back to local when Docker does not answer")
 }
 
 func (a *app) runCmd() *cobra.Command {
@@ -159,7 +160,7 @@ step for step; the same seed draws the same schedule.`,
 // herdForRun is the herd that is up (attached), or one started for this run; release
 // lets go of the first and removes the second.
 func (a *app) herdForRun(ctx context.Context, o runOptions) (chaos.Backend, func(), error) {
-	if _, err := a.loadState(); err == nil {
+	if _, err := a.loadState(); err == nil && !o.fresh {
 		sess, err := a.attach(ctx)
 		if err != nil {
 			return nil, nil, err
@@ -180,8 +181,8 @@ func (a *app) herdForRun(ctx context.Context, o runOptions) (chaos.Backend, func
 	}
 	fmt.Fprintf(a.errOut, "no herd is up: starting one for this run (%s backend)\n", which)
 	var h chaos.Backend
-	if which == "local" {
-		h, err = local.Start(ctx, local.Options{Config: opts.Config, Herd: opts.Herd, Progress: opts.Progress})
+	if which == "local" || which == "direct" {
+		h, err = local.Start(ctx, local.Options{Config: opts.Config, Herd: opts.Herd, Progress: opts.Progress, Direct: which == "direct"})
 	} else {
 		h, err = containers.Start(ctx, opts)
 	}
@@ -195,11 +196,11 @@ func (a *app) herdForRun(ctx context.Context, o runOptions) (chaos.Backend, func
 // containers, falling back to local, and saying so, when Docker does not answer.
 func (a *app) backendFor(ctx context.Context, flag string) (string, error) {
 	switch flag {
-	case "containers", "local":
+	case "containers", "local", "direct":
 		return flag, nil
 	case "":
 	default:
-		return "", fmt.Errorf("--backend %q: want containers or local", flag)
+		return "", fmt.Errorf("--backend %q: want containers, local or direct", flag)
 	}
 	cli, err := containers.NewDockerClient(ctx)
 	if err != nil {

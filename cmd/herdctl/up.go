@@ -83,8 +83,8 @@ func (a *app) upCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if which == "local" {
-				return a.upLocal(ctx, opts)
+			if which == "local" || which == "direct" {
+				return a.upLocal(ctx, opts, which == "direct")
 			}
 			opts.Detached = true
 			h, err := containers.Start(ctx, opts) // on error or Ctrl-C it removes what it started
@@ -104,14 +104,14 @@ func (a *app) upCmd() *cobra.Command {
 		},
 	}
 	o.flags(cmd)
-	cmd.Flags().StringVar(&backend, "backend", "", "containers (default), or local: servers as local processes owned by this command, which then stays in the foreground until Ctrl-C or 'herdctl down'; falls back to local, saying so, when Docker does not answer")
+	cmd.Flags().StringVar(&backend, "backend", "", "containers (default), or local: servers as local processes owned by this command, which then stays in the foreground until Ctrl-C or 'herdctl down'; falls back to local, saying so, when Docker does not answer; direct is local with no proxies (no link faults)")
 	return cmd
 }
 
 // upLocal starts a herd on the local backend and owns it: the servers live as long as
 // this process, which serves the herd's backend to other herdctl commands on loopback.
-func (a *app) upLocal(ctx context.Context, opts containers.Options) error {
-	h, err := local.Start(ctx, local.Options{Config: opts.Config, Herd: opts.Herd, Progress: opts.Progress})
+func (a *app) upLocal(ctx context.Context, opts containers.Options, direct bool) error {
+	h, err := local.Start(ctx, local.Options{Config: opts.Config, Herd: opts.Herd, Progress: opts.Progress, Direct: direct})
 	if err != nil {
 		return err
 	}

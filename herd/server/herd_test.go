@@ -606,3 +606,31 @@ func TestAnIAMATIsFloodedWithoutWaitingForTheWHATSATAfterIt(t *testing.T) {
 		t.Fatalf("B heard of x after %v: the flood waited for the WHATSAT", took)
 	}
 }
+
+// A server that only listens on a link (it has no one to flood to) still hands the
+// updates it hears to its log file at once, not at its next heartbeat.
+func TestAListeningServerLogsWhatItHearsPromptly(t *testing.T) {
+	h := startHerd(t, []string{"A", "B"}, [][2]string{{"A", "B"}}, Options{Heartbeat: time.Minute, DeadAfter: 2 * time.Minute})
+	eventually(t, 3*time.Second, func() error {
+		if !h.server("A").PeerUp("B") || !h.server("B").PeerUp("A") {
+			return fmt.Errorf("links not up")
+		}
+		return nil
+	})
+	for i := range 3 { // several, so a write at link-up time cannot be the one that covers them
+		at, err := client.IAMAT(ctx(t), h.addr("A"), fmt.Sprint("heard", i), "+1+1", fmt.Sprint(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 2*time.Second, func() error {
+			b, err := os.ReadFile(filepath.Join(h.logDir, "B.log"))
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(string(b), `"HERD-`+at+`"`) {
+				return fmt.Errorf("B.log lacks the update it heard: %s", at)
+			}
+			return nil
+		})
+	}
+}

@@ -79,11 +79,11 @@ func (l *link) isConnected() bool {
 // enqueue queues an update for the neighbour. While the link is down nothing is queued:
 // the snapshot sent on reconnect covers it. A full queue is dropped for a snapshot, so a
 // stalled peer costs bounded memory and never blocks clients or other peers.
-func (l *link) enqueue(at string) {
+func (l *link) enqueue(at string) (queued bool) {
 	l.mu.Lock()
 	if !l.connected || l.overflow {
 		l.mu.Unlock()
-		return
+		return false
 	}
 	if len(l.queue) >= l.s.opts.QueueLen {
 		l.overflow = true
@@ -97,6 +97,7 @@ func (l *link) enqueue(at string) {
 	case l.notify <- struct{}{}:
 	default:
 	}
+	return true
 }
 
 // take returns what to send next: the queued updates, or resync=true for a snapshot.
@@ -480,12 +481,18 @@ func (s *Server) receive(ctx context.Context, conn net.Conn, r *bufio.Reader, w 
 	var buf []byte
 	var scratch []string
 	var now time.Time
+	logged, forwarded := false, false
 	for {
 		if r.Buffered() == 0 || now.IsZero() {
-			// Before a read: what was logged goes to the kernel (a server that only
-			// listens on a link writes nothing else that would), then the deadline, and
-			// the time the lines the read brings share.
-			s.wire.sync()
+			// Before a read: what was logged goes to the kernel. An update forwarded is
+			// logged before it leaves, in the same write, so only lines that went
+			// nowhere need a write of their own (a server that only listens would
+			// otherwise hold them until its next heartbeat).
+			if logged && !forwarded {
+				s.wire.sync()
+			}
+			logged, forwarded = false, false
+			// Then the deadline, and the time the lines the read brings share.
 			now = time.Now()
 			conn.SetReadDeadline(now.Add(o.DeadAfter))
 		}
@@ -500,6 +507,7 @@ func (s *Server) receive(ctx context.Context, conn net.Conn, r *bufio.Reader, w 
 		}
 		line := proto.TrimLine(string(raw))
 		s.wire.addAt(now, logIn, who, "", line)
+		logged = true
 		scratch = proto.Fields(scratch[:0], line)
 		switch {
 		case len(scratch) == 2 && scratch[0] == proto.PeerPing:
@@ -511,7 +519,7 @@ func (s *Server) receive(ctx context.Context, conn net.Conn, r *bufio.Reader, w 
 			if err != nil {
 				return fmt.Sprintf("bad update %q: %v", line, err)
 			}
-			s.applyPeer(from, u)
+			forwarded = s.applyPeer(from, u) || forwarded
 		default:
 			return fmt.Sprintf("unexpected line %q", line)
 		}

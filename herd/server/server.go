@@ -401,13 +401,15 @@ func (s *Server) iamat(now time.Time, c proto.IAMAT) string {
 	return reply
 }
 
-// flood queues an AT line for the given neighbours.
-func (s *Server) flood(to []string, at string) {
+// flood queues an AT line for the given neighbours and reports whether any link took it.
+func (s *Server) flood(to []string, at string) bool {
+	queued := false
 	for _, peer := range to {
-		if l := s.links[peer]; l != nil {
-			l.enqueue(at)
+		if l := s.links[peer]; l != nil && l.enqueue(at) {
+			queued = true
 		}
 	}
+	return queued
 }
 
 // whatsat answers a WHATSAT, or reports false for an unknown client (an invalid command).
@@ -448,8 +450,8 @@ func (s *Server) whatsat(ctx context.Context, c proto.WHATSAT) (string, bool) {
 	return b.String(), true
 }
 
-// applyPeer handles an update from a neighbour.
-func (s *Server) applyPeer(from string, u proto.Update) {
+// applyPeer handles an update from a neighbour and reports whether it flooded it on.
+func (s *Server) applyPeer(from string, u proto.Update) bool {
 	s.metrics.peerReceived.Add(1)
 	s.mu.Lock()
 	stored, forward := s.node.PeerUpdate(from, u)
@@ -463,9 +465,7 @@ func (s *Server) applyPeer(from string, u proto.Update) {
 	if stored {
 		s.metrics.peerStored.Add(1)
 	}
-	if len(forward) > 0 {
-		s.flood(forward, rec.AT)
-	}
+	return len(forward) > 0 && s.flood(forward, rec.AT)
 }
 
 // snapshot is every record held.

@@ -1,0 +1,47 @@
+package local
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herdchaos/herd/chaos"
+	"github.com/herdchaos/herd/herd/client"
+)
+
+// A direct herd has no proxies: the servers reach each other at their own ports, an
+// update still crosses the herd, and link faults are refused with a reason.
+func TestADirectHerdFloodsWithoutProxiesAndRefusesLinkFaults(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	h, err := Start(ctx, Options{Direct: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(context.Background())
+	if len(h.proxies) != 0 {
+		t.Fatalf("%d proxies in a direct herd", len(h.proxies))
+	}
+	welsh, _ := h.ClientAddr(ctx, "Welsh")
+	hands, _ := h.ClientAddr(ctx, "Hands")
+	at, err := client.IAMAT(ctx, welsh, "kiwi", "+34.068930-118.445127", "1764166240.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rep, err := client.WHATSAT(ctx, hands, "kiwi", "1", 1)
+		if err == nil && rep.AT == at {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Hands never answered with %q (last: %q, %v)", at, rep.Raw, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition under a deadline
+	}
+	err = h.AddToxic(ctx, chaos.Link{From: "Goloman", To: "Hands"}, "slow", chaos.Toxic{Type: "latency", Stream: "downstream"})
+	if err == nil || !strings.Contains(err.Error(), "no proxies") {
+		t.Fatalf("a link fault on a direct herd: %v", err)
+	}
+}
