@@ -98,6 +98,8 @@ type Server struct {
 	conns  map[net.Conn]struct{}
 	nextID atomic.Int64
 
+	idleWorkers atomic.Int64 // connection goroutines waiting for another connection
+
 	metrics metrics
 	ready   chan struct{}
 	addr    net.Addr
@@ -198,6 +200,7 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 	}()
 	var sem = make(chan struct{}, s.opts.MaxConns)
+	idle := make(chan net.Conn) // handed to a worker that waits for one
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -220,12 +223,13 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 			continue
 		}
 		s.track(conn, true)
-		wg.Go(func() {
-			defer func() { <-sem }()
-			defer s.track(conn, false)
-			s.handle(ctx, conn)
-		})
+		select {
+		case idle <- conn: // a worker that finished a connection takes it
+		default:
+			wg.Go(func() { s.worker(ctx, conn, idle, sem) })
+		}
 	}
+	close(idle)
 	cancel()
 	s.connMu.Lock()
 	for c := range s.conns {
@@ -239,6 +243,30 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	s.log.Info("stopped")
 	return s.wire.close()
 }
+
+// worker serves conn, then waits for another connection until idle closes, unless
+// maxIdleWorkers already wait. Reusing goroutines keeps their grown stacks: a fresh
+// goroutine per one-shot connection grew its stack, by copying, every time.
+func (s *Server) worker(ctx context.Context, conn net.Conn, idle <-chan net.Conn, sem <-chan struct{}) {
+	for {
+		s.handle(ctx, conn)
+		s.track(conn, false)
+		<-sem
+		if s.idleWorkers.Add(1) > maxIdleWorkers {
+			s.idleWorkers.Add(-1)
+			return
+		}
+		var ok bool
+		conn, ok = <-idle
+		s.idleWorkers.Add(-1)
+		if !ok {
+			return
+		}
+	}
+}
+
+// maxIdleWorkers bounds the goroutines kept waiting for connections after a burst.
+const maxIdleWorkers = 256
 
 func (s *Server) track(c net.Conn, open bool) {
 	s.connMu.Lock()
