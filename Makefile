@@ -27,7 +27,7 @@ vet:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 
 unit:
-	$(GO) test -count=1 ./herd/... ./chaos/... ./cmd/...
+	$(GO) test -count=1 ./herd/... ./chaos/... ./cmd/... ./local/...
 
 # The whole suite, and the quick subset (label "quick").
 specs:

@@ -148,7 +148,11 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 	}
 	take := func() int { p := ports[0]; ports = ports[1:]; return p }
 
-	opts.Progress("starting the Places emulator and toxiproxy")
+	if opts.Direct {
+		opts.Progress("starting the Places emulator (direct: no proxies)")
+	} else {
+		opts.Progress("starting the Places emulator and toxiproxy")
+	}
 	emuPort := take()
 	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(emuPort))
 	if err != nil {
@@ -460,17 +464,7 @@ func (h *Herd) Close(ctx context.Context) error {
 
 // ResidentBytes is a running server's resident set size (VmRSS), for memory benchmarks.
 func (h *Herd) ResidentBytes(name string) (int64, error) {
-	n, err := h.node(name)
-	if err != nil {
-		return 0, err
-	}
-	h.mu.Lock()
-	cmd := n.cmd
-	h.mu.Unlock()
-	if cmd == nil {
-		return 0, fmt.Errorf("server %s is not running", name)
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	b, err := h.procFile(name, "status")
 	if err != nil {
 		return 0, err
 	}
@@ -481,4 +475,43 @@ func (h *Herd) ResidentBytes(name string) (int64, error) {
 		}
 	}
 	return 0, errors.New("no VmRSS in /proc status")
+}
+
+// CPUTime is the processor time (user and system) the server's process has used so far
+// (Linux), for benchmarks to report CPU per operation.
+func (h *Herd) CPUTime(name string) (time.Duration, error) {
+	b, err := h.procFile(name, "stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces: count fields after it.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0, fmt.Errorf("unexpected /proc stat %q", b)
+	}
+	var ticks int64
+	for _, s := range f[11:13] { // utime and stime, fields 14 and 15 of the whole line
+		t, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += t
+	}
+	return time.Duration(ticks) * time.Second / 100, nil // USER_HZ is 100 on Linux
+}
+
+// procFile reads /proc/PID/file of the server's process.
+func (h *Herd) procFile(name, file string) ([]byte, error) {
+	n, err := h.node(name)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	cmd := n.cmd
+	h.mu.Unlock()
+	if cmd == nil {
+		return nil, fmt.Errorf("server %s is not running", name)
+	}
+	return os.ReadFile(fmt.Sprintf("/proc/%d/%s", cmd.Process.Pid, file))
 }

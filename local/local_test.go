@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/herdchaos/herd/chaos"
+	"github.com/herdchaos/herd/chaos/bench"
 	"github.com/herdchaos/herd/herd/client"
 )
 
@@ -39,6 +40,17 @@ func TestADirectHerdFloodsWithoutProxiesAndRefusesLinkFaults(t *testing.T) {
 			t.Fatalf("Hands never answered with %q (last: %q, %v)", at, rep.Raw, err)
 		}
 		time.Sleep(20 * time.Millisecond) // polling a condition under a deadline
+	}
+	// The processor time a benchmark reports per operation is the process's.
+	before, err := h.CPUTime("Welsh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bench.Load(ctx, welsh, 20000, 4); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := h.CPUTime("Welsh"); err != nil || after <= before {
+		t.Fatalf("Welsh's CPU time went from %v to %v (%v) over 20,000 IAMATs", before, after, err)
 	}
 	err = h.AddToxic(ctx, chaos.Link{From: "Goloman", To: "Hands"}, "slow", chaos.Toxic{Type: "latency", Stream: "downstream"})
 	if err == nil || !strings.Contains(err.Error(), "no proxies") {

@@ -51,6 +51,11 @@ type Throughput struct {
 	PerSecond float64       `json:"per_second"`
 	Latency   Stats         `json:"latency"`
 	Errors    int           `json:"errors"`
+	// Context a caller may add: the herd's processor time per IAMAT (when its processes
+	// can be seen), and the share of the machine's processor time the hypervisor stole
+	// during the run (Linux; -1 when unknown).
+	HerdCPUPerOp time.Duration `json:"herd_cpu_per_op_ns,omitempty"`
+	Steal        float64       `json:"cpu_steal_fraction"`
 }
 
 // clientTimes hands out distinct, increasing client times (nanoseconds since the epoch).

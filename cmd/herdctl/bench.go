@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -165,11 +166,15 @@ It measures the herd that is up, or starts one for the run (--backend).`,
 				}}
 			if all || run["oneshot"] {
 				fmt.Fprintf(a.errOut, "one-shot IAMATs at %s: %d clients for %v\n", server, clients, duration)
-				rep.Throughput = append(rep.Throughput, bench.OneShot(ctx, addrs[server], clients, duration))
+				rep.Throughput = append(rep.Throughput, measured(backend, cfg.Names(), func() bench.Throughput {
+					return bench.OneShot(ctx, addrs[server], clients, duration)
+				}))
 			}
 			if all || run["pipelined"] {
 				fmt.Fprintf(a.errOut, "pipelined IAMATs at %s: %d connections for %v\n", server, pipes, duration)
-				rep.Throughput = append(rep.Throughput, bench.Pipelined(ctx, addrs[server], pipes, window, duration))
+				rep.Throughput = append(rep.Throughput, measured(backend, cfg.Names(), func() bench.Throughput {
+					return bench.Pipelined(ctx, addrs[server], pipes, window, duration)
+				}))
 			}
 			if !all && !run["propagation"] {
 				if a.json {
@@ -326,13 +331,80 @@ func (a *app) benchMemory(cmd *cobra.Command, o runOptions, n, pipes int) error 
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/1e6) }
 
+// cpuTimer is a backend whose servers' processor time can be read (the local backend).
+type cpuTimer interface {
+	CPUTime(name string) (time.Duration, error)
+}
+
+// measured runs one throughput measurement and adds the herd's processor time per IAMAT,
+// when the backend can tell, and the machine's CPU steal over the run. On a shared virtual
+// machine throughput swings with the neighbours; CPU per IAMAT swings less.
+func measured(b chaos.Backend, names []string, run func() bench.Throughput) bench.Throughput {
+	herdCPU := func() (time.Duration, bool) {
+		ct, ok := b.(cpuTimer)
+		if !ok {
+			return 0, false
+		}
+		var sum time.Duration
+		for _, n := range names {
+			t, err := ct.CPUTime(n)
+			if err != nil {
+				return 0, false
+			}
+			sum += t
+		}
+		return sum, true
+	}
+	cpu0, cpuOK := herdCPU()
+	steal0, total0 := cpuSteal()
+	t := run()
+	steal1, total1 := cpuSteal()
+	t.Steal = -1
+	if total1 > total0 {
+		t.Steal = float64(steal1-steal0) / float64(total1-total0)
+	}
+	if cpu1, ok := herdCPU(); ok && cpuOK && t.Ops > 0 {
+		t.HerdCPUPerOp = (cpu1 - cpu0) / time.Duration(t.Ops)
+	}
+	return t
+}
+
+// cpuSteal reads the machine's stolen and total processor ticks from /proc/stat (zeros
+// where there is none).
+func cpuSteal() (steal, total int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0
+	}
+	for i, v := range f[1:9] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		total += n
+		if i == 7 {
+			steal = n
+		}
+	}
+	return steal, total
+}
+
 func printBench(w io.Writer, rep benchReport) {
 	fmt.Fprintf(w, "herd: %s; load on %s\n\n", rep.Herd, rep.Server)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "MODE\tCLIENTS\tOPS/S\tP50 ms\tP90 ms\tP99 ms\tMAX ms\tERRORS\tTARGET")
+	fmt.Fprintln(tw, "MODE\tCLIENTS\tOPS/S\tP50 ms\tP90 ms\tP99 ms\tMAX ms\tERRORS\tHERD CPU/OP\tSTEAL\tTARGET")
 	for _, t := range rep.Throughput {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%d\t%s\n", t.Mode, t.Clients, t.PerSecond,
-			ms(t.Latency.P50), ms(t.Latency.P90), ms(t.Latency.P99), ms(t.Latency.Max), t.Errors, rep.Targets[t.Mode])
+		cpu, steal := "-", "-"
+		if t.HerdCPUPerOp > 0 {
+			cpu = fmt.Sprintf("%.1f µs", float64(t.HerdCPUPerOp)/1e3)
+		}
+		if t.Steal >= 0 {
+			steal = fmt.Sprintf("%.1f%%", 100*t.Steal)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", t.Mode, t.Clients, t.PerSecond,
+			ms(t.Latency.P50), ms(t.Latency.P90), ms(t.Latency.P99), ms(t.Latency.Max), t.Errors, cpu, steal, rep.Targets[t.Mode])
 	}
 	tw.Flush()
 	if len(rep.Propagation) > 0 {

@@ -140,6 +140,38 @@ func TestBenchMeasuresThroughputPropagationAndMessages(t *testing.T) {
 	}
 }
 
+// bench --netns runs again in a network namespace of its own and measures a direct herd
+// (no proxies) there, reporting the herd's processor time per IAMAT.
+func TestBenchInItsOwnNetworkNamespaceOnADirectHerd(t *testing.T) {
+	bin := buildHerdctl(t)
+	out, code := herdctl(t, bin, "bench", "--backend", "direct", "--netns", "--only", "oneshot,pipelined", "--duration", "500ms", "--json")
+	if code != 0 && strings.Contains(out, "operation not permitted") {
+		t.Skipf("no network namespaces here (needs root or unprivileged user namespaces):\n%s", out)
+	}
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	if !strings.Contains(out, "network namespace of its own") {
+		t.Errorf("no word of the namespace:\n%s", out)
+	}
+	var rep benchReport
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "{\n"):]), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(rep.Throughput) != 2 || len(rep.Propagation) != 0 {
+		t.Fatalf("--only oneshot,pipelined: %+v", rep)
+	}
+	for _, tp := range rep.Throughput {
+		if tp.Ops == 0 || tp.Errors != 0 || tp.HerdCPUPerOp <= 0 || tp.Steal < 0 {
+			t.Errorf("%s: %+v", tp.Mode, tp)
+		}
+	}
+	// Without a herd of its own to start, --netns says what it needs.
+	if out, code := herdctl(t, bin, "bench", "--netns", "--servers", "A=127.0.0.1:1"); code == 0 || !strings.Contains(out, "--backend local or direct") {
+		t.Errorf("--netns with --servers: exit %d\n%s", code, out)
+	}
+}
+
 func TestBenchGridAndMemory(t *testing.T) {
 	bin := buildHerdctl(t)
 	out, code := herdctl(t, bin, "bench", "--backend", "local", "--grid", "2x3", "--latency", "50ms", "--json")

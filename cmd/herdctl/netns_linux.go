@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -30,6 +31,9 @@ func rerunInNetns(ctx context.Context, stdout, stderr io.Writer) error {
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
 	}
 	cmd.SysProcAttr = attr
+	// Stopped, it gets to stop its herd and remove its files; Pdeathsig covers the rest.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 15 * time.Second
 	return cmd.Run()
 }
 
