@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -633,4 +635,93 @@ func TestAListeningServerLogsWhatItHearsPromptly(t *testing.T) {
 			return nil
 		})
 	}
+}
+
+// A line's time is when its last byte came: an IAMAT whose second half comes 300 ms
+// after its first (which came with a whole line before it) is answered with a diff of at
+// least 300 ms from the client's time.
+func TestAnIAMATSentInPiecesIsTimedWhenItIsWhole(t *testing.T) {
+	h := startHerd(t, []string{"A"}, nil, Options{})
+	conn, err := net.Dial("tcp", h.addr("A"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sent := time.Now()
+	clientTime := fmt.Sprintf("%d.%09d", sent.Unix(), sent.Nanosecond())
+	io.WriteString(conn, "IAMAT y +1+1 1\nIAMAT x +1+1 ")
+	<-time.After(300 * time.Millisecond) // the gap under test
+	io.WriteString(conn, clientTime+"\n")
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(conn)
+	r.ReadString('\n') // y's reply
+	reply, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(reply)
+	diff, err := strconv.ParseFloat(f[2], 64)
+	if err != nil || len(f) != 6 {
+		t.Fatalf("reply %q", reply)
+	}
+	if diff < 0.3 {
+		t.Fatalf("diff %s: the IAMAT was timed at its first byte, not its last", f[2])
+	}
+}
+
+// A peer whose lines come in pieces, so that part of a line is always waiting in the
+// buffer, is not silent: each line it is waited for gets the full DeadAfter.
+func TestAPeerTricklingLinesInPiecesIsNotDropped(t *testing.T) {
+	cfg := topology.Build([]string{"A", "B"}, [][2]string{{"A", "B"}}, func(string) string { return "127.0.0.1:1" }, func(string) string { return "127.0.0.1:1" })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Options{Name: "B", Config: cfg, Logger: quiet(), DeadAfter: 300 * time.Millisecond, Heartbeat: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeListener(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	<-srv.Ready()
+
+	// Be A: the handshake (no secret), then updates whose lines straddle the writes.
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	io.WriteString(conn, "HERD-PEER A B n1\n")
+	if l, _ := r.ReadString('\n'); !strings.HasPrefix(l, "HERD-CHALLENGE ") {
+		t.Fatalf("got %q", l)
+	}
+	io.WriteString(conn, "HERD-AUTH -\n")
+	if l, _ := r.ReadString('\n'); l != "HERD-WELCOME B\n" {
+		t.Fatalf("got %q", l)
+	}
+	go io.Copy(io.Discard, r) // the pongs
+	line := func(i int) string { return fmt.Sprintf("HERD-AT A +0.000000001 t%d +1+1 %d\n", i, i+1) }
+	pending := line(0)
+	const n = 12 // about 1.2 s: four times DeadAfter
+	for i := 1; i <= n; i++ {
+		next := line(i)
+		// The rest of one line and the first half of the next, every 100 ms.
+		if _, err := io.WriteString(conn, pending+next[:len(next)/2]); err != nil {
+			t.Fatalf("write %d: %v (B dropped the link)", i, err)
+		}
+		pending = next[len(next)/2:]
+		<-time.After(100 * time.Millisecond)
+	}
+	io.WriteString(conn, pending)
+	eventually(t, 2*time.Second, func() error {
+		for i := 0; i <= n; i++ {
+			if _, ok := srv.Lookup(fmt.Sprint("t", i)); !ok {
+				return fmt.Errorf("B lacks t%d: it dropped the link", i)
+			}
+		}
+		return nil
+	})
 }

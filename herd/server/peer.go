@@ -79,11 +79,11 @@ func (l *link) isConnected() bool {
 // enqueue queues an update for the neighbour. While the link is down nothing is queued:
 // the snapshot sent on reconnect covers it. A full queue is dropped for a snapshot, so a
 // stalled peer costs bounded memory and never blocks clients or other peers.
-func (l *link) enqueue(at string) (queued bool) {
+func (l *link) enqueue(at string) {
 	l.mu.Lock()
 	if !l.connected || l.overflow {
 		l.mu.Unlock()
-		return false
+		return
 	}
 	if len(l.queue) >= l.s.opts.QueueLen {
 		l.overflow = true
@@ -97,7 +97,6 @@ func (l *link) enqueue(at string) (queued bool) {
 	case l.notify <- struct{}{}:
 	default:
 	}
-	return true
 }
 
 // take returns what to send next: the queued updates, or resync=true for a snapshot.
@@ -481,20 +480,13 @@ func (s *Server) receive(ctx context.Context, conn net.Conn, r *bufio.Reader, w 
 	var buf []byte
 	var scratch []string
 	var now time.Time
-	logged, forwarded := false, false
 	for {
-		if r.Buffered() == 0 || now.IsZero() {
-			// Before a read: what was logged goes to the kernel. An update forwarded is
-			// logged before it leaves, in the same write, so only lines that went
-			// nowhere need a write of their own (a server that only listens would
-			// otherwise hold them until its next heartbeat).
-			if logged && !forwarded {
-				s.wire.sync()
-			}
-			logged, forwarded = false, false
-			// Then the deadline, and the time the lines the read brings share.
-			now = time.Now()
-			conn.SetReadDeadline(now.Add(o.DeadAfter))
+		buffered := lineBuffered(r)
+		if !buffered {
+			// The next line needs a read: it must come within DeadAfter. (Even a link
+			// that trickles bytes, never leaving the buffer empty, gets a new deadline
+			// for every line it waits for.)
+			conn.SetReadDeadline(time.Now().Add(o.DeadAfter))
 		}
 		raw, err := readLine(r, o.MaxLineBytes, buf)
 		buf = raw
@@ -505,9 +497,11 @@ func (s *Server) receive(ctx context.Context, conn net.Conn, r *bufio.Reader, w 
 			}
 			return err.Error()
 		}
+		if !buffered || now.IsZero() {
+			now = time.Now() // the time the line came; whole lines of one read share it
+		}
 		line := proto.TrimLine(string(raw))
 		s.wire.addAt(now, logIn, who, "", line)
-		logged = true
 		scratch = proto.Fields(scratch[:0], line)
 		switch {
 		case len(scratch) == 2 && scratch[0] == proto.PeerPing:
@@ -519,7 +513,7 @@ func (s *Server) receive(ctx context.Context, conn net.Conn, r *bufio.Reader, w 
 			if err != nil {
 				return fmt.Sprintf("bad update %q: %v", line, err)
 			}
-			forwarded = s.applyPeer(from, u) || forwarded
+			s.applyPeer(from, u)
 		default:
 			return fmt.Sprintf("unexpected line %q", line)
 		}

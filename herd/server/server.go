@@ -5,6 +5,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -193,6 +194,7 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	for _, l := range s.links {
 		wg.Go(func() { l.run(ctx) })
 	}
+	wg.Go(func() { s.flushLog(ctx) })
 	s.log.Info("serving", "listen", ln.Addr().String(), "neighbours", s.node.Neighbours())
 	close(s.ready)
 	go func() {
@@ -244,6 +246,25 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	return s.wire.close()
 }
 
+// logFlushEvery bounds how long a logged line waits for the kernel when nothing is sent
+// after it (an update heard and not flooded on, a duplicate): whatever is sent is logged
+// first, in the same write.
+const logFlushEvery = 10 * time.Millisecond
+
+// flushLog hands the log's pending entries to the kernel every logFlushEvery.
+func (s *Server) flushLog(ctx context.Context) {
+	t := time.NewTicker(logFlushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.wire.sync()
+		}
+	}
+}
+
 // worker serves conn, then waits for another connection until idle closes, unless
 // maxIdleWorkers already wait. Reusing goroutines keeps their grown stacks: a fresh
 // goroutine per one-shot connection grew its stack, by copying, every time.
@@ -279,6 +300,13 @@ func (s *Server) track(c net.Conn, open bool) {
 }
 
 var errLineTooLong = errors.New("line too long")
+
+// lineBuffered reports whether a whole line is already in r's buffer, so that reading it
+// will not wait for the network.
+func lineBuffered(r *bufio.Reader) bool {
+	b, _ := r.Peek(r.Buffered())
+	return bytes.IndexByte(b, '\n') >= 0
+}
 
 // readLine reads one line with its terminator; at EOF it returns what is left (a final
 // command without "\n") with io.EOF. A line over max bytes returns its first max bytes
@@ -322,14 +350,16 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	}
 	var now time.Time
 	for {
-		fresh := r.Buffered() == 0
+		buffered := lineBuffered(r)
 		raw, err := readLine(r, s.opts.MaxLineBytes, buf)
 		buf = raw
 		if len(raw) == 0 && err != nil {
 			break
 		}
-		if fresh || now.IsZero() {
-			now = time.Now() // the lines of one read share its time
+		if !buffered || now.IsZero() {
+			// The line needed a read: it was received now. Lines that came whole in
+			// the same read share its time.
+			now = time.Now()
 		}
 		line := proto.TrimLine(string(raw))
 		if errors.Is(err, errLineTooLong) {
@@ -429,15 +459,13 @@ func (s *Server) iamat(now time.Time, c proto.IAMAT) string {
 	return reply
 }
 
-// flood queues an AT line for the given neighbours and reports whether any link took it.
-func (s *Server) flood(to []string, at string) bool {
-	queued := false
+// flood queues an AT line for the given neighbours.
+func (s *Server) flood(to []string, at string) {
 	for _, peer := range to {
-		if l := s.links[peer]; l != nil && l.enqueue(at) {
-			queued = true
+		if l := s.links[peer]; l != nil {
+			l.enqueue(at)
 		}
 	}
-	return queued
 }
 
 // whatsat answers a WHATSAT, or reports false for an unknown client (an invalid command).
@@ -478,8 +506,8 @@ func (s *Server) whatsat(ctx context.Context, c proto.WHATSAT) (string, bool) {
 	return b.String(), true
 }
 
-// applyPeer handles an update from a neighbour and reports whether it flooded it on.
-func (s *Server) applyPeer(from string, u proto.Update) bool {
+// applyPeer handles an update from a neighbour.
+func (s *Server) applyPeer(from string, u proto.Update) {
 	s.metrics.peerReceived.Add(1)
 	s.mu.Lock()
 	stored, forward := s.node.PeerUpdate(from, u)
@@ -493,7 +521,9 @@ func (s *Server) applyPeer(from string, u proto.Update) bool {
 	if stored {
 		s.metrics.peerStored.Add(1)
 	}
-	return len(forward) > 0 && s.flood(forward, rec.AT)
+	if len(forward) > 0 {
+		s.flood(forward, rec.AT)
+	}
 }
 
 // snapshot is every record held.

@@ -15,8 +15,9 @@ import (
 // peer connection. Lines are buffered and written with one write(2) per batch; the
 // runtime calls sync before it writes anything to a socket, so whatever a client or peer
 // has seen was already handed to the kernel, and a crash (even SIGKILL) loses nothing
-// that was logged. sync is a group commit: while one caller writes, others append, and
-// the next write carries all of theirs, so concurrent connections share write calls.
+// that was logged; lines after which nothing is sent wait at most logFlushEvery. sync is
+// a group commit: while one caller writes, others append, and the next write carries all
+// of theirs, so concurrent connections share write calls.
 type wireLog struct {
 	f *os.File
 
