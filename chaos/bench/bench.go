@@ -6,7 +6,6 @@ package bench
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -84,41 +83,8 @@ func newClientTimes() *clientTimes {
 // OneShot runs clients concurrent graders for d against addr: each IAMAT on its own
 // connection, half-closed, the reply read to EOF.
 func OneShot(ctx context.Context, addr string, clients int, d time.Duration) Throughput {
-	times := newClientTimes()
-	var mu sync.Mutex
-	var lat []time.Duration
-	var errs int
-	deadline := time.Now().Add(d)
 	start := time.Now()
-	o, err := newOneShotter(addr)
-	if err != nil {
-		return Throughput{Mode: "oneshot", Clients: clients, Errors: 1}
-	}
-	var wg sync.WaitGroup
-	for c := range clients {
-		wg.Go(func() {
-			var mine []time.Duration
-			bad := 0
-			req := make([]byte, 0, 128)
-			buf := make([]byte, 0, 512)
-			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
-				t0 := time.Now()
-				req = fmt.Appendf(req[:0], "IAMAT bench-%d-%d +34.068930-118.445127 %s\n", c, i%100, times.next())
-				reply, err := o.exchange(req, buf, 5*time.Second)
-				buf = reply
-				if err != nil || !bytes.HasPrefix(reply, []byte("AT ")) || reply[len(reply)-1] != '\n' {
-					bad++
-					continue
-				}
-				mine = append(mine, time.Since(t0))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			errs += bad
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
+	lat, errs := oneShot(ctx, addr, clients, d, newClientTimes())
 	el := time.Since(start)
 	return Throughput{Mode: "oneshot", Clients: clients, Duration: el, Ops: len(lat), PerSecond: float64(len(lat)) / el.Seconds(), Latency: Summarise(lat), Errors: errs}
 }

@@ -121,3 +121,29 @@ func TestPipelinedCountsEveryReply(t *testing.T) {
 		t.Fatalf("%+v (whole batches of 64 expected)", res)
 	}
 }
+
+// A server that hangs up without answering costs errors, not a hang or a count.
+func TestOneShotCountsUnansweredConnectionsAsErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	start := time.Now()
+	res := OneShot(context.Background(), ln.Addr().String(), 4, 200*time.Millisecond)
+	if res.Ops != 0 || res.Errors == 0 {
+		t.Fatalf("%+v", res)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("took %v", took)
+	}
+}
