@@ -19,6 +19,7 @@ import (
 type Record struct {
 	AT   string     // "AT origin diff client location time"
 	Time proto.Time // the client's time, aliasing AT
+	Seq  uint64     // when this node stored it: 1, 2, 3... (see SnapshotSince)
 }
 
 // Update parses the record back into its fields (it was valid when stored).
@@ -37,6 +38,7 @@ type Node struct {
 	// allBut[i] is every neighbour but neighbours[i]; precomputed so flooding allocates nothing.
 	allBut  map[string][]string
 	clients map[string]*Record
+	seq     uint64 // the Seq of the newest record stored
 }
 
 // New returns an empty node named self with the given neighbours.
@@ -95,7 +97,8 @@ func (n *Node) PeerUpdate(from string, u proto.Update) (stored bool, forward []s
 	}
 	if u.AT != "" {
 		// The line as received: client and time already alias it.
-		n.clients[u.Client] = &Record{AT: u.AT, Time: u.Time}
+		n.seq++
+		n.clients[u.Client] = &Record{AT: u.AT, Time: u.Time, Seq: n.seq}
 	} else {
 		n.store(at)
 	}
@@ -112,7 +115,8 @@ func (n *Node) store(at string) {
 	if err != nil {
 		panic(fmt.Sprintf("core: storing invalid AT line %q: %v", at, err))
 	}
-	n.clients[fields[3]] = &Record{AT: at, Time: t}
+	n.seq++
+	n.clients[fields[3]] = &Record{AT: at, Time: t, Seq: n.seq}
 }
 
 // Lookup returns the record held for client.
@@ -124,12 +128,22 @@ func (n *Node) Lookup(client string) (Record, bool) {
 	return *r, true
 }
 
-// Snapshot is every record held, for a resync: after any link comes up the dialling side
-// sends its whole state, so a restarted or cut-off neighbour converges.
-func (n *Node) Snapshot() []*Record {
-	out := make([]*Record, 0, len(n.clients))
+// Seq is the Seq of the newest record stored (0 when none).
+func (n *Node) Seq() uint64 { return n.seq }
+
+// SnapshotSince is every record stored after seq, for a resync: after a link comes up
+// the dialling side sends what the neighbour lacks (everything it stored after the last
+// mark the neighbour holds from it, or its whole state: SnapshotSince(0)), so a restarted
+// or cut-off neighbour converges.
+func (n *Node) SnapshotSince(seq uint64) []*Record {
+	var out []*Record
+	if seq == 0 {
+		out = make([]*Record, 0, len(n.clients))
+	}
 	for _, r := range n.clients {
-		out = append(out, r)
+		if r.Seq > seq {
+			out = append(out, r)
+		}
 	}
 	return out
 }

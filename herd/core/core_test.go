@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -116,8 +117,33 @@ func TestSnapshotHoldsEveryClient(t *testing.T) {
 	for i := range 100 {
 		n.ClientIAMAT(now, iamat(t, fmt.Sprint("c", i), "+1+1", "1"))
 	}
-	if got := len(n.Snapshot()); got != 100 || n.Len() != 100 {
+	if got := len(n.SnapshotSince(0)); got != 100 || n.Len() != 100 {
 		t.Fatalf("snapshot %d, len %d", got, n.Len())
+	}
+}
+
+// A snapshot since a mark holds what was stored after it, and nothing before: the newer
+// record of a client replaced before the mark, clients stored from peers, and new ones.
+func TestSnapshotSinceHoldsWhatWasStoredAfterTheMark(t *testing.T) {
+	n := New("Hands", []string{"Goloman", "Wilkes"})
+	for i := range 10 {
+		n.ClientIAMAT(now, iamat(t, fmt.Sprint("c", i), "+1+1", "1"))
+	}
+	mark := n.Seq()
+	if mark != 10 || len(n.SnapshotSince(mark)) != 0 {
+		t.Fatalf("seq %d, %d records after it", mark, len(n.SnapshotSince(mark)))
+	}
+	n.ClientIAMAT(now, iamat(t, "c3", "+2+2", "2"))                 // newer: stored again
+	n.ClientIAMAT(now, iamat(t, "c4", "+2+2", "1"))                 // not newer: not stored
+	n.PeerUpdate("Goloman", update(t, "Goloman", "p", "+1+1", "5")) // from a peer
+	n.ClientIAMAT(now, iamat(t, "new", "+1+1", "1"))
+	var got []string
+	for _, r := range n.SnapshotSince(mark) {
+		got = append(got, r.Update().Client)
+	}
+	slices.Sort(got)
+	if fmt.Sprint(got) != "[c3 new p]" {
+		t.Fatalf("since the mark: %v", got)
 	}
 }
 

@@ -50,9 +50,9 @@ const (
 	PeerHello     = "HERD-PEER"      // dialler: HERD-PEER <from> <to> <nonce>
 	PeerChallenge = "HERD-CHALLENGE" // listener: HERD-CHALLENGE <nonce>
 	PeerAuth      = "HERD-AUTH"      // dialler: HERD-AUTH <hex hmac>
-	PeerWelcome   = "HERD-WELCOME"   // listener: HERD-WELCOME <to>
+	PeerWelcome   = "HERD-WELCOME"   // listener: HERD-WELCOME <to> [<instance> <mark>]
 	PeerAT        = "HERD-AT"        // dialler: HERD-AT <origin> <diff> <client> <location> <time>
-	PeerPing      = "HERD-PING"      // dialler: HERD-PING <seq>
+	PeerPing      = "HERD-PING"      // dialler: HERD-PING <seq> <instance> <mark>
 	PeerPong      = "HERD-PONG"      // listener: HERD-PONG <seq>
 )
 

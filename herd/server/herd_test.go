@@ -537,7 +537,7 @@ func TestAStalledPeerCostsBoundedMemoryAndGetsAResyncInstead(t *testing.T) {
 		srv.node.ClientIAMAT(time.Now(), mustIAMAT(t, fmt.Sprint("q", i)))
 		rec, _ := srv.node.Lookup(fmt.Sprint("q", i))
 		srv.mu.Unlock()
-		l.enqueue(rec.AT)
+		l.enqueue(rec.AT, rec.Seq)
 		if n := len(l.queue); n > 8 {
 			t.Fatalf("queue holds %d updates, over its bound of 8", n)
 		}
@@ -554,19 +554,19 @@ func TestAStalledPeerCostsBoundedMemoryAndGetsAResyncInstead(t *testing.T) {
 	}
 	// After the resync the queue works again.
 	rec, _ := srv.node.Lookup("q1")
-	l.enqueue(rec.AT)
+	l.enqueue(rec.AT, rec.Seq)
 	batch, resync = l.take()
-	if resync || len(batch) != 1 || batch[0] != rec.AT {
-		t.Fatalf("queue did not recover: %q, %v", batch, resync)
+	if resync || len(batch) != 1 || batch[0].at != rec.AT {
+		t.Fatalf("queue did not recover: %v, %v", batch, resync)
 	}
 	// A batch once sent is the next-but-one queue: no new array per batch.
 	l.sent(batch)
-	l.enqueue("AT x")
+	l.enqueue("AT x", 101)
 	other, _ := l.take()
 	l.sent(other)
-	l.enqueue("AT y")
-	if again, _ := l.take(); len(again) != 1 || again[0] != "AT y" || &again[:1][0] != &batch[:1][0] {
-		t.Fatalf("the sent batch's array was not reused: %q", again)
+	l.enqueue("AT y", 102)
+	if again, _ := l.take(); len(again) != 1 || again[0].at != "AT y" || &again[:1][0] != &batch[:1][0] {
+		t.Fatalf("the sent batch's array was not reused: %v", again)
 	}
 }
 
@@ -724,4 +724,67 @@ func TestAPeerTricklingLinesInPiecesIsNotDropped(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// After a link drops and comes back, the dialler sends only what the listener lacks (the
+// updates since the last mark it holds), not its whole state; a listener that restarted
+// holds no mark and gets everything.
+func TestAReconnectSendsOnlyWhatTheNeighbourLacks(t *testing.T) {
+	h := startHerd(t, []string{"A", "B"}, [][2]string{{"A", "B"}}, Options{Heartbeat: 20 * time.Millisecond})
+	a := h.server("A")
+	eventually(t, 3*time.Second, func() error {
+		if !a.PeerUp("B") {
+			return errors.New("link A->B not up")
+		}
+		return nil
+	})
+	const n = 200
+	for i := range n {
+		if _, err := client.IAMAT(ctx(t), h.addr("A"), fmt.Sprint("r", i), "+1+1", "1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// B holds everything, and a ping has carried the mark past it.
+	eventually(t, 3*time.Second, func() error {
+		b := h.server("B")
+		b.inMu.Lock()
+		m := b.marks["A"]
+		b.inMu.Unlock()
+		if m.instance != a.instance || m.seq < n {
+			return fmt.Errorf("B's mark from A: %+v", m)
+		}
+		return nil
+	})
+	before := a.metrics.resyncSent.Load()
+
+	// Cut the link at B's end; while A redials, three more updates.
+	b := h.server("B")
+	b.inMu.Lock()
+	b.inbound["A"].Close()
+	b.inMu.Unlock()
+	for i := range 3 {
+		client.IAMAT(ctx(t), h.addr("A"), fmt.Sprint("new", i), "+1+1", "1")
+	}
+	eventually(t, 3*time.Second, func() error { return h.holds("B", "new2", mustLookup(t, a, "new2")) })
+	if sent := a.metrics.resyncSent.Load() - before; sent > 3 {
+		t.Fatalf("the reconnect resent %d records; B lacked at most 3", sent)
+	}
+
+	// A restarted B holds no mark: it gets the whole state.
+	before = a.metrics.resyncSent.Load()
+	h.stop("B")
+	h.start("B")
+	eventually(t, 5*time.Second, func() error { return h.holds("B", "r7", mustLookup(t, a, "r7")) })
+	if sent := a.metrics.resyncSent.Load() - before; sent < n+3 {
+		t.Fatalf("a restarted B got %d records of %d", sent, n+3)
+	}
+}
+
+func mustLookup(t *testing.T, s *Server, client string) string {
+	t.Helper()
+	at, ok := s.Lookup(client)
+	if !ok {
+		t.Fatalf("%s holds no %s", s.name, client)
+	}
+	return at
 }

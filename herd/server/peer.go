@@ -27,13 +27,20 @@ import (
 // connection:
 //
 //	A: HERD-PEER A B <nonceA>        B: HERD-CHALLENGE <nonceB>
-//	A: HERD-AUTH <hmac>              B: HERD-WELCOME B
-//	A: HERD-AT ... (a full snapshot, then every update), HERD-PING <n> every Heartbeat
+//	A: HERD-AUTH <hmac>              B: HERD-WELCOME B [<instance> <mark>]
+//	A: HERD-AT ... (what B lacks, then every update)
+//	A: HERD-PING <n> <instance> <mark> every Heartbeat
 //	B: HERD-PONG <n> every Heartbeat (the reverse direction carries only liveness)
 //
 // Either side drops the connection when it hears nothing for DeadAfter, which catches a
 // crashed, paused or black-holed peer; A then redials with capped exponential backoff and
-// full jitter, and pushes its whole state again so B converges.
+// full jitter, and sends B what it lacks so B converges. What B lacks: every record A
+// stores gets a sequence number (core.Record.Seq), and each ping carries a mark, "A's
+// instance (a random id of this run of A) and the highest sequence number up to which A
+// has written every update due to B on this connection". B keeps the last mark it got
+// from A; its welcome hands it back, and A sends only the records it stored after it (all
+// of them when the instance is not A's current one: B or A restarted). A short cut then
+// costs the updates made during it, not the whole state again.
 
 func nonce() string {
 	b := make([]byte, 16)
@@ -59,11 +66,17 @@ type link struct {
 	addr string
 
 	mu        sync.Mutex
-	queue     []string // the AT lines of the updates to send
-	spare     []string // the last batch sent, emptied, for queue to reuse
+	queue     []queued // the updates to send, in the order of their Seq
+	spare     []queued // the last batch sent, emptied, for queue to reuse
 	connected bool
 	overflow  bool // the queue overflowed: send a full snapshot instead
 	notify    chan struct{}
+}
+
+// queued is an update waiting in a link's queue: its AT line and its Seq.
+type queued struct {
+	at  string
+	seq uint64
 }
 
 func newLink(s *Server, peer, addr string) *link {
@@ -76,10 +89,11 @@ func (l *link) isConnected() bool {
 	return l.connected
 }
 
-// enqueue queues an update for the neighbour. While the link is down nothing is queued:
-// the snapshot sent on reconnect covers it. A full queue is dropped for a snapshot, so a
-// stalled peer costs bounded memory and never blocks clients or other peers.
-func (l *link) enqueue(at string) {
+// enqueue queues an update for the neighbour; the caller holds the server's lock, so
+// updates queue in the order of their Seq. While the link is down nothing is queued: the
+// resync on reconnect covers it. A full queue is dropped for a resync, so a stalled peer
+// costs bounded memory and never blocks clients or other peers.
+func (l *link) enqueue(at string, seq uint64) {
 	l.mu.Lock()
 	if !l.connected || l.overflow {
 		l.mu.Unlock()
@@ -90,7 +104,7 @@ func (l *link) enqueue(at string) {
 		l.queue = nil
 		l.s.metrics.queueOverflows.Add(1)
 	} else {
-		l.queue = append(l.queue, at)
+		l.queue = append(l.queue, queued{at, seq})
 	}
 	l.mu.Unlock()
 	select {
@@ -100,7 +114,7 @@ func (l *link) enqueue(at string) {
 }
 
 // take returns what to send next: the queued updates, or resync=true for a snapshot.
-func (l *link) take() (batch []string, resync bool) {
+func (l *link) take() (batch []queued, resync bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.overflow {
@@ -116,7 +130,7 @@ func (l *link) take() (batch []string, resync bool) {
 // sent returns a batch from take once it is written, so the queue reuses its array
 // instead of growing a new one for every batch (that was half of what the herd allocated).
 // A batch grown large by a burst is let go, not kept.
-func (l *link) sent(batch []string) {
+func (l *link) sent(batch []queued) {
 	if cap(batch) > 1<<16 {
 		return
 	}
@@ -185,7 +199,8 @@ func (l *link) session(ctx context.Context) error {
 	r := bufio.NewReaderSize(conn, 4096)
 	w := bufio.NewWriterSize(conn, 32<<10)
 	who := "peer:" + l.peer
-	if err := l.handshake(conn, r, w, who); err != nil {
+	since, err := l.handshake(conn, r, w, who)
+	if err != nil {
 		return fmt.Errorf("handshake with %s: %w", l.addr, err)
 	}
 	l.s.metrics.peerConnects.Add(1)
@@ -221,7 +236,7 @@ func (l *link) session(ctx context.Context) error {
 	}()
 
 	l.setConnected(true)
-	reason := l.stream(ctx, conn, w, who, &lastPong, done)
+	reason := l.stream(ctx, conn, w, who, since, &lastPong, done)
 	l.setConnected(false)
 	conn.Close()
 	<-done
@@ -235,7 +250,9 @@ func (l *link) session(ctx context.Context) error {
 	return nil
 }
 
-func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who string) error {
+// handshake proves the dialler and returns the mark the neighbour holds from this run of
+// this server (0: it needs everything).
+func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who string) (since uint64, err error) {
 	o := l.s.opts
 	conn.SetDeadline(time.Now().Add(o.DeadAfter))
 	defer conn.SetDeadline(time.Time{})
@@ -246,7 +263,7 @@ func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who st
 		w.WriteString(line + "\n")
 		return w.Flush()
 	}
-	expect := func(verb string) ([]string, error) {
+	expect := func(verb string, more int) ([]string, error) {
 		raw, err := readLine(r, 1024, nil)
 		if err != nil {
 			return nil, err
@@ -254,45 +271,54 @@ func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who st
 		line := proto.TrimLine(string(raw))
 		l.s.wire.add(logIn, who, line)
 		f := proto.Fields(nil, line)
-		if len(f) != 2 || f[0] != verb {
+		if (len(f) != 2 && len(f) != 2+more) || f[0] != verb {
 			return nil, fmt.Errorf("expected %s, got %q", verb, line)
 		}
 		return f, nil
 	}
 	if err := send(strings.Join([]string{proto.PeerHello, l.s.name, l.peer, na}, " ")); err != nil {
-		return err
+		return 0, err
 	}
-	f, err := expect(proto.PeerChallenge)
+	f, err := expect(proto.PeerChallenge, 0)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	mac := "-"
 	if len(o.Secret) > 0 {
 		mac = proof(o.Secret, l.s.name, l.peer, na, f[1])
 	}
 	if err := send(proto.PeerAuth + " " + mac); err != nil {
-		return err
+		return 0, err
 	}
-	f, err = expect(proto.PeerWelcome)
+	f, err = expect(proto.PeerWelcome, 2)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if f[1] != l.peer {
-		return fmt.Errorf("dialled %s at %s but %s answered", l.peer, l.addr, f[1])
+		return 0, fmt.Errorf("dialled %s at %s but %s answered", l.peer, l.addr, f[1])
 	}
-	return nil
+	if len(f) == 4 && f[2] == l.s.instance {
+		if since, err = strconv.ParseUint(f[3], 10, 64); err != nil {
+			return 0, fmt.Errorf("bad mark in %q", strings.Join(f, " "))
+		}
+	}
+	return since, nil
 }
 
-// stream sends a snapshot, then queued updates and pings, until the link breaks. It
-// returns why it stopped ("" when the reader saw it first).
-func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who string, lastPong *atomic.Int64, done <-chan struct{}) string {
+// stream sends what the neighbour lacks (everything stored after since), then queued
+// updates and pings, until the link breaks. It returns why it stopped ("" when the reader
+// saw it first).
+func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who string, since uint64, lastPong *atomic.Int64, done <-chan struct{}) string {
 	o := l.s.opts
-	// send writes flooded updates (recs) or a resync snapshot (ptrs).
-	send := func(ats []string, recs []*core.Record) error {
+	// written is the mark: every update due to the neighbour with a Seq up to it has been
+	// written on this connection (the pings carry it).
+	written := since
+	// send writes flooded updates (qs) or records of a resync (recs).
+	send := func(qs []queued, recs []*core.Record) error {
 		now := time.Now()
-		l.s.metrics.peerSent.Add(int64(len(ats)))
-		for _, at := range ats {
-			if err := l.write(w, now, who, at); err != nil {
+		l.s.metrics.peerSent.Add(int64(len(qs)))
+		for _, q := range qs {
+			if err := l.write(w, now, who, q.at); err != nil {
 				return err
 			}
 		}
@@ -305,23 +331,41 @@ func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who s
 		l.s.wire.sync()
 		return w.Flush()
 	}
-	// resync sends the whole state in batches, with the updates queued meanwhile sent
-	// between batches: over a slow link a long resync must not hold fresh updates back.
-	// An overflow during it means another resync after it.
+	// sendQueued sends a batch from take and moves the mark past it.
+	sendQueued := func(batch []queued) error {
+		err := send(batch, nil)
+		if len(batch) > 0 && err == nil {
+			written = max(written, batch[len(batch)-1].seq)
+		}
+		l.sent(batch)
+		return err
+	}
+	// resync sends every record stored after the mark in batches, with the updates queued
+	// meanwhile sent between batches: over a slow link a long resync must not hold fresh
+	// updates back. The mark moves only once the whole resync is written. An overflow
+	// during it means another resync after it.
 	resync := func() error {
 		for again := true; again; {
 			again = false
 			l.s.metrics.resyncs.Add(1)
-			recs := l.s.snapshot()
-			for i := 0; i < len(recs); i += resyncBatch {
+			recs, top := l.s.snapshotSince(written)
+			queuedTop := written
+			for i := 0; i < len(recs) || i == 0; i += resyncBatch {
 				if err := send(nil, recs[i:min(i+resyncBatch, len(recs))]); err != nil {
 					return err
 				}
 				batch, overflow := l.take()
 				again = again || overflow
+				if len(batch) > 0 {
+					queuedTop = max(queuedTop, batch[len(batch)-1].seq)
+				}
 				if err := send(batch, nil); err != nil {
 					return err
 				}
+				l.sent(batch)
+			}
+			if !again {
+				written = max(written, top, queuedTop)
 			}
 		}
 		return nil
@@ -346,8 +390,7 @@ func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who s
 			if overflow {
 				err = resync()
 			} else {
-				err = send(batch, nil)
-				l.sent(batch)
+				err = sendQueued(batch)
 			}
 			if err != nil {
 				return "send: " + err.Error()
@@ -357,7 +400,7 @@ func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who s
 				return "no heartbeat for " + silent.Round(time.Millisecond).String()
 			}
 			seq++
-			line := proto.PeerPing + " " + strconv.FormatInt(seq, 10)
+			line := proto.PeerPing + " " + strconv.FormatInt(seq, 10) + " " + l.s.instance + " " + strconv.FormatUint(written, 10)
 			l.s.wire.add(logOut, who, line)
 			l.s.wire.sync()
 			w.WriteString(line + "\n")
@@ -421,7 +464,13 @@ func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, 
 		s.log.Warn("peer handshake refused", "claimed", from, "remote", conn.RemoteAddr().String())
 		return true
 	}
-	if send(proto.PeerWelcome+" "+s.name) != nil {
+	welcome := proto.PeerWelcome + " " + s.name
+	s.inMu.Lock()
+	if m, ok := s.marks[from]; ok {
+		welcome += " " + m.instance + " " + strconv.FormatUint(m.seq, 10)
+	}
+	s.inMu.Unlock()
+	if send(welcome) != nil {
 		return true
 	}
 	conn.SetDeadline(time.Time{})
@@ -504,9 +553,14 @@ func (s *Server) receive(ctx context.Context, conn net.Conn, r *bufio.Reader, w 
 		s.wire.addAt(now, logIn, who, "", line)
 		scratch = proto.Fields(scratch[:0], line)
 		switch {
-		case len(scratch) == 2 && scratch[0] == proto.PeerPing:
+		case len(scratch) == 4 && scratch[0] == proto.PeerPing:
 			if n, err := strconv.ParseInt(scratch[1], 10, 64); err == nil {
 				lastSeq.Store(n)
+			}
+			if mark, err := strconv.ParseUint(scratch[3], 10, 64); err == nil {
+				s.inMu.Lock()
+				s.marks[from] = peerMark{instance: scratch[2], seq: mark}
+				s.inMu.Unlock()
 			}
 		case len(scratch) > 0 && scratch[0] == proto.PeerAT:
 			u, err := proto.ParsePeerLine(line, scratch)

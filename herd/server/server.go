@@ -91,9 +91,11 @@ type Server struct {
 	mu   sync.Mutex // guards node
 	node *core.Node
 
-	links   map[string]*link // the links this server dials, by neighbour; fixed at New
-	inMu    sync.Mutex
-	inbound map[string]net.Conn // the newest accepted connection of each neighbour
+	links    map[string]*link // the links this server dials, by neighbour; fixed at New
+	instance string           // a random id of this run, in the marks it sends (see peer.go)
+	inMu     sync.Mutex
+	inbound  map[string]net.Conn // the newest accepted connection of each neighbour
+	marks    map[string]peerMark // the last mark each neighbour sent (guarded by inMu)
 
 	connMu sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -121,16 +123,18 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		opts:    opts,
-		name:    opts.Name,
-		self:    *self,
-		log:     opts.Logger.With("server", opts.Name),
-		wire:    wire,
-		node:    core.New(opts.Name, self.Neighbours()),
-		links:   map[string]*link{},
-		inbound: map[string]net.Conn{},
-		conns:   map[net.Conn]struct{}{},
-		ready:   make(chan struct{}),
+		opts:     opts,
+		name:     opts.Name,
+		self:     *self,
+		log:      opts.Logger.With("server", opts.Name),
+		wire:     wire,
+		node:     core.New(opts.Name, self.Neighbours()),
+		links:    map[string]*link{},
+		inbound:  map[string]net.Conn{},
+		marks:    map[string]peerMark{},
+		conns:    map[net.Conn]struct{}{},
+		instance: nonce()[:16],
+		ready:    make(chan struct{}),
 	}
 	for _, peer := range self.Neighbours() {
 		s.links[peer] = newLink(s, peer, self.Peers[peer])
@@ -446,26 +450,31 @@ func (s *Server) command(ctx context.Context, now time.Time, line string, scratc
 
 func (s *Server) iamat(now time.Time, c proto.IAMAT) string {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	reply, forward := s.node.ClientIAMAT(now, c)
-	var rec core.Record
-	if forward != nil {
-		rec, _ = s.node.Lookup(c.Client)
-	}
-	s.mu.Unlock()
 	if forward != nil {
 		s.metrics.iamatStored.Add(1)
-		s.flood(forward, rec.AT)
+		rec, _ := s.node.Lookup(c.Client)
+		s.flood(forward, rec)
 	}
 	return reply
 }
 
-// flood queues an AT line for the given neighbours.
-func (s *Server) flood(to []string, at string) {
+// flood queues a record for the given neighbours. The caller holds s.mu, so that every
+// link queues updates in the order of their Seq (the marks rely on it).
+func (s *Server) flood(to []string, rec core.Record) {
 	for _, peer := range to {
 		if l := s.links[peer]; l != nil {
-			l.enqueue(at)
+			l.enqueue(rec.AT, rec.Seq)
 		}
 	}
+}
+
+// peerMark is what a neighbour's last ping said it had sent: every update due here that
+// its run instance stored up to seq (see peer.go).
+type peerMark struct {
+	instance string
+	seq      uint64
 }
 
 // whatsat answers a WHATSAT, or reports false for an unknown client (an invalid command).
@@ -510,27 +519,31 @@ func (s *Server) whatsat(ctx context.Context, c proto.WHATSAT) (string, bool) {
 func (s *Server) applyPeer(from string, u proto.Update) {
 	s.metrics.peerReceived.Add(1)
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	stored, forward := s.node.PeerUpdate(from, u)
 	var rec core.Record
 	if stored {
+		s.metrics.peerStored.Add(1)
 		rec, _ = s.node.Lookup(u.Client)
 	} else if len(forward) > 0 {
 		rec = core.Record{AT: u.ATLine(), Time: u.Time} // core floods what it did not store (only a bug build does)
 	}
-	s.mu.Unlock()
-	if stored {
-		s.metrics.peerStored.Add(1)
-	}
 	if len(forward) > 0 {
-		s.flood(forward, rec.AT)
+		s.flood(forward, rec)
 	}
 }
 
 // snapshot is every record held.
 func (s *Server) snapshot() []*core.Record {
+	recs, _ := s.snapshotSince(0)
+	return recs
+}
+
+// snapshotSince is every record stored after seq, and the Seq of the newest record.
+func (s *Server) snapshotSince(seq uint64) ([]*core.Record, uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.node.Snapshot()
+	return s.node.SnapshotSince(seq), s.node.Seq()
 }
 
 // Lookup returns the AT line held for client (for tests and tools).
