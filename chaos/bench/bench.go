@@ -84,9 +84,32 @@ func newClientTimes() *clientTimes {
 // connection, half-closed, the reply read to EOF.
 func OneShot(ctx context.Context, addr string, clients int, d time.Duration) Throughput {
 	start := time.Now()
-	lat, errs := oneShot(ctx, addr, clients, d, newClientTimes())
+	var t tally
+	oneShot(ctx, addr, clients, d, newClientTimes(), &t)
+	return t.throughput("oneshot", clients, start)
+}
+
+// tally gathers the latencies and errors of concurrent clients.
+type tally struct {
+	mu   sync.Mutex
+	lat  []time.Duration
+	errs int
+}
+
+func (t *tally) add(lat []time.Duration, errs int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lat = append(t.lat, lat...)
+	t.errs += errs
+}
+
+// throughput is the result of a run of mode that began at start and ends now.
+func (t *tally) throughput(mode string, clients int, start time.Time) Throughput {
 	el := time.Since(start)
-	return Throughput{Mode: "oneshot", Clients: clients, Duration: el, Ops: len(lat), PerSecond: float64(len(lat)) / el.Seconds(), Latency: Summarise(lat), Errors: errs}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return Throughput{Mode: mode, Clients: clients, Duration: el, Ops: len(t.lat), PerSecond: float64(len(t.lat)) / el.Seconds(),
+		Latency: Summarise(t.lat), Errors: t.errs}
 }
 
 // Pipelined runs clients persistent connections for d against addr, each writing IAMATs
@@ -95,9 +118,7 @@ func OneShot(ctx context.Context, addr string, clients int, d time.Duration) Thr
 // of its batch.
 func Pipelined(ctx context.Context, addr string, clients, window int, d time.Duration) Throughput {
 	times := newClientTimes()
-	var mu sync.Mutex
-	var lat []time.Duration
-	var errs int
+	var t tally
 	start := time.Now()
 	deadline := start.Add(d)
 	batch := max(1, min(64, window/2))
@@ -111,9 +132,7 @@ func Pipelined(ctx context.Context, addr string, clients, window int, d time.Dur
 			var dialer net.Dialer
 			conn, err := dialer.DialContext(ctx, "tcp", addr)
 			if err != nil {
-				mu.Lock()
-				errs++
-				mu.Unlock()
+				t.add(nil, 1)
 				return
 			}
 			defer conn.Close()
@@ -151,24 +170,20 @@ func Pipelined(ctx context.Context, addr string, clients, window int, d time.Dur
 					buf = append(buf, '\n')
 					i++
 				}
-				t := time.Now()
+				at := time.Now()
 				if _, err := conn.Write(buf); err != nil {
 					break
 				}
-				batches <- sent{at: t, lines: batch}
+				batches <- sent{at: at, lines: batch}
 			}
 			close(batches)
 			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-			bad := <-readDone
-			mu.Lock()
-			lat = append(lat, mine...)
-			errs += bad
-			mu.Unlock()
+			bad := <-readDone // the reader is done with mine
+			t.add(mine, bad)
 		})
 	}
 	wg.Wait()
-	el := time.Since(start)
-	return Throughput{Mode: "pipelined", Clients: clients, Duration: el, Ops: len(lat), PerSecond: float64(len(lat)) / el.Seconds(), Latency: Summarise(lat), Errors: errs}
+	return t.throughput("pipelined", clients, start)
 }
 
 // Propagation is the time from an IAMAT accepted at From until To answers WHATSAT with

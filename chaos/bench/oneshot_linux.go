@@ -26,12 +26,13 @@ import (
 // spends most of its time looking for a free port among the tens of thousands in
 // TIME_WAIT (the client half-closes first, so the waits are on its side), and that, not
 // the herd, capped the rate at about 15,000 connections a second on this machine.
-func oneShot(ctx context.Context, addr string, clients int, d time.Duration, times *clientTimes) ([]time.Duration, int) {
+func oneShot(ctx context.Context, addr string, clients int, d time.Duration, times *clientTimes, t *tally) {
 	o, err := newOneShotter(addr)
 	if err != nil {
-		return nil, 1
+		t.add(nil, 1)
+		return
 	}
-	return oneShotLoops(ctx, o, clients, d, times)
+	oneShotLoops(ctx, o, clients, d, times, t)
 }
 
 // oneShotter is the server's address and the source addresses to connect from.
@@ -101,26 +102,18 @@ type slot struct {
 }
 
 // oneShotLoops shares clients among one event loop per processor.
-func oneShotLoops(ctx context.Context, o *oneShotter, clients int, d time.Duration, times *clientTimes) (lat []time.Duration, errs int) {
+func oneShotLoops(ctx context.Context, o *oneShotter, clients int, d time.Duration, times *clientTimes, t *tally) {
 	loops := min(clients, runtime.GOMAXPROCS(0))
 	deadline := time.Now().Add(d)
-	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for l := range loops {
 		n := clients / loops
 		if l < clients%loops {
 			n++
 		}
-		wg.Go(func() {
-			mine, bad := o.loop(ctx, l, n, deadline, times)
-			mu.Lock()
-			lat = append(lat, mine...)
-			errs += bad
-			mu.Unlock()
-		})
+		wg.Go(func() { t.add(o.loop(ctx, l, n, deadline, times)) })
 	}
 	wg.Wait()
-	return lat, errs
 }
 
 func (o *oneShotter) loop(ctx context.Context, id, n int, deadline time.Time, times *clientTimes) (lat []time.Duration, bad int) {

@@ -14,9 +14,8 @@ import (
 
 // oneShot runs clients concurrent graders: each command on its own connection,
 // half-closed, the reply read to EOF.
-func oneShot(ctx context.Context, addr string, clients int, d time.Duration, times *clientTimes) (lat []time.Duration, errs int) {
+func oneShot(ctx context.Context, addr string, clients int, d time.Duration, times *clientTimes, t *tally) {
 	deadline := time.Now().Add(d)
-	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for c := range clients {
 		wg.Go(func() {
@@ -32,14 +31,10 @@ func oneShot(ctx context.Context, addr string, clients int, d time.Duration, tim
 				}
 				mine = append(mine, time.Since(t0))
 			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			errs += bad
-			mu.Unlock()
+			t.add(mine, bad)
 		})
 	}
 	wg.Wait()
-	return lat, errs
 }
 
 func exchange(addr, req string, timeout time.Duration) ([]byte, error) {

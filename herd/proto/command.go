@@ -116,8 +116,3 @@ func (u Update) ATLine() string {
 	}
 	return FormatAT(u.Origin, u.Diff, u.Client, u.Location.Raw, u.Time.Raw)
 }
-
-// PeerLine is the "HERD-AT ..." line that carries the update to a neighbour, with newline.
-func (u Update) PeerLine() string {
-	return "HERD-" + u.ATLine() + "\n"
-}

@@ -350,7 +350,7 @@ func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who s
 			l.s.metrics.resyncs.Add(1)
 			recs, top := l.s.snapshotSince(written)
 			queuedTop := written
-			for i := 0; i < len(recs) || i == 0; i += resyncBatch {
+			for i := 0; i < len(recs); i += resyncBatch {
 				if err := send(nil, recs[i:min(i+resyncBatch, len(recs))]); err != nil {
 					return err
 				}

@@ -13,14 +13,6 @@ import (
 	"time"
 )
 
-func TestAppendQuotedIsStrconvQuote(t *testing.T) {
-	for _, s := range []string{"", "IAMAT kiwi +34-118 1", "a\"b", "back\\slash", "tab\there", "\xff\xfe", "é", "\x00", "~ok~", "\x7f"} {
-		if got, want := string(appendQuoted(nil, s)), strconv.Quote(s); got != want {
-			t.Errorf("appendQuoted(%q) = %s, want %s", s, got, want)
-		}
-	}
-}
-
 func TestLogTimestampsAreRFC3339WithNanoseconds(t *testing.T) {
 	l := &wireLog{}
 	base := time.Date(2026, 11, 26, 14, 10, 40, 0, time.UTC)
@@ -36,8 +28,14 @@ func TestLogTimestampsAreRFC3339WithNanoseconds(t *testing.T) {
 	}
 }
 
+// A logged line is strconv.Quote of prefix and line, whether it takes the fast path for
+// printable lines or not.
 func TestLogQuotesPrefixAndLineAsOne(t *testing.T) {
-	for _, c := range [][2]string{{"HERD-", "AT Goloman +0.1 kiwi +1+1 1"}, {"HERD-", "AT \"odd\" \xff"}, {"p\t", "x"}, {"", "plain"}} {
+	cases := [][2]string{{"HERD-", "AT Goloman +0.1 kiwi +1+1 1"}, {"HERD-", "AT \"odd\" \xff"}, {"p\t", "x"}, {"", "plain"}}
+	for _, s := range []string{"", "IAMAT kiwi +34-118 1", "a\"b", "back\\slash", "tab\there", "\xff\xfe", "é", "\x00", "~ok~", "\x7f"} {
+		cases = append(cases, [2]string{"", s})
+	}
+	for _, c := range cases {
 		l := &wireLog{f: os.Stdout} // never synced: only the buffer is read
 		l.addAt(time.Now(), logOut, "peer:Hands", c[0], c[1])
 		line := string(bytes.Join(l.chunks, nil))
