@@ -32,11 +32,12 @@ func SourceRoot(ctx context.Context) (string, error) {
 }
 
 // GoBuild compiles package pkg of the tree at root into out, with extra environment
-// (GOOS=linux CGO_ENABLED=0 for an image) and build tags.
-func GoBuild(ctx context.Context, root, pkg, out string, env, tags []string) error {
+// (GOOS=linux CGO_ENABLED=0 for an image) and, when overlay is not "", the source files
+// that go build's -overlay file replaces (the mutants of specs/mutants).
+func GoBuild(ctx context.Context, root, pkg, out string, env []string, overlay string) error {
 	args := []string{"build", "-trimpath", "-o", out}
-	if len(tags) > 0 {
-		args = append(args, "-tags", strings.Join(tags, ","))
+	if overlay != "" {
+		args = append(args, "-overlay", overlay)
 	}
 	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
 	cmd.Dir = root

@@ -83,9 +83,10 @@ type Options struct {
 	Env      map[string]string
 	Logger   *slog.Logger
 	Progress func(string) // one line per start-up step (herdctl shows them)
-	// BuildTags are passed to go build for our herd's image (the suite's bug builds).
-	BuildTags []string
-	RunID     string // default: generated
+	// BuildOverlay, when set, is a go build -overlay file for our herd's image (the
+	// mutants of specs/mutants).
+	BuildOverlay string
+	RunID        string // default: generated
 	// Detached marks a herd that outlives this process (herdctl up): stale-run sweeps
 	// leave it alone.
 	Detached bool
@@ -196,7 +197,7 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 			h.Close(context.WithoutCancel(ctx))
 		}
 	}()
-	if h.Images, err = BuildImages(ctx, cli, opts.BuildTags, opts.Progress); err != nil {
+	if h.Images, err = BuildImages(ctx, cli, opts.BuildOverlay, opts.Progress); err != nil {
 		return nil, err
 	}
 	opts.Progress("creating network")

@@ -77,9 +77,10 @@ func (bc buildContext) tar() (*bytes.Buffer, error) {
 }
 
 // BuildImages compiles the binaries on the host and builds both images offline, unless
-// images with the same content tag exist already. tags go to the herd's go build.
+// images with the same content tag exist already. overlay ("" for none) goes to the
+// herd's go build.
 // progress gets one line per step.
-func BuildImages(ctx context.Context, cli *client.Client, tags []string, progress func(string)) (Images, error) {
+func BuildImages(ctx context.Context, cli *client.Client, overlay string, progress func(string)) (Images, error) {
 	root, err := chaos.SourceRoot(ctx)
 	if err != nil {
 		return Images{}, err
@@ -95,9 +96,9 @@ func BuildImages(ctx context.Context, cli *client.Client, tags []string, progres
 	toxiBin := filepath.Join(dir, "toxiproxy-server")
 	errc := make(chan error, 2)
 	static := []string{"CGO_ENABLED=0", "GOOS=linux"}
-	go func() { errc <- chaos.GoBuild(ctx, root, "./cmd/herd", herdBin, static, tags) }()
+	go func() { errc <- chaos.GoBuild(ctx, root, "./cmd/herd", herdBin, static, overlay) }()
 	go func() {
-		errc <- chaos.GoBuild(ctx, root, "github.com/Shopify/toxiproxy/v2/cmd/server", toxiBin, static, nil)
+		errc <- chaos.GoBuild(ctx, root, "github.com/Shopify/toxiproxy/v2/cmd/server", toxiBin, static, "")
 	}()
 	for range 2 {
 		if err := <-errc; err != nil {

@@ -37,8 +37,9 @@ type Options struct {
 	Herd     chaos.HerdSpec    // default: ours, built from this tree
 	Env      map[string]string // added to every server's environment
 	Progress func(string)
-	// BuildTags are passed to go build for our binary (the suite's bug builds).
-	BuildTags []string
+	// BuildOverlay, when set, is a go build -overlay file for our binary (the mutants of
+	// specs/mutants).
+	BuildOverlay string
 	// Dir holds each server's files and logs (default: a new temporary directory,
 	// removed by Close).
 	Dir string
@@ -134,7 +135,7 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 			return nil, err
 		}
 		bin := filepath.Join(h.dir, "herd")
-		if err := chaos.GoBuild(ctx, root, "./cmd/herd", bin, nil, opts.BuildTags); err != nil {
+		if err := chaos.GoBuild(ctx, root, "./cmd/herd", bin, nil, opts.BuildOverlay); err != nil {
 			return nil, err
 		}
 		h.binary = []string{bin}

@@ -8,7 +8,7 @@
 //	HERD_DESCRIPTION=FILE   test another herd implementation described by FILE (see chaos.HerdSpec)
 //	HERD_ARTIFACTS=DIR      where failed specs leave logs, history and faults (default ./artifacts)
 //	HERD_BACKEND=local      run the servers as local processes with Toxiproxy in-process (no Docker)
-//	HERD_BUGS=a,b           test a deliberately broken build of our herd (see herd/internal/bug)
+//	HERD_OVERLAY=FILE       test our herd built with go build -overlay FILE (a mutant: see specs/mutants)
 package specs
 
 import (
@@ -69,9 +69,9 @@ func artifactsRoot() string {
 
 // herdOptions say which herd to start, whatever the backend.
 type herdOptions struct {
-	herd      chaos.HerdSpec
-	env       map[string]string
-	buildTags []string
+	herd    chaos.HerdSpec
+	env     map[string]string
+	overlay string
 }
 
 // startHerd starts a herd on the chosen backend (HERD_BACKEND: containers, the default,
@@ -84,12 +84,12 @@ func startHerd(ctx context.Context, o herdOptions) *chaos.Cluster {
 	var err error
 	switch backend := os.Getenv("HERD_BACKEND"); backend {
 	case "", "containers":
-		b, err = containers.Start(ctx, containers.Options{Herd: o.herd, Env: o.env, BuildTags: o.buildTags, Progress: progress})
+		b, err = containers.Start(ctx, containers.Options{Herd: o.herd, Env: o.env, BuildOverlay: o.overlay, Progress: progress})
 		if err != nil && strings.Contains(err.Error(), "docker does not answer") {
 			err = fmt.Errorf("%w\n(no Docker here: HERD_BACKEND=local runs the suite with local processes)", err)
 		}
 	case "local":
-		b, err = local.Start(ctx, local.Options{Herd: o.herd, Env: o.env, BuildTags: o.buildTags, Progress: progress})
+		b, err = local.Start(ctx, local.Options{Herd: o.herd, Env: o.env, BuildOverlay: o.overlay, Progress: progress})
 	default:
 		Fail(fmt.Sprintf("HERD_BACKEND=%s: want containers or local", backend))
 	}
@@ -125,12 +125,10 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		opts.herd = spec
 		fmt.Fprintf(os.Stderr, "herd specs: testing %q from %s\n", spec.Name, path)
 	}
-	if bugs := os.Getenv("HERD_BUGS"); bugs != "" {
-		// A build with deliberate bugs, to show the suite catches them. The shipped
-		// binary cannot switch them on.
-		opts.buildTags = []string{"herdbugs"}
-		opts.env = map[string]string{"HERD_BUGS": bugs}
-		fmt.Fprintf(os.Stderr, "herd specs: testing a herd built with deliberate bugs: %s\n", bugs)
+	if overlay := os.Getenv("HERD_OVERLAY"); overlay != "" {
+		// A mutant: our herd with some source files replaced, to show the suite kills it.
+		opts.overlay = overlay
+		fmt.Fprintf(os.Stderr, "herd specs: testing our herd built with -overlay %s\n", overlay)
 	}
 	cluster = startHerd(ctx, opts)
 }, NodeTimeout(5*time.Minute))

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/herdchaos/herd/herd/internal/bug"
 	"github.com/herdchaos/herd/herd/proto"
 )
 
@@ -71,7 +70,7 @@ func (n *Node) Len() int { return len(n.clients) }
 // than what the node holds, none when it is not (it is still answered, PROTOCOL.md).
 func (n *Node) ClientIAMAT(now time.Time, c proto.IAMAT) (reply string, forward []string) {
 	at := proto.FormatAT(n.self, proto.FormatDiff(now, c.Time), c.Client, c.Location.Raw, c.Time.Raw)
-	if old, ok := n.clients[c.Client]; ok && c.Time.Compare(old.Time) <= 0 && !bug.On("older-overwrites") {
+	if old, ok := n.clients[c.Client]; ok && c.Time.Compare(old.Time) <= 0 {
 		return at, nil
 	}
 	n.store(at)
@@ -89,9 +88,6 @@ func (n *Node) PeerUpdate(from string, u proto.Update) (stored bool, forward []s
 	if old, ok := n.clients[u.Client]; ok {
 		c := u.Time.Compare(old.Time)
 		if c < 0 || (c == 0 && at <= old.AT) {
-			if bug.On("no-dedup") {
-				return false, n.allBut[from]
-			}
 			return false, nil
 		}
 	}

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/herdchaos/herd/herd/core"
-	"github.com/herdchaos/herd/herd/internal/bug"
 	"github.com/herdchaos/herd/herd/proto"
 )
 
@@ -163,9 +162,6 @@ func (l *link) run(ctx context.Context) {
 		if err == nil { // a session that came up resets the backoff
 			backoff = o.BackoffMin
 			lastFailure = ""
-			if bug.On("no-reconnect") {
-				return
-			}
 		} else if msg := err.Error(); msg != lastFailure {
 			// Logged when the reason changes, so a long outage does not flood the log.
 			l.s.wire.add(logEvent, "peer:"+l.peer, "link "+l.s.name+"->"+l.peer+" cannot connect: "+msg+" (retrying with backoff)")
@@ -370,10 +366,8 @@ func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who s
 		}
 		return nil
 	}
-	if !bug.On("no-resync") {
-		if err := resync(); err != nil {
-			return "resync: " + err.Error()
-		}
+	if err := resync(); err != nil {
+		return "resync: " + err.Error()
 	}
 	tick := time.NewTicker(o.Heartbeat)
 	defer tick.Stop()

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/herdchaos/herd/herd/core"
-	"github.com/herdchaos/herd/herd/internal/bug"
 	"github.com/herdchaos/herd/herd/places"
 	"github.com/herdchaos/herd/herd/proto"
 	"github.com/herdchaos/herd/herd/topology"
@@ -491,11 +490,7 @@ func (s *Server) whatsat(ctx context.Context, c proto.WHATSAT) (string, bool) {
 	body, err := s.opts.Places.Nearby(ctx, u.Location.PlacesParam(), proto.RadiusMetres(c.RadiusKm))
 	var out []byte
 	if err == nil {
-		bound := c.Bound
-		if bug.On("whatsat-ignores-bound") {
-			bound = 1000
-		}
-		out, err = places.Trim(body, bound)
+		out, err = places.Trim(body, c.Bound)
 	}
 	if err != nil {
 		s.metrics.placesErrors.Add(1)
@@ -503,9 +498,6 @@ func (s *Server) whatsat(ctx context.Context, c proto.WHATSAT) (string, bool) {
 		out = places.SqueezeNewlines(places.ErrorJSON(places.StatusUnknownError, err.Error()))
 	}
 	at := rec.AT
-	if bug.On("whatsat-names-receiver") {
-		at = proto.FormatAT(s.name, u.Diff, u.Client, u.Location.Raw, u.Time.Raw)
-	}
 	var b strings.Builder
 	b.Grow(len(at) + len(out) + 3)
 	b.WriteString(at)
@@ -521,14 +513,9 @@ func (s *Server) applyPeer(from string, u proto.Update) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	stored, forward := s.node.PeerUpdate(from, u)
-	var rec core.Record
 	if stored {
 		s.metrics.peerStored.Add(1)
-		rec, _ = s.node.Lookup(u.Client)
-	} else if len(forward) > 0 {
-		rec = core.Record{AT: u.ATLine(), Time: u.Time} // core floods what it did not store (only a bug build does)
-	}
-	if len(forward) > 0 {
+		rec, _ := s.node.Lookup(u.Client)
 		s.flood(forward, rec)
 	}
 }
