@@ -36,6 +36,12 @@ func formatDiffFast(now time.Time, t Time) string {
 	}
 	ds := now.Unix() - sec
 	dn := int64(now.Nanosecond()) - nsec
+	// dn is within (-1e9, 2e9): a negative client time adds its nanoseconds. Carry a
+	// whole second into ds, so dn has nine digits at most.
+	if dn >= 1e9 {
+		ds++
+		dn -= 1e9
+	}
 	// Bring both parts to the same sign.
 	if ds > 0 && dn < 0 {
 		ds--

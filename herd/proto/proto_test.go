@@ -185,6 +185,27 @@ func TestFormatDiffFastAndBigPathsAgree(t *testing.T) {
 	}
 }
 
+// A negative client time whose nanoseconds and now's add up to a second or more carries
+// that second: "-1.999999999" once made a diff with ten decimals, one second short.
+func TestFormatDiffOfANegativeTimeCarriesTheNanoseconds(t *testing.T) {
+	now := time.Unix(1764150000, 500000000)
+	tm, _ := ParseTime("-1.999999999")
+	if got, want := FormatDiff(now, tm), "+1764150002.499999999"; got != want {
+		t.Fatalf("FormatDiff(now, -1.999999999) = %s, want %s", got, want)
+	}
+	for _, ns := range []int{0, 1, 499999999, 500000000, 999999999} {
+		now := time.Unix(1764150000, int64(ns))
+		for _, in := range []string{"-1.999999999", "-0.000000001", "-0.5", "-0.999999999", "-1764150000.999999999",
+			"-99999999999999999.999999999", "1764150000.999999999", "1764150001", "0.5", "-3"} {
+			tm, _ := ParseTime(in)
+			fast, slow := formatDiffFast(now, tm), formatDiffBig(now, tm)
+			if fast != slow || CheckDiff(fast) != nil {
+				t.Errorf("now %d.%09d, time %s: fast %s, big %s", now.Unix(), ns, in, fast, slow)
+			}
+		}
+	}
+}
+
 func TestParseCommand(t *testing.T) {
 	cases := []struct {
 		line string
