@@ -531,7 +531,7 @@ func (s *Server) receive(ctx context.Context, conn net.Conn, r *bufio.Reader, w 
 			// for every line it waits for.)
 			conn.SetReadDeadline(time.Now().Add(o.DeadAfter))
 		}
-		raw, err := readLine(r, o.MaxLineBytes, buf)
+		raw, err := readLine(r, s.peerMaxLine, buf)
 		buf = raw
 		if err != nil {
 			var ne net.Error

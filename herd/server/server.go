@@ -37,7 +37,10 @@ type Options struct {
 	Secret        []byte // peers must prove it (HMAC) when set
 	Logger        *slog.Logger
 
-	MaxLineBytes int           // default 64 KiB
+	// MaxLineBytes bounds a client's line, terminator included (default 64 KiB). Peer
+	// lines may be longer (see PeerLineLimit): the HERD-AT line of a client's IAMAT
+	// repeats its time's digits in the diff. Every server of a herd must use the same.
+	MaxLineBytes int
 	MaxConns     int           // default 10000
 	Heartbeat    time.Duration // default 200ms
 	DeadAfter    time.Duration // a link silent this long is dropped; default 1.5s
@@ -45,6 +48,14 @@ type Options struct {
 	BackoffMax   time.Duration // default 1s
 	QueueLen     int           // per-peer send queue; default 65536 updates
 }
+
+// PeerLineLimit is the longest peer line a server accepts when clients' lines are at most
+// maxLine bytes and no server name is longer than maxName: the HERD-AT line made from an
+// IAMAT of maxLine bytes, whose diff has as many integer digits as the client's time plus
+// one (and at least eleven), fits with room to spare. Worked out: the IAMAT's client,
+// location and time take at most maxLine-9 bytes; the diff takes at most len(time)+22;
+// "HERD-AT", the origin, five separators and "\n" add maxName+13.
+func PeerLineLimit(maxLine, maxName int) int { return 2*maxLine + maxName + 64 }
 
 func (o *Options) defaults() {
 	if o.PlacesTimeout <= 0 {
@@ -102,6 +113,8 @@ type Server struct {
 
 	idleWorkers atomic.Int64 // connection goroutines waiting for another connection
 
+	peerMaxLine int // the longest peer line accepted (PeerLineLimit)
+
 	metrics metrics
 	ready   chan struct{}
 	addr    net.Addr
@@ -138,6 +151,11 @@ func New(opts Options) (*Server, error) {
 	for _, peer := range self.Neighbours() {
 		s.links[peer] = newLink(s, peer, self.Peers[peer])
 	}
+	longest := 0
+	for _, n := range opts.Config.Names() {
+		longest = max(longest, len(n))
+	}
+	s.peerMaxLine = PeerLineLimit(opts.MaxLineBytes, longest)
 	return s, nil
 }
 

@@ -1,0 +1,67 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herdchaos/herd/herd/client"
+)
+
+// linkUp waits until the link from -> to is up.
+func (h *testHerd) linkUp(t *testing.T, from, to string, within time.Duration) {
+	t.Helper()
+	eventually(t, within, func() error {
+		if !h.server(from).PeerUp(to) {
+			return fmt.Errorf("link %s->%s not up", from, to)
+		}
+		return nil
+	})
+}
+
+// Every IAMAT that fits in the client line limit makes a HERD-AT line that neighbours
+// accept, even at the largest sizes: a client id, a location or a time (whose diff repeats
+// its digits) as long as the line allows.
+func TestAnIAMATAtTheLineLimitReachesTheNeighbour(t *testing.T) {
+	const max = 300 // bytes, "\n" included
+	h := startHerd(t, []string{"A", "Bramblewood"}, [][2]string{{"A", "Bramblewood"}}, Options{MaxLineBytes: max})
+	h.linkUp(t, "A", "Bramblewood", 3*time.Second)
+	fill := func(prefix, suffix string, c byte) string {
+		return prefix + strings.Repeat(string(c), max-len(prefix)-len(suffix)-1) + suffix + "\n"
+	}
+	lines := []string{
+		fill("IAMAT ", " +1+1 1", 'i'),                  // the longest client id
+		fill("IAMAT nines +1+1 ", "", '9'),              // the longest time: the diff is as long
+		fill("IAMAT neg +1+1 -", ".999999999", '9'),     // and negative: the diff is longer still
+		fill("IAMAT frac +1+1 -9.", "", '9'),            // the longest fraction, rounded to nine
+		fill("IAMAT loc +90.", "-180 -99999999999", '0'), // the longest location
+	}
+	for i, line := range lines {
+		if len(line) != max {
+			t.Fatalf("line %d is %d bytes", i, len(line))
+		}
+		out, err := client.Exchange(ctx(t), h.addr("A"), line)
+		if err != nil || !strings.HasPrefix(out, "AT A ") {
+			t.Fatalf("line %d answered %q %v", i, out, err)
+		}
+		at := strings.TrimSuffix(out, "\n")
+		id := strings.Fields(at)[3]
+		eventually(t, 3*time.Second, func() error {
+			got, ok := h.server("Bramblewood").Lookup(id)
+			if !ok || got != at {
+				return fmt.Errorf("line %d (%d bytes as HERD-AT): the neighbour holds %q", i, len("HERD-"+at+"\n"), got)
+			}
+			return nil
+		})
+	}
+	b, _ := os.ReadFile(filepath.Join(h.logDir, "Bramblewood.log"))
+	if strings.Contains(string(b), "dropped") {
+		t.Fatal("the link dropped")
+	}
+	if PeerLineLimit(max, len("Bramblewood")) < len("HERD-AT Bramblewood -")+2*max {
+		t.Fatal("the peer line limit leaves no room")
+	}
+}
