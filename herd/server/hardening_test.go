@@ -33,10 +33,10 @@ func TestAnIAMATAtTheLineLimitReachesTheNeighbour(t *testing.T) {
 		return prefix + strings.Repeat(string(c), max-len(prefix)-len(suffix)-1) + suffix + "\n"
 	}
 	lines := []string{
-		fill("IAMAT ", " +1+1 1", 'i'),                  // the longest client id
-		fill("IAMAT nines +1+1 ", "", '9'),              // the longest time: the diff is as long
-		fill("IAMAT neg +1+1 -", ".999999999", '9'),     // and negative: the diff is longer still
-		fill("IAMAT frac +1+1 -9.", "", '9'),            // the longest fraction, rounded to nine
+		fill("IAMAT ", " +1+1 1", 'i'),                   // the longest client id
+		fill("IAMAT nines +1+1 ", "", '9'),               // the longest time: the diff is as long
+		fill("IAMAT neg +1+1 -", ".999999999", '9'),      // and negative: the diff is longer still
+		fill("IAMAT frac +1+1 -9.", "", '9'),             // the longest fraction, rounded to nine
 		fill("IAMAT loc +90.", "-180 -99999999999", '0'), // the longest location
 	}
 	for i, line := range lines {
