@@ -1,7 +1,10 @@
 package server
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,5 +66,28 @@ func TestAnIAMATAtTheLineLimitReachesTheNeighbour(t *testing.T) {
 	}
 	if PeerLineLimit(max, len("Bramblewood")) < len("HERD-AT Bramblewood -")+2*max {
 		t.Fatal("the peer line limit leaves no room")
+	}
+}
+
+// A whole line followed by part of the next, in one read, is answered at once: a client
+// that waits for each reply before it finishes the next line must not deadlock.
+func TestALineFollowedByAPartialOneIsAnsweredAtOnce(t *testing.T) {
+	h := startHerd(t, []string{"A"}, nil, Options{})
+	conn, err := net.Dial("tcp", h.addr("A"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "IAMAT a +1+1 1\nIAM"); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	r := bufio.NewReader(conn)
+	if l, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(l, "AT A ") {
+		t.Fatalf("first reply %q %v: held back until the partial line is finished", l, err)
+	}
+	io.WriteString(conn, "AT b +1+1 2\n")
+	if l, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(l, "AT A ") || !strings.Contains(l, " b ") {
+		t.Fatalf("second reply %q %v", l, err)
 	}
 }

@@ -370,8 +370,8 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 		defer t.Stop()
 	}
 	var now time.Time
+	buffered := false // a whole line is in r's buffer
 	for {
-		buffered := lineBuffered(r)
 		raw, err := readLine(r, s.opts.MaxLineBytes, buf)
 		buf = raw
 		if len(raw) == 0 && err != nil {
@@ -408,7 +408,10 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 			s.wire.addAt(now, logOut, id, "", strings.TrimSuffix(reply, "\n"))
 			w.WriteString(reply)
 		}
-		if r.Buffered() == 0 || err != nil {
+		// Replies wait in w while whole lines wait in r, so a pipelined batch leaves in
+		// one write; once no whole line is left (a partial one may be), they go.
+		buffered = err == nil && lineBuffered(r)
+		if !buffered {
 			s.wire.sync()
 			if w.Flush() != nil {
 				return
