@@ -2,16 +2,20 @@ package server
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/herdchaos/herd/herd/client"
+	"github.com/herdchaos/herd/herd/topology"
 )
 
 // linkUp waits until the link from -> to is up.
@@ -89,5 +93,117 @@ func TestALineFollowedByAPartialOneIsAnsweredAtOnce(t *testing.T) {
 	io.WriteString(conn, "AT b +1+1 2\n")
 	if l, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(l, "AT A ") || !strings.Contains(l, " b ") {
 		t.Fatalf("second reply %q %v", l, err)
+	}
+}
+
+// stalledNeighbour is a neighbour named name that completes the handshake of the first
+// connection and then reads nothing, and writes nothing unless pong (then a pong every
+// 50 ms, as a listener whose reading half is stuck would); later connections get no
+// answer at all.
+func stalledNeighbour(t *testing.T, name string, pong bool) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	go func() {
+		for first := true; ; first = false {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			if !first {
+				continue
+			}
+			r := bufio.NewReader(c)
+			if l, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(l, "HERD-PEER ") {
+				continue
+			}
+			io.WriteString(c, "HERD-CHALLENGE n\n")
+			if _, err := r.ReadString('\n'); err != nil {
+				continue
+			}
+			io.WriteString(c, "HERD-WELCOME "+name+"\n")
+			if pong {
+				go func() {
+					for {
+						if _, err := io.WriteString(c, "HERD-PONG 0\n"); err != nil {
+							return
+						}
+						<-time.After(50 * time.Millisecond) // a heartbeat, not a wait for a condition
+					}
+				}()
+			}
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// A neighbour that accepts a link and then reads nothing: megabytes of updates fill the
+// socket, yet the link is reported down within a few DeadAfter and the server stops at
+// once when cancelled.
+func TestALinkToANeighbourThatReadsNothingGoesDownAndTheServerStops(t *testing.T) {
+	for _, pong := range []bool{false, true} {
+		t.Run(fmt.Sprint("pong=", pong), func(t *testing.T) { testStalledNeighbour(t, pong) })
+	}
+}
+
+func testStalledNeighbour(t *testing.T, pong bool) {
+	const deadAfter = 300 * time.Millisecond
+	stalled := stalledNeighbour(t, "B", pong)
+	cfg := topology.Build([]string{"A", "B"}, [][2]string{{"A", "B"}},
+		func(string) string { return stalled }, func(string) string { return "127.0.0.1:0" })
+	srv, err := New(Options{Name: "A", Config: cfg, Logger: quiet(), LogDir: t.TempDir(),
+		DeadAfter: deadAfter, Heartbeat: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(c) }()
+	<-srv.Ready()
+	eventually(t, 3*time.Second, func() error {
+		if !srv.PeerUp("B") {
+			return errors.New("link A->B not up")
+		}
+		return nil
+	})
+	// 12 MB of updates, more than loopback's socket buffers hold.
+	conn, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	go io.Copy(io.Discard, conn)
+	id := strings.Repeat("x", 30000)
+	for i := range 400 {
+		if _, err := fmt.Fprintf(conn, "IAMAT %s%d +1+1 1\n", id, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*deadAfter, func() error {
+		if srv.PeerUp("B") {
+			return errors.New("the link to a neighbour that reads nothing is still up")
+		}
+		return nil
+	})
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * deadAfter):
+		t.Fatal("Serve did not return after cancel")
 	}
 }

@@ -192,8 +192,12 @@ func (l *link) session(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close()
+	// A server that stops closes its links at once, even one stuck in a write.
+	defer context.AfterFunc(ctx, func() { conn.Close() })()
 	r := bufio.NewReaderSize(conn, 4096)
-	w := bufio.NewWriterSize(conn, 32<<10)
+	// Every write must make progress within DeadAfter: a neighbour that reads nothing
+	// cannot hold this link's loop (nor the server's stop) in a write.
+	w := bufio.NewWriterSize(deadlineWriter{conn, o.DeadAfter}, 32<<10)
 	who := "peer:" + l.peer
 	since, err := l.handshake(conn, r, w, who)
 	if err != nil {
@@ -203,8 +207,9 @@ func (l *link) session(ctx context.Context) error {
 	l.s.wire.add(logEvent, who, "link "+l.s.name+"->"+l.peer+" up via "+l.addr)
 	l.s.log.Info("peer link up", "peer", l.peer, "addr", l.addr)
 
-	// The watchdog closes the connection when no pong came for DeadAfter; that also
-	// unblocks a write stuck on a stalled peer.
+	// The reader is the watchdog: when no pong comes for DeadAfter its read times out and
+	// it closes the connection, which also unblocks a write stuck on a stalled peer (and
+	// every write has a deadline of its own besides).
 	var lastPong atomic.Int64
 	lastPong.Store(time.Now().UnixNano())
 	done := make(chan struct{})
@@ -213,9 +218,16 @@ func (l *link) session(ctx context.Context) error {
 		defer close(done)
 		var buf []byte
 		for {
+			if !lineBuffered(r) {
+				conn.SetReadDeadline(time.Now().Add(o.DeadAfter))
+			}
 			raw, err := readLine(r, 1024, buf)
 			buf = raw
 			if err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					err = fmt.Errorf("no heartbeat for %v", o.DeadAfter)
+				}
 				readErr.Store(err)
 				conn.Close()
 				return
@@ -233,6 +245,9 @@ func (l *link) session(ctx context.Context) error {
 
 	l.setConnected(true)
 	reason := l.stream(ctx, conn, w, who, since, &lastPong, done)
+	if ctx.Err() != nil {
+		reason = "server stopping"
+	}
 	l.setConnected(false)
 	conn.Close()
 	<-done
@@ -244,6 +259,17 @@ func (l *link) session(ctx context.Context) error {
 	l.s.wire.sync()
 	l.s.log.Info("peer link dropped", "peer", l.peer, "reason", reason)
 	return nil
+}
+
+// deadlineWriter gives each write to conn a deadline d from its start.
+type deadlineWriter struct {
+	conn net.Conn
+	d    time.Duration
+}
+
+func (w deadlineWriter) Write(b []byte) (int, error) {
+	w.conn.SetWriteDeadline(time.Now().Add(w.d))
+	return w.conn.Write(b)
 }
 
 // handshake proves the dialler and returns the mark the neighbour holds from this run of
@@ -510,6 +536,7 @@ func (s *Server) receive(ctx context.Context, conn net.Conn, r *bufio.Reader, w 
 				s.wire.add(logOut, who, line)
 				s.wire.sync()
 				wmu.Lock()
+				conn.SetWriteDeadline(time.Now().Add(o.DeadAfter))
 				w.WriteString(line + "\n")
 				err := w.Flush()
 				wmu.Unlock()
