@@ -207,3 +207,72 @@ func testStalledNeighbour(t *testing.T, pong bool) {
 		t.Fatal("Serve did not return after cancel")
 	}
 }
+
+// peerHandshake dials addr as neighbour from of to (no secret) and returns the
+// connection and the listener's answer to HERD-AUTH.
+func peerHandshake(t *testing.T, addr, from, to string) (net.Conn, *bufio.Reader, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(conn)
+	io.WriteString(conn, "HERD-PEER "+from+" "+to+" n1\n")
+	if l, err := r.ReadString('\n'); !strings.HasPrefix(l, "HERD-CHALLENGE ") {
+		t.Fatalf("got %q %v", l, err)
+	}
+	io.WriteString(conn, "HERD-AUTH -\n")
+	l, _ := r.ReadString('\n')
+	conn.SetDeadline(time.Time{})
+	return conn, r, l
+}
+
+// Without a secret anyone can claim to be a neighbour, but an update whose origin is not
+// a server of the herd is refused and the link dropped, and a live link of the real
+// neighbour is not displaced by a second connection claiming its name.
+func TestAFakePeerCannotStoreAForeignOriginNorDisplaceALiveLink(t *testing.T) {
+	h := startHerd(t, []string{"A", "B", "C"}, [][2]string{{"A", "B"}, {"B", "C"}}, Options{Heartbeat: 50 * time.Millisecond, DeadAfter: time.Second})
+	h.linkUp(t, "A", "B", 3*time.Second)
+	h.linkUp(t, "C", "B", 3*time.Second)
+	connects := h.server("A").metrics.peerConnects.Load()
+
+	// A second connection claiming A while A's link is live is refused.
+	_, _, answer := peerHandshake(t, h.addr("B"), "A", "B")
+	if answer != "? HERD-AUTH -\n" {
+		t.Fatalf("a second connection claiming A was answered %q", answer)
+	}
+	if !h.server("A").PeerUp("B") || h.server("A").metrics.peerConnects.Load() != connects {
+		t.Fatal("the real link A->B was displaced")
+	}
+
+	// Once C's link is gone (C stopped), a fake C is accepted, but may only carry updates
+	// that name a server of the herd as their origin.
+	h.stop("C")
+	var conn net.Conn
+	var r *bufio.Reader
+	eventually(t, 3*time.Second, func() error {
+		var l string
+		conn, r, l = peerHandshake(t, h.addr("B"), "C", "B")
+		if l != "HERD-WELCOME B\n" {
+			conn.Close()
+			return fmt.Errorf("fake C answered %q", l)
+		}
+		return nil
+	})
+	go io.Copy(io.Discard, r)
+	io.WriteString(conn, "HERD-AT Mallory +0.000000000 victim +1+1 99999999999\nHERD-AT C +0.000000000 later +1+1 1\n")
+	eventually(t, 3*time.Second, func() error {
+		b, _ := os.ReadFile(filepath.Join(h.logDir, "B.log"))
+		if !strings.Contains(string(b), `origin \"Mallory\" is not a server of the herd`) {
+			return errors.New("B's log does not say it dropped the link for its origin")
+		}
+		return nil
+	})
+	for _, id := range []string{"victim", "later"} {
+		if at, ok := h.server("B").Lookup(id); ok {
+			t.Fatalf("B stored %q from a link it should have dropped", at)
+		}
+	}
+}

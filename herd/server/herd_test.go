@@ -760,7 +760,7 @@ func TestAReconnectSendsOnlyWhatTheNeighbourLacks(t *testing.T) {
 	// Cut the link at B's end; while A redials, three more updates.
 	b := h.server("B")
 	b.inMu.Lock()
-	b.inbound["A"].Close()
+	b.inbound["A"].conn.Close()
 	b.inMu.Unlock()
 	for i := range 3 {
 		client.IAMAT(ctx(t), h.addr("A"), fmt.Sprint("new", i), "+1+1", "1")

@@ -484,39 +484,66 @@ func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, 
 		s.log.Warn("peer handshake refused", "claimed", from, "remote", conn.RemoteAddr().String())
 		return true
 	}
+	// A second connection claiming a neighbour whose link is live (it heard from it
+	// within inboundLive) replaces it only when it proved the secret; without a secret
+	// anyone can claim any name, so the live link stays: the real neighbour redials only
+	// after its link went quiet.
+	in := &inbound{conn: conn}
+	in.heard.Store(time.Now().UnixNano())
 	welcome := proto.PeerWelcome + " " + s.name
 	s.inMu.Lock()
+	old := s.inbound[from]
+	if old != nil && len(o.Secret) == 0 && time.Since(time.Unix(0, old.heard.Load())) < s.inboundLive() {
+		s.inMu.Unlock()
+		s.wire.add(logEvent, who, "handshake refused: the link "+from+"->"+s.name+" is live (without a secret it is not replaced)")
+		send(proto.FormatInvalid(auth)[:len(auth)+2])
+		s.log.Warn("peer handshake refused: link live", "claimed", from, "remote", conn.RemoteAddr().String())
+		return true
+	}
+	if old != nil {
+		old.conn.Close() // a newer connection from the same neighbour replaces a stale one
+	}
+	s.inbound[from] = in
 	if m, ok := s.marks[from]; ok {
 		welcome += " " + m.instance + " " + strconv.FormatUint(m.seq, 10)
 	}
 	s.inMu.Unlock()
+	defer func() {
+		s.inMu.Lock()
+		if s.inbound[from] == in {
+			delete(s.inbound, from)
+		}
+		s.inMu.Unlock()
+	}()
 	if send(welcome) != nil {
 		return true
 	}
 	conn.SetDeadline(time.Time{})
-
-	s.inMu.Lock()
-	if old := s.inbound[from]; old != nil {
-		old.Close() // a newer connection from the same neighbour replaces a stale one
-	}
-	s.inbound[from] = conn
-	s.inMu.Unlock()
 	s.wire.add(logEvent, who, "link "+from+"->"+s.name+" accepted from "+conn.RemoteAddr().String())
 	s.wire.sync()
-	reason := s.receive(ctx, conn, r, w, from, who)
-	s.inMu.Lock()
-	if s.inbound[from] == conn {
-		delete(s.inbound, from)
-	}
-	s.inMu.Unlock()
+	reason := s.receive(ctx, in, r, w, from, who)
 	s.wire.add(logEvent, who, "link "+from+"->"+s.name+" dropped: "+reason)
 	s.wire.sync()
 	return true
 }
 
+// inbound is a neighbour's accepted link, and when a line last came on it.
+type inbound struct {
+	conn  net.Conn
+	heard atomic.Int64 // UnixNano
+}
+
+// inboundLive is how recently an accepted link must have heard from its neighbour for a
+// new connection claiming that neighbour (without the secret) to be refused: three
+// heartbeats, at most DeadAfter.
+func (s *Server) inboundLive() time.Duration {
+	return min(3*s.opts.Heartbeat, s.opts.DeadAfter)
+}
+
 // receive applies a neighbour's updates and sends pongs until the link breaks.
-func (s *Server) receive(ctx context.Context, conn net.Conn, r *bufio.Reader, w *bufio.Writer, from, who string) string {
+func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *bufio.Writer, from, who string) string {
 	o := s.opts
+	conn := in.conn
 	var wmu sync.Mutex
 	var lastSeq atomic.Int64
 	stop := make(chan struct{})
@@ -569,6 +596,7 @@ func (s *Server) receive(ctx context.Context, conn net.Conn, r *bufio.Reader, w 
 		}
 		if !buffered || now.IsZero() {
 			now = time.Now() // the time the line came; whole lines of one read share it
+			in.heard.Store(now.UnixNano())
 		}
 		line := proto.TrimLine(string(raw))
 		s.wire.addAt(now, logIn, who, "", line)
@@ -587,6 +615,11 @@ func (s *Server) receive(ctx context.Context, conn net.Conn, r *bufio.Reader, w 
 			u, err := proto.ParsePeerLine(line, scratch)
 			if err != nil {
 				return fmt.Sprintf("bad update %q: %v", line, err)
+			}
+			if !s.herd[u.Origin] {
+				// Only a server of the herd takes IAMATs: an update from any other
+				// origin is forged, and its sender no peer.
+				return fmt.Sprintf("bad update %q: origin %q is not a server of the herd", line, u.Origin)
 			}
 			s.applyPeer(from, u)
 		default:

@@ -104,7 +104,8 @@ type Server struct {
 	links    map[string]*link // the links this server dials, by neighbour; fixed at New
 	instance string           // a random id of this run, in the marks it sends (see peer.go)
 	inMu     sync.Mutex
-	inbound  map[string]net.Conn // the newest accepted connection of each neighbour
+	inbound  map[string]*inbound // the newest accepted connection of each neighbour
+	herd     map[string]bool     // the names of the herd's servers, the only origins of updates
 	marks    map[string]peerMark // the last mark each neighbour sent (guarded by inMu)
 
 	connMu sync.Mutex
@@ -142,7 +143,8 @@ func New(opts Options) (*Server, error) {
 		wire:     wire,
 		node:     core.New(opts.Name, self.Neighbours()),
 		links:    map[string]*link{},
-		inbound:  map[string]net.Conn{},
+		inbound:  map[string]*inbound{},
+		herd:     map[string]bool{},
 		marks:    map[string]peerMark{},
 		conns:    map[net.Conn]struct{}{},
 		instance: nonce()[:16],
@@ -153,6 +155,7 @@ func New(opts Options) (*Server, error) {
 	}
 	longest := 0
 	for _, n := range opts.Config.Names() {
+		s.herd[n] = true
 		longest = max(longest, len(n))
 	}
 	s.peerMaxLine = PeerLineLimit(opts.MaxLineBytes, longest)
