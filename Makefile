@@ -3,7 +3,7 @@ GO      ?= go
 IMAGE   ?= herd-chaos/herd:latest
 export CGO_ENABLED := 0
 
-.PHONY: all build image run test unit specs specs-local quick prove-bugs fuzz bench clean vet
+.PHONY: all build image run test unit specs specs-local quick mutants mutants-quick fuzz bench clean vet
 
 all: build
 
@@ -27,7 +27,7 @@ vet:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 
 unit:
-	$(GO) test -count=1 ./herd/... ./chaos/... ./cmd/... ./local/...
+	$(GO) test -count=1 ./herd/... ./chaos/... ./cmd/... ./local/... ./specs/mutants
 
 # The whole suite, and the quick subset (label "quick").
 specs:
@@ -40,11 +40,16 @@ quick:
 specs-local:
 	HERD_BACKEND=local $(GO) tool ginkgo ./specs
 
-test: vet unit specs specs-local
+test: vet unit specs specs-local mutants-quick
 
-# Shows the suite catches deliberate bugs (a few minutes; not part of make test).
-prove-bugs:
-	specs/prove-bugs.sh
+# The mutation campaign: our herd built with one realistic bug at a time (specs/mutants),
+# the whole suite against each on the local backend; a table of which spec killed which.
+mutants:
+	$(GO) run ./specs/mutants
+
+# The mutants marked quick, each against the spec that kills it (part of make test).
+mutants-quick:
+	$(GO) run ./specs/mutants -quick
 
 fuzz:
 	$(GO) test ./herd/proto -run '^$$' -fuzz FuzzParseCommand -fuzztime 60s

@@ -12,6 +12,7 @@
 package specs
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -210,7 +211,7 @@ func saveArtifacts(ctx context.Context, c *chaos.Cluster, dir string) {
 			GinkgoWriter.Printf("logs of %s: %v\n", n, err)
 		}
 		for name, b := range logs {
-			os.WriteFile(filepath.Join(dir, n+"-"+notFile.ReplaceAllString(filepath.Base(name), "_")), b, 0o644)
+			os.WriteFile(filepath.Join(dir, n+"-"+notFile.ReplaceAllString(filepath.Base(name), "_")), shortLog(b), 0o644)
 		}
 	}
 	AddReportEntry("artifacts", dir)
@@ -247,4 +248,40 @@ func update(ctx context.Context, origin string) chaos.Accepted {
 	check(err)
 	check(cluster.CheckNotDelivered(ctx, u))
 	return u
+}
+
+// Logs kept as artifacts are cut to what a reader needs: a server's log after a busy
+// suite is tens of megabytes, and a broken herd fails many specs.
+const (
+	logTail    = 256 << 10 // the end of the log, whole
+	logNotable = 256 << 10 // before it, only the lines about links, errors and refusals
+)
+
+// notable are the words of log lines worth keeping from before the tail.
+var notable = regexp.MustCompile(`(?i)\bevent\b|link |dropp|refus|error|panic|fail|closing|start|serving|stopp`)
+
+// shortLog keeps the last logTail bytes of a log and, from before them, up to logNotable
+// bytes of notable lines, with a note of what was cut.
+func shortLog(b []byte) []byte {
+	if len(b) <= logTail+logNotable {
+		return b
+	}
+	cut := len(b) - logTail
+	if i := bytes.IndexByte(b[cut:], '\n'); i >= 0 {
+		cut += i + 1
+	}
+	var out bytes.Buffer
+	fmt.Fprintf(&out, "[artifacts: %d bytes of log; before the last %d, only lines about links, errors and refusals are kept]\n", len(b), len(b)-cut)
+	for _, line := range bytes.SplitAfter(b[:cut], []byte("\n")) {
+		if out.Len()+len(line) > logNotable {
+			out.WriteString("[artifacts: more notable lines cut]\n")
+			break
+		}
+		if notable.Match(line) {
+			out.Write(line)
+		}
+	}
+	out.WriteString("[artifacts: the last part of the log, whole]\n")
+	out.Write(b[cut:])
+	return out.Bytes()
 }
