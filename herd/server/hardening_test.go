@@ -276,3 +276,82 @@ func TestAFakePeerCannotStoreAForeignOriginNorDisplaceALiveLink(t *testing.T) {
 		}
 	}
 }
+
+// checkedConn checks that every reply line written was in the log file when its first
+// byte was written.
+type checkedConn struct {
+	net.Conn
+	logFile string
+	mu      sync.Mutex
+	writes  int
+	missing []string
+	pending string // a line begun in an earlier write
+	seen    string // the log file when it was begun
+}
+
+func (c *checkedConn) Write(b []byte) (int, error) {
+	b2, _ := os.ReadFile(c.logFile)
+	logged := string(b2)
+	c.mu.Lock()
+	c.writes++
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		seen := logged
+		if c.pending != "" {
+			l, seen = c.pending+l, c.seen
+			c.pending = ""
+		}
+		if !strings.HasSuffix(l, "\n") {
+			c.pending, c.seen = l, seen
+			continue
+		}
+		if !strings.Contains(seen, `"`+strings.TrimSuffix(l, "\n")+`"`) {
+			c.missing = append(c.missing, l)
+		}
+	}
+	c.mu.Unlock()
+	return c.Conn.Write(b)
+}
+
+// A reply never leaves before its log line, even when a pipelined client's replies fill
+// the connection's writer and it writes them out before the batch is done.
+func TestPipelinedRepliesLeaveOnlyAfterTheirLogLines(t *testing.T) {
+	cfg := topology.Build([]string{"A"}, nil, nil, func(string) string { return "127.0.0.1:0" })
+	dir := t.TempDir()
+	srv, err := New(Options{Name: "A", Config: cfg, Logger: quiet(), LogDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.wire.close()
+	server, cl := net.Pipe()
+	conn := &checkedConn{Conn: server, logFile: filepath.Join(dir, "A.log")}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.handle(context.Background(), conn)
+	}()
+	const n = 1000
+	var batch strings.Builder
+	for i := range n {
+		fmt.Fprintf(&batch, "IAMAT pipelined-client-%04d +34.068930-118.445127 %d.123456789\n", i, 1520023934+i)
+	}
+	go func() {
+		io.WriteString(cl, batch.String())
+	}()
+	cl.SetReadDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(cl)
+	for i := range n {
+		if l, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(l, "AT A ") {
+			t.Fatalf("reply %d: %q %v", i, l, err)
+		}
+	}
+	cl.Close()
+	<-done
+	conn.mu.Lock()
+	defer conn.mu.Unlock()
+	if len(conn.missing) > 0 {
+		t.Fatalf("%d of %d replies were written before their log lines, e.g. %q", len(conn.missing), n, conn.missing[0])
+	}
+	if conn.writes < 2 {
+		t.Fatalf("the replies left in %d write: the test needs the writer to fill", conn.writes)
+	}
+}

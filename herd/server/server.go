@@ -355,11 +355,12 @@ func readLine(r *bufio.Reader, max int, buf []byte) ([]byte, error) {
 func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
 	id := "c" + strconv.FormatInt(s.nextID.Add(1), 10)
-	r, w := getBuffers(conn)
+	bufs := s.getBuffers(conn)
+	r, w := bufs.r, bufs.w
 	pooled := true
 	defer func() {
 		if pooled {
-			putBuffers(r, w)
+			putBuffers(bufs)
 		}
 	}()
 	var buf []byte
@@ -415,8 +416,7 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 		// one write; once no whole line is left (a partial one may be), they go.
 		buffered = err == nil && lineBuffered(r)
 		if !buffered {
-			s.wire.sync()
-			if w.Flush() != nil {
+			if w.Flush() != nil { // the log is synced first (loggedWriter)
 				return
 			}
 		}
@@ -433,23 +433,44 @@ const keepAliveAfter = 5 * time.Second
 
 // Client connections' buffers are reused: one-shot clients open thousands of
 // connections a second, and two fresh 4 KiB buffers each were a tenth of the CPU.
-var (
-	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
-	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
-)
+var connBufsPool = sync.Pool{New: func() any {
+	b := &connBufs{r: bufio.NewReaderSize(nil, 4096)}
+	b.w = bufio.NewWriterSize(&b.out, 4096)
+	return b
+}}
 
-func getBuffers(conn net.Conn) (*bufio.Reader, *bufio.Writer) {
-	r, w := readers.Get().(*bufio.Reader), writers.Get().(*bufio.Writer)
-	r.Reset(conn)
-	w.Reset(conn)
-	return r, w
+// connBufs are a client connection's buffers. Its writer writes through out, which syncs
+// the log before every write to the connection: whenever the writer sends (a Flush, or
+// a full buffer making room), every reply in it was logged first.
+type connBufs struct {
+	r   *bufio.Reader
+	w   *bufio.Writer
+	out loggedWriter
 }
 
-func putBuffers(r *bufio.Reader, w *bufio.Writer) {
-	r.Reset(nil)
-	w.Reset(nil)
-	readers.Put(r)
-	writers.Put(w)
+// loggedWriter syncs the log, then writes to conn.
+type loggedWriter struct {
+	conn net.Conn
+	log  *wireLog
+}
+
+func (lw *loggedWriter) Write(b []byte) (int, error) {
+	lw.log.sync()
+	return lw.conn.Write(b)
+}
+
+func (s *Server) getBuffers(conn net.Conn) *connBufs {
+	b := connBufsPool.Get().(*connBufs)
+	b.r.Reset(conn)
+	b.out = loggedWriter{conn: conn, log: s.wire}
+	return b
+}
+
+func putBuffers(b *connBufs) {
+	b.r.Reset(nil)
+	b.w.Reset(&b.out)
+	b.out = loggedWriter{}
+	connBufsPool.Put(b)
 }
 
 // command answers one client line received at now ("" for a blank line).
