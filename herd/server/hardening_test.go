@@ -327,7 +327,7 @@ func TestPipelinedRepliesLeaveOnlyAfterTheirLogLines(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		srv.handle(context.Background(), conn)
+		srv.handle(context.Background(), conn, false)
 	}()
 	const n = 1000
 	var batch strings.Builder
@@ -354,4 +354,116 @@ func TestPipelinedRepliesLeaveOnlyAfterTheirLogLines(t *testing.T) {
 	if conn.writes < 2 {
 		t.Fatalf("the replies left in %d write: the test needs the writer to fill", conn.writes)
 	}
+}
+
+// A client connection that sends nothing for IdleTimeout is closed, and the log says so.
+func TestAnIdleClientConnectionIsClosed(t *testing.T) {
+	h := startHerd(t, []string{"A"}, nil, Options{IdleTimeout: 200 * time.Millisecond})
+	conn, err := net.Dial("tcp", h.addr("A"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(conn)
+	io.WriteString(conn, "IAMAT a +1+1 1\n")
+	if l, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(l, "AT A ") {
+		t.Fatalf("reply %q %v", l, err)
+	}
+	if l, err := r.ReadString('\n'); err != io.EOF {
+		t.Fatalf("an idle connection was not closed: %q %v", l, err)
+	}
+	eventually(t, 3*time.Second, func() error {
+		b, _ := os.ReadFile(filepath.Join(h.logDir, "A.log"))
+		if !strings.Contains(string(b), "closing: idle for 200ms") {
+			return errors.New("the log does not say why the connection closed")
+		}
+		return nil
+	})
+}
+
+// Clients holding every connection slot (idle sockets) cannot keep a restarted neighbour
+// from linking: neighbours have slots of their own, which a client cannot keep.
+func TestANeighbourLinksWhileClientsHoldEverySlot(t *testing.T) {
+	const maxConns = 100
+	h := startHerd(t, []string{"A", "B"}, [][2]string{{"A", "B"}}, Options{MaxConns: maxConns, DeadAfter: 500 * time.Millisecond, Heartbeat: 50 * time.Millisecond})
+	h.linkUp(t, "B", "A", 3*time.Second)
+	a := h.server("A")
+	h.stop("B")
+	// Hold every client slot of A and more, with sockets that send nothing.
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	eventually(t, 5*time.Second, func() error {
+		for range 10 {
+			c, err := net.Dial("tcp", h.addr("A"))
+			if err != nil {
+				return err
+			}
+			held = append(held, c)
+		}
+		if n := len(a.slots); n < maxConns {
+			return fmt.Errorf("clients hold %d slots of %d", n, maxConns)
+		}
+		return nil
+	})
+	h.start("B")
+	h.linkUp(t, "B", "A", 5*time.Second)
+	if n := len(a.slots); n != maxConns {
+		t.Fatalf("clients hold %d slots: the link did not come through a peer slot", n)
+	}
+	at, err := client.IAMAT(ctx(t), h.addr("B"), "through", "+1+1", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 3*time.Second, func() error {
+		if got, _ := a.Lookup("through"); got != at {
+			return fmt.Errorf("A holds %q", got)
+		}
+		return nil
+	})
+}
+
+// herd_client_connections counts open client connections, not peer links.
+func TestTheClientConnectionsMetricCountsOpenClientConnections(t *testing.T) {
+	h := startHerd(t, []string{"A", "B"}, [][2]string{{"A", "B"}}, Options{})
+	h.linkUp(t, "B", "A", 3*time.Second)
+	a := h.server("A")
+	metric := func() string {
+		var b strings.Builder
+		a.writeMetrics(&b)
+		for _, l := range strings.Split(b.String(), "\n") {
+			if strings.HasPrefix(l, "herd_client_connections{") {
+				return l[strings.LastIndexByte(l, ' ')+1:]
+			}
+		}
+		return "missing"
+	}
+	var conns []net.Conn
+	for range 50 {
+		c, err := net.Dial("tcp", h.addr("A"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	eventually(t, 3*time.Second, func() error {
+		if m := metric(); m != "50" {
+			return fmt.Errorf("herd_client_connections is %s with 50 open", m)
+		}
+		return nil
+	})
+	for _, c := range conns {
+		c.Close()
+	}
+	eventually(t, 3*time.Second, func() error {
+		if m := metric(); m != "0" {
+			return fmt.Errorf("herd_client_connections is %s with none open", m)
+		}
+		return nil
+	})
 }

@@ -41,12 +41,15 @@ type Options struct {
 	// lines may be longer (see PeerLineLimit): the HERD-AT line of a client's IAMAT
 	// repeats its time's digits in the diff. Every server of a herd must use the same.
 	MaxLineBytes int
-	MaxConns     int           // default 10000
-	Heartbeat    time.Duration // default 200ms
-	DeadAfter    time.Duration // a link silent this long is dropped; default 1.5s
-	BackoffMin   time.Duration // default 50ms
-	BackoffMax   time.Duration // default 1s
-	QueueLen     int           // per-peer send queue; default 65536 updates
+	MaxConns     int // client connections; default 10000 (peers have slots of their own)
+	// IdleTimeout closes a client connection that sends nothing for this long (default
+	// 5 minutes; measured loosely, from the later of its last line and its first seconds).
+	IdleTimeout time.Duration
+	Heartbeat   time.Duration // default 200ms
+	DeadAfter   time.Duration // a link silent this long is dropped; default 1.5s
+	BackoffMin  time.Duration // default 50ms
+	BackoffMax  time.Duration // default 1s
+	QueueLen    int           // per-peer send queue; default 65536 updates
 }
 
 // PeerLineLimit is the longest peer line a server accepts when clients' lines are at most
@@ -66,6 +69,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxConns <= 0 {
 		o.MaxConns = 10000
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 5 * time.Minute
 	}
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = 200 * time.Millisecond
@@ -112,7 +118,9 @@ type Server struct {
 	conns  map[net.Conn]struct{}
 	nextID atomic.Int64
 
-	idleWorkers atomic.Int64 // connection goroutines waiting for another connection
+	idleWorkers atomic.Int64  // connection goroutines waiting for another connection
+	slots       chan struct{} // one per open client connection (MaxConns)
+	peerSlots   chan struct{} // for neighbours when slots are full: two per neighbour
 
 	peerMaxLine int // the longest peer line accepted (PeerLineLimit)
 
@@ -136,19 +144,21 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		opts:     opts,
-		name:     opts.Name,
-		self:     *self,
-		log:      opts.Logger.With("server", opts.Name),
-		wire:     wire,
-		node:     core.New(opts.Name, self.Neighbours()),
-		links:    map[string]*link{},
-		inbound:  map[string]*inbound{},
-		herd:     map[string]bool{},
-		marks:    map[string]peerMark{},
-		conns:    map[net.Conn]struct{}{},
-		instance: nonce()[:16],
-		ready:    make(chan struct{}),
+		opts:      opts,
+		name:      opts.Name,
+		self:      *self,
+		log:       opts.Logger.With("server", opts.Name),
+		wire:      wire,
+		node:      core.New(opts.Name, self.Neighbours()),
+		links:     map[string]*link{},
+		inbound:   map[string]*inbound{},
+		herd:      map[string]bool{},
+		marks:     map[string]peerMark{},
+		conns:     map[net.Conn]struct{}{},
+		instance:  nonce()[:16],
+		slots:     make(chan struct{}, opts.MaxConns),
+		peerSlots: make(chan struct{}, 2*len(self.Peers)),
+		ready:     make(chan struct{}),
 	}
 	for _, peer := range self.Neighbours() {
 		s.links[peer] = newLink(s, peer, self.Peers[peer])
@@ -225,8 +235,7 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 		<-ctx.Done()
 		ln.Close()
 	}()
-	var sem = make(chan struct{}, s.opts.MaxConns)
-	idle := make(chan net.Conn) // handed to a worker that waits for one
+	idle := make(chan accepted) // handed to a worker that waits for one
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -240,19 +249,28 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 			s.log.Error("accept", "err", err)
 			break
 		}
+		// A client slot, or when they are all taken one of the slots kept for
+		// neighbours, which only a connection that opens with a peer handshake keeps:
+		// clients holding every slot cannot keep a restarted neighbour from linking.
+		a := accepted{conn: conn, slot: s.slots}
 		select {
-		case sem <- struct{}{}:
+		case s.slots <- struct{}{}:
 		default:
-			s.metrics.connsRejected.Add(1)
-			s.wire.add(logEvent, "-", "connection from "+conn.RemoteAddr().String()+" refused: over the connection limit")
-			conn.Close()
-			continue
+			select {
+			case s.peerSlots <- struct{}{}:
+				a.slot = s.peerSlots
+			default:
+				s.metrics.connsRejected.Add(1)
+				s.wire.add(logEvent, "-", "connection from "+conn.RemoteAddr().String()+" refused: over the connection limit")
+				conn.Close()
+				continue
+			}
 		}
 		s.track(conn, true)
 		select {
-		case idle <- conn: // a worker that finished a connection takes it
+		case idle <- a: // a worker that finished a connection takes it
 		default:
-			wg.Go(func() { s.worker(ctx, conn, idle, sem) })
+			wg.Go(func() { s.worker(ctx, a, idle) })
 		}
 	}
 	close(idle)
@@ -292,22 +310,28 @@ func (s *Server) flushLog(ctx context.Context) {
 // worker serves conn, then waits for another connection until idle closes, unless
 // maxIdleWorkers already wait. Reusing goroutines keeps their grown stacks: a fresh
 // goroutine per one-shot connection grew its stack, by copying, every time.
-func (s *Server) worker(ctx context.Context, conn net.Conn, idle <-chan net.Conn, sem <-chan struct{}) {
+func (s *Server) worker(ctx context.Context, a accepted, idle <-chan accepted) {
 	for {
-		s.handle(ctx, conn)
-		s.track(conn, false)
-		<-sem
+		s.handle(ctx, a.conn, a.slot == s.peerSlots)
+		s.track(a.conn, false)
+		<-a.slot
 		if s.idleWorkers.Add(1) > maxIdleWorkers {
 			s.idleWorkers.Add(-1)
 			return
 		}
 		var ok bool
-		conn, ok = <-idle
+		a, ok = <-idle
 		s.idleWorkers.Add(-1)
 		if !ok {
 			return
 		}
 	}
+}
+
+// accepted is a connection and the slot it holds (s.slots or s.peerSlots).
+type accepted struct {
+	conn net.Conn
+	slot chan struct{}
 }
 
 // maxIdleWorkers bounds the goroutines kept waiting for connections after a burst.
@@ -351,14 +375,24 @@ func readLine(r *bufio.Reader, max int, buf []byte) ([]byte, error) {
 }
 
 // handle serves one connection: a client's, or a neighbour's if its first line is a peer
-// handshake.
-func (s *Server) handle(ctx context.Context, conn net.Conn) {
+// handshake. A connection on a slot kept for peers (peerSlot) must be a neighbour's.
+func (s *Server) handle(ctx context.Context, conn net.Conn, peerSlot bool) {
 	defer conn.Close()
+	s.metrics.clientConns.Add(1)
+	isClient := true
+	defer func() {
+		if isClient {
+			s.metrics.clientConns.Add(-1)
+		}
+	}()
 	id := "c" + strconv.FormatInt(s.nextID.Add(1), 10)
 	bufs := s.getBuffers(conn)
 	r, w := bufs.r, bufs.w
 	pooled := true
 	defer func() {
+		bufs.mu.Lock()
+		bufs.conn = nil // a timer firing late leaves the next connection alone
+		bufs.mu.Unlock()
 		if pooled {
 			putBuffers(bufs)
 		}
@@ -366,18 +400,34 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	var buf []byte
 	var scratch []string
 	first := true
-	if tc, ok := conn.(*net.TCPConn); ok {
-		// A connection that stays gets TCP keep-alive, to find a client that vanished.
-		t := time.AfterFunc(keepAliveAfter, func() {
-			tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 15 * time.Second, Count: 9})
-		})
-		defer t.Stop()
+	idleTimeout := s.opts.IdleTimeout
+	if peerSlot {
+		// Only a neighbour may keep this slot: its handshake must come at once.
+		conn.SetReadDeadline(time.Now().Add(s.opts.DeadAfter))
 	}
+	// A connection that stays gets TCP keep-alive, to find a client that vanished, and
+	// from then on a read deadline of IdleTimeout (a one-shot connection costs neither).
+	t := time.AfterFunc(min(keepAliveAfter, idleTimeout), func() { bufs.stays(conn, idleTimeout) })
+	defer t.Stop()
 	var now time.Time
 	buffered := false // a whole line is in r's buffer
 	for {
+		if !buffered && !now.IsZero() && bufs.stayed.Load() {
+			conn.SetReadDeadline(now.Add(idleTimeout)) // idle from its last line
+		}
 		raw, err := readLine(r, s.opts.MaxLineBytes, buf)
 		buf = raw
+		if err != nil && err != io.EOF && err != errLineTooLong {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				what := "closing: idle for " + idleTimeout.String()
+				if peerSlot && first {
+					what = "closing: no peer handshake on a slot kept for peers"
+				}
+				s.wire.add(logEvent, id, what)
+			}
+			break
+		}
 		if len(raw) == 0 && err != nil {
 			break
 		}
@@ -400,9 +450,22 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 		}
 		if first && strings.HasPrefix(line, proto.PeerHello) {
 			pooled = false // the link's goroutines may still hold them when handle returns
+			bufs.mu.Lock()
+			bufs.peer = true // its deadlines are the link's
+			bufs.mu.Unlock()
+			isClient = false
+			s.metrics.clientConns.Add(-1)
 			if s.servePeer(ctx, conn, r, w, id, line) {
 				return
 			}
+			isClient = true
+			s.metrics.clientConns.Add(1)
+		}
+		if peerSlot {
+			s.wire.add(logIn, id, line)
+			s.wire.add(logEvent, id, "closing: over the connection limit (a slot kept for peers, and no peer handshake)")
+			s.wire.sync()
+			return
 		}
 		first = false
 		s.wire.addAt(now, logIn, id, "", line)
@@ -446,6 +509,26 @@ type connBufs struct {
 	r   *bufio.Reader
 	w   *bufio.Writer
 	out loggedWriter
+
+	stayed atomic.Bool // the connection outlived its timer: it has an idle deadline
+	mu     sync.Mutex  // guards conn and peer against the timer
+	conn   net.Conn    // the connection served, nil once done
+	peer   bool        // the connection is a neighbour's: the link sets its deadlines
+}
+
+// stays runs once a connection has lasted min(keepAliveAfter, idle): TCP keep-alive on,
+// and a read deadline of idle, unless it became a neighbour's link or ended.
+func (b *connBufs) stays(conn net.Conn, idle time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.conn != conn || b.peer {
+		return
+	}
+	b.stayed.Store(true)
+	conn.SetReadDeadline(time.Now().Add(idle))
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 15 * time.Second, Count: 9})
+	}
 }
 
 // loggedWriter syncs the log, then writes to conn.
@@ -463,6 +546,10 @@ func (s *Server) getBuffers(conn net.Conn) *connBufs {
 	b := connBufsPool.Get().(*connBufs)
 	b.r.Reset(conn)
 	b.out = loggedWriter{conn: conn, log: s.wire}
+	b.mu.Lock() // a late timer of the last connection may be looking
+	b.conn, b.peer = conn, false
+	b.mu.Unlock()
+	b.stayed.Store(false)
 	return b
 }
 
