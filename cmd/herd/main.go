@@ -103,6 +103,20 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 func serve(ctx context.Context, args []string, logger *slog.Logger, stderr io.Writer) error {
+	opts, err := serveOptions(args, logger, stderr)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(opts)
+	if err != nil {
+		return err
+	}
+	return srv.Serve(ctx)
+}
+
+// serveOptions turns serve's arguments, the config file and the environment into the
+// server's options.
+func serveOptions(args []string, logger *slog.Logger, stderr io.Writer) (server.Options, error) {
 	fs := flag.NewFlagSet("herd serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "herd config file (YAML or JSON); default: the five servers of PROTOCOL.md")
@@ -111,11 +125,12 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stderr io.Wr
 	fs.Var(peers, "peer", "NAME=HOST:PORT: dial neighbour NAME there (repeatable; overrides the config)")
 	placesURL := fs.String("places-url", "", "Places Nearby Search URL (default: Google's with HERD_PLACES_KEY set, else the built-in emulator data)")
 	placesTimeout := fs.Duration("places-timeout", 0, "timeout of one Places request (default 2s)")
-	logDir := fs.String("log-dir", envOr("HERD_LOG_DIR", "logs"), "directory of the server's log file NAME.log")
+	logDir := fs.String("log-dir", "", "directory of the server's log file NAME.log (default: the config's log_dir, else $HERD_LOG_DIR, else logs)")
 	metricsAddr := fs.String("metrics", "", "address to serve Prometheus /metrics on (default: none)")
 	heartbeat := fs.Duration("heartbeat", 0, "peer heartbeat interval (default 200ms)")
 	deadAfter := fs.Duration("dead-after", 0, "drop a peer link silent this long (default 1.5s)")
-	maxConns := fs.Int("max-conns", 0, "maximum client connections (default 10000)")
+	maxConns := fs.Int("max-conns", 0, "maximum client connections (default 10000; neighbours have slots of their own)")
+	idleTimeout := fs.Duration("idle-timeout", 0, "close a client connection that sends nothing this long (default 5m)")
 	maxLine := fs.Int("max-line", 0, "maximum line length in bytes (default 65536)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: herd serve NAME [flags]\n\nNAME is one of the herd's servers (default herd: %s).\n\n", strings.Join(topology.DefaultNames, ", "))
@@ -123,22 +138,22 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stderr io.Wr
 	}
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
-		return err
+		return server.Options{}, err
 	}
 	if len(pos) != 1 {
 		fs.Usage()
-		return errors.New("serve takes exactly one server NAME")
+		return server.Options{}, errors.New("serve takes exactly one server NAME")
 	}
 	name := pos[0]
 	cfg := topology.Default("127.0.0.1")
 	if *configPath != "" {
 		if cfg, err = topology.Load(*configPath); err != nil {
-			return err
+			return server.Options{}, err
 		}
 	}
 	self := cfg.Server(name)
 	if self == nil {
-		return fmt.Errorf("unknown server %q: the herd has %s", name, strings.Join(cfg.Names(), ", "))
+		return server.Options{}, fmt.Errorf("unknown server %q: the herd has %s", name, strings.Join(cfg.Names(), ", "))
 	}
 	if *listen != "" {
 		self.Listen = *listen
@@ -148,7 +163,7 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stderr io.Wr
 	}
 	for peer, addr := range peers {
 		if _, ok := self.Peers[peer]; !ok {
-			return fmt.Errorf("--peer %s: %s is not a neighbour of %s (neighbours: %s)", peer, peer, name, strings.Join(self.Neighbours(), ", "))
+			return server.Options{}, fmt.Errorf("--peer %s: %s is not a neighbour of %s (neighbours: %s)", peer, peer, name, strings.Join(self.Neighbours(), ", "))
 		}
 		self.Peers[peer] = addr
 	}
@@ -158,26 +173,25 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stderr io.Wr
 	if *placesURL != "" {
 		self.PlacesURL = *placesURL
 	}
+	// The log directory: the flag, else the config's log_dir, else $HERD_LOG_DIR, else logs.
 	if *logDir != "" {
 		cfg.LogDir = *logDir
+	} else if cfg.LogDir == "" {
+		cfg.LogDir = envOr("HERD_LOG_DIR", "logs")
 	}
 	src, err := placesSource(self.PlacesURL, cfg.PlacesURL, cfg.PlacesTimeout.Duration, logger)
 	if err != nil {
-		return err
+		return server.Options{}, err
 	}
 	var secret []byte
 	if v := os.Getenv("HERD_SECRET"); v != "" {
 		secret = []byte(v)
 	}
-	srv, err := server.New(server.Options{
+	return server.Options{
 		Name: name, Config: cfg, Places: src, PlacesTimeout: cfg.PlacesTimeout.Duration,
 		LogDir: cfg.LogDir, Secret: secret, Logger: logger, Heartbeat: *heartbeat,
-		DeadAfter: *deadAfter, MaxConns: *maxConns, MaxLineBytes: *maxLine,
-	})
-	if err != nil {
-		return err
-	}
-	return srv.Serve(ctx)
+		DeadAfter: *deadAfter, MaxConns: *maxConns, MaxLineBytes: *maxLine, IdleTimeout: *idleTimeout,
+	}, nil
 }
 
 func placesSource(serverURL, herdURL string, timeout time.Duration, logger *slog.Logger) (places.Source, error) {
