@@ -467,3 +467,37 @@ func TestTheClientConnectionsMetricCountsOpenClientConnections(t *testing.T) {
 		return nil
 	})
 }
+
+// A connection that sent one huge line keeps only small buffers while it waits for more.
+func TestAnIdleConnectionKeepsOnlySmallBuffersAfterAHugeLine(t *testing.T) {
+	cfg := topology.Build([]string{"A"}, nil, nil, func(string) string { return "127.0.0.1:0" })
+	srv, err := New(Options{Name: "A", Config: cfg, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type caps struct{ line, fields int }
+	idle := make(chan caps, 16)
+	srv.idleHook = func(line, fields int) { idle <- caps{line, fields} }
+	server, cl := net.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.handle(context.Background(), server, false)
+	}()
+	defer func() { cl.Close(); <-done }()
+	huge := "IAMAT" + strings.Repeat(" a", 32000) + "\n" // 32,001 fields, 64,006 bytes
+	go io.WriteString(cl, huge)
+	cl.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReaderSize(cl, 1<<17)
+	if l, err := r.ReadString('\n'); err != nil || l != "? "+huge {
+		t.Fatalf("reply of %d bytes, %v", len(l), err)
+	}
+	select {
+	case c := <-idle:
+		if c.line > keepLineBuf || c.fields > keepFields {
+			t.Fatalf("waiting after a huge line, the connection keeps a line buffer of %d bytes and %d fields", c.line, c.fields)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection never waited")
+	}
+}

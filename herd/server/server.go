@@ -123,6 +123,9 @@ type Server struct {
 	peerSlots   chan struct{} // for neighbours when slots are full: two per neighbour
 
 	peerMaxLine int // the longest peer line accepted (PeerLineLimit)
+	// idleHook, when set (by tests), sees the capacity of the buffers a client
+	// connection keeps each time it waits for the network.
+	idleHook func(lineCap, fieldsCap int)
 
 	metrics metrics
 	ready   chan struct{}
@@ -482,6 +485,17 @@ func (s *Server) handle(ctx context.Context, conn net.Conn, peerSlot bool) {
 			if w.Flush() != nil { // the log is synced first (loggedWriter)
 				return
 			}
+			// The connection waits for the network, maybe for long: a big line's
+			// buffers go, so thousands of idle connections keep only small ones.
+			if cap(buf) > keepLineBuf {
+				buf = nil
+			}
+			if cap(scratch) > keepFields {
+				scratch = nil
+			}
+			if s.idleHook != nil {
+				s.idleHook(cap(buf), cap(scratch))
+			}
 		}
 		if err != nil {
 			return
@@ -490,6 +504,12 @@ func (s *Server) handle(ctx context.Context, conn net.Conn, peerSlot bool) {
 	s.wire.sync()
 	w.Flush()
 }
+
+// The largest line buffer and fields slice a client connection keeps while it waits.
+const (
+	keepLineBuf = 4096
+	keepFields  = 64
+)
 
 // keepAliveAfter is how long a client connection lasts before it gets TCP keep-alive.
 const keepAliveAfter = 5 * time.Second
