@@ -24,7 +24,7 @@ const GoogleURL = "https://maps.googleapis.com" + NearbyPath
 // HTTP is a Source over HTTP: Google's endpoint or the emulator's.
 type HTTP struct {
 	URL    string // the full endpoint URL, e.g. http://127.0.0.1:9000/maps/api/place/nearbysearch/json
-	Key    string // never logged or echoed: errors name the host, never the query
+	Key    string // never logged or echoed: errors name the host (for the server's log), never the query
 	Client *http.Client
 	// MaxBody caps the answer read, so a misbehaving upstream cannot exhaust memory.
 	MaxBody int64
@@ -52,24 +52,52 @@ func (h *HTTP) Nearby(ctx context.Context, location, radiusMetres string) ([]byt
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("places request to %s: %w", u.Host, redact(err))
+		return nil, &Error{"places request failed", fmt.Errorf("places request to %s: %w", u.Host, redact(err))}
 	}
 	resp, err := h.Client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("places request to %s: %w", u.Host, redact(err))
+		public := "places upstream unreachable"
+		var ne interface{ Timeout() bool }
+		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+			public = "places request timed out"
+		}
+		return nil, &Error{public, fmt.Errorf("places request to %s: %w", u.Host, redact(err))}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, h.MaxBody+1))
 	if err != nil {
-		return nil, fmt.Errorf("places answer from %s: %w", u.Host, redact(err))
+		return nil, &Error{"places answer could not be read", fmt.Errorf("places answer from %s: %w", u.Host, redact(err))}
 	}
 	if int64(len(body)) > h.MaxBody {
-		return nil, fmt.Errorf("places answer from %s is over %d bytes", u.Host, h.MaxBody)
+		return nil, &Error{fmt.Sprintf("places answer is over %d bytes", h.MaxBody), fmt.Errorf("places answer from %s is over %d bytes", u.Host, h.MaxBody)}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("places answer from %s: HTTP %d", u.Host, resp.StatusCode)
+		return nil, &Error{fmt.Sprintf("places upstream answered HTTP %d", resp.StatusCode), fmt.Errorf("places answer from %s: HTTP %d", u.Host, resp.StatusCode)}
 	}
 	return body, nil
+}
+
+// Error is an upstream failure. Error() names the upstream host, for the server's log;
+// Public says what went wrong without naming it, for the client's error_message.
+type Error struct {
+	Public string
+	Err    error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// PublicMessage is what a client may be told of an error from a Source: it names no
+// upstream host or address (the server logs err itself).
+func PublicMessage(err error) string {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return e.Public
+	case errors.Is(err, context.DeadlineExceeded):
+		return "places request timed out"
+	}
+	return "places request failed"
 }
 
 // redact drops the URL (which carries the key) from net/http's errors.

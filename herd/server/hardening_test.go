@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/herdchaos/herd/herd/client"
+	"github.com/herdchaos/herd/herd/places"
 	"github.com/herdchaos/herd/herd/topology"
 )
 
@@ -499,5 +500,29 @@ func TestAnIdleConnectionKeepsOnlySmallBuffersAfterAHugeLine(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the connection never waited")
+	}
+}
+
+// A WHATSAT whose upstream fails tells the client what went wrong, not the upstream's
+// address.
+func TestAPlacesErrorShownToAClientNamesNoUpstreamHost(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := ln.Addr().String()
+	ln.Close()
+	src, err := places.NewHTTP("http://"+upstream, "", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := startHerd(t, []string{"A"}, nil, Options{Places: src})
+	client.IAMAT(ctx(t), h.addr("A"), "x", "+1+1", "1")
+	rep, err := client.WHATSAT(ctx(t), h.addr("A"), "x", "5", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rep.JSON, `"error_message"`) || strings.Contains(rep.JSON, upstream) || strings.Contains(rep.JSON, "127.0.0.1") {
+		t.Fatalf("the client sees %s", rep.JSON)
 	}
 }
