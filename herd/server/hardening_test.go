@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -524,5 +525,18 @@ func TestAPlacesErrorShownToAClientNamesNoUpstreamHost(t *testing.T) {
 	}
 	if !strings.Contains(rep.JSON, `"error_message"`) || strings.Contains(rep.JSON, upstream) || strings.Contains(rep.JSON, "127.0.0.1") {
 		t.Fatalf("the client sees %s", rep.JSON)
+	}
+}
+
+// /clients escapes a client id's control and non-ASCII bytes; plain lines are unchanged.
+func TestClientsEndpointEscapesNonPrintableBytes(t *testing.T) {
+	h := startHerd(t, []string{"A"}, nil, Options{})
+	plain, _ := client.IAMAT(ctx(t), h.addr("A"), "plain", "+1+1", "1")
+	client.IAMAT(ctx(t), h.addr("A"), "\x1b[2Jred\xff", "+1+1", "1")
+	rec := httptest.NewRecorder()
+	h.server("A").serveClients(rec, httptest.NewRequest("GET", "/clients", nil))
+	body := rec.Body.String()
+	if strings.ContainsAny(body, "\x1b\xff") || !strings.Contains(body, `\x1b[2Jred\xff`) || !strings.Contains(body, plain+"\n") {
+		t.Fatalf("/clients: %q", body)
 	}
 }

@@ -213,13 +213,7 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 			s.writeMetrics(w)
 		})
-		mux.HandleFunc("/clients", func(w http.ResponseWriter, r *http.Request) {
-			// The AT line held for each client, one per line (herdctl status shows them).
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			for _, rec := range s.snapshot() {
-				io.WriteString(w, rec.AT+"\n")
-			}
-		})
+		mux.HandleFunc("/clients", s.serveClients)
 		// Profiles of the running server, beside its metrics: go tool pprof http://ADDR/debug/pprof/profile
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -289,6 +283,33 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	wg.Wait()
 	s.log.Info("stopped")
 	return s.wire.close()
+}
+
+// serveClients writes the AT line held for each client, one per line (herdctl status
+// shows them). A client id may hold any byte but white space: a line with a byte that is
+// not printable ASCII (or that starts with '"') is written quoted, escaped as Go quotes
+// strings, so no terminal control sequence or invalid UTF-8 goes out unescaped.
+func (s *Server) serveClients(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	var b []byte
+	for _, rec := range s.snapshot() {
+		b = b[:0]
+		if printableASCII(rec.AT) && !strings.HasPrefix(rec.AT, `"`) {
+			b = append(b, rec.AT...)
+		} else {
+			b = strconv.AppendQuoteToASCII(b, rec.AT)
+		}
+		w.Write(append(b, '\n'))
+	}
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // logFlushEvery bounds how long a logged line waits for the kernel when nothing is sent
