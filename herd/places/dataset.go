@@ -27,10 +27,24 @@ type Place struct {
 	Name     string
 	Lat, Lng float64
 	Types    []string
+	Icon     string // the kind's icon name, e.g. "cafe"
+	Colour   string // the icon's background colour, e.g. "#FF9E67"
 	Rating   float64
 	Ratings  int
+	Price    int // price level 1..4; 0 when the place has none
 	Vicinity string
 	Open     bool
+	Photo    *Photo
+	// Gap puts a blank line after this place in an answer's results (emulating an upstream
+	// whose JSON has blank lines, which the herd must squeeze).
+	Gap bool
+}
+
+// Photo is a place's photo reference, as Nearby Search lists it.
+type Photo struct {
+	Ref           string
+	Width, Height int
+	Contributor   string // the contributor's id in the attribution link (21 digits)
 }
 
 func splitmix(x uint64) uint64 {
@@ -56,21 +70,55 @@ var (
 	nouns = []string{"Oak", "Lantern", "Harbor", "Garden", "Bridge", "Fox", "Mill", "Corner",
 		"Willow", "Anchor", "Summit", "Meadow", "Falcon", "Orchard", "Canyon", "Bay"}
 	kinds = []struct {
-		suffix string
-		types  []string
+		suffix, icon, colour string
+		types                []string
 	}{
-		{"Cafe", []string{"cafe", "food", "point_of_interest", "establishment"}},
-		{"Restaurant", []string{"restaurant", "food", "point_of_interest", "establishment"}},
-		{"Hotel", []string{"lodging", "point_of_interest", "establishment"}},
-		{"Books", []string{"book_store", "store", "point_of_interest", "establishment"}},
-		{"Pharmacy", []string{"pharmacy", "health", "store", "point_of_interest", "establishment"}},
-		{"Park", []string{"park", "tourist_attraction", "point_of_interest", "establishment"}},
-		{"Bank", []string{"bank", "finance", "point_of_interest", "establishment"}},
-		{"Market", []string{"supermarket", "grocery_or_supermarket", "food", "store", "point_of_interest", "establishment"}},
+		{"Cafe", "cafe", "#FF9E67", []string{"cafe", "food", "point_of_interest", "establishment"}},
+		{"Restaurant", "restaurant", "#FF9E67", []string{"restaurant", "food", "point_of_interest", "establishment"}},
+		{"Hotel", "lodging", "#909CE1", []string{"lodging", "point_of_interest", "establishment"}},
+		{"Books", "shopping", "#4B96F3", []string{"book_store", "store", "point_of_interest", "establishment"}},
+		{"Pharmacy", "pharmacy", "#F88181", []string{"pharmacy", "health", "store", "point_of_interest", "establishment"}},
+		{"Park", "park", "#4DB546", []string{"park", "tourist_attraction", "point_of_interest", "establishment"}},
+		{"Bank", "bank-intl", "#7B9EB0", []string{"bank", "finance", "point_of_interest", "establishment"}},
+		{"Market", "shopping", "#4B96F3", []string{"supermarket", "grocery_or_supermarket", "food", "store", "point_of_interest", "establishment"}},
 	}
 	streets = []string{"Main St", "Oak Ave", "Hill Rd", "Park Blvd", "Lake Dr", "Elm St",
 		"Bay Rd", "Mission St", "Sunset Blvd", "Pine St", "Broadway", "Church St"}
+	// Some names as real places have them: with '&', '<' and '>' (which Go's JSON encoder
+	// would escape, and Google's does not in names), quotes and backslashes (escaped in
+	// JSON), a '/', and letters beyond ASCII. %[1]s is the adjective, %[2]s the noun,
+	// %[3]s the kind.
+	oddNames = []string{
+		"%[1]s %[2]s & Co. %[3]s",
+		"Fish & Chips <%[2]s>",
+		"I <3 %[2]s %[3]s",
+		"%[2]s > %[1]s %[3]s",
+		`The "%[1]s %[2]s" %[3]s`,
+		`%[2]s\%[1]s %[3]s`,
+		"%[1]s/%[2]s %[3]s",
+		"Café %[2]s – %[1]s Straße %[3]s",
+	}
 )
+
+// name is a place's name from the bits of its hash.
+func name(x, y uint64, suffix string) string {
+	adj, noun := adjectives[(x>>8)%16], nouns[(x>>12)%16]
+	if y%5 == 0 {
+		return fmt.Sprintf(oddNames[(y>>3)%uint64(len(oddNames))], adj, noun, suffix)
+	}
+	return fmt.Sprintf("%s %s %s", adj, noun, suffix)
+}
+
+// photoRef is an opaque photo reference in the style of the API's.
+func photoRef(y uint64) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	b := []byte("AcJnMuE")
+	for i := range 40 {
+		y = splitmix(y + uint64(i))
+		b = append(b, alphabet[y%64])
+	}
+	return string(b)
+}
 
 // cellPlaces are the places of cell (r, c).
 func cellPlaces(r, c int) []Place {
@@ -86,19 +134,34 @@ func cellPlaces(r, c int) []Place {
 		fa := float64(x&0xffffff) / (1 << 24)
 		fb := float64((x>>24)&0xffffff) / (1 << 24)
 		kind := kinds[(x>>48)%uint64(len(kinds))]
+		y := splitmix(x ^ 0x5ca1ab1e)
 		lat := math.Round((lat0+fa*cellDeg)*1e7) / 1e7
 		lng := math.Round((lng0+fb*width)*1e7) / 1e7
-		out = append(out, Place{
+		p := Place{
 			ID:       fmt.Sprintf("EmU%04d%05d%d", r, c, k),
-			Name:     fmt.Sprintf("%s %s %s", adjectives[(x>>8)%16], nouns[(x>>12)%16], kind.suffix),
+			Name:     name(x, y, kind.suffix),
 			Lat:      lat,
 			Lng:      lng,
 			Types:    kind.types,
+			Icon:     kind.icon,
+			Colour:   kind.colour,
 			Rating:   float64(10+(x>>20)%41) / 10,
 			Ratings:  int((x >> 28) % 5000),
 			Vicinity: fmt.Sprintf("%d %s", 1+(x>>36)%9999, streets[(x>>44)%uint64(len(streets))]),
 			Open:     (x>>56)%10 != 0,
-		})
+			Gap:      (y>>16)%7 == 0,
+		}
+		if (y>>20)%4 == 0 {
+			p.Price = 1 + int((y>>22)%4)
+		}
+		if (y>>24)%8 == 0 { // an intersection
+			p.Vicinity = fmt.Sprintf("%s & %s", streets[(x>>44)%uint64(len(streets))], streets[(y>>27)%uint64(len(streets))])
+		}
+		if (y>>31)%3 != 0 {
+			p.Photo = &Photo{Ref: photoRef(y), Width: 1000 + int((y>>33)%3000), Height: 800 + int((y>>45)%2400),
+				Contributor: fmt.Sprintf("1%020d", splitmix(y))}
+		}
+		out = append(out, p)
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -221,5 +222,97 @@ func TestEmulatorControlEndpointForcesAStatus(t *testing.T) {
 	http.Post(srv.URL+"/emulator/status?status=", "", nil)
 	if body, _ := c.Nearby(context.Background(), "1,1", "5000"); decode(t, body).Status != StatusOK {
 		t.Fatal("not restored")
+	}
+}
+
+// TestAnswersAreFormattedAsGooglesNotAsGos: the emulator's bytes are Google's layout, not
+// what Go's encoder would write for the same value, so a herd that re-encodes the JSON
+// answers other bytes; and some answers have blank lines, which a herd must squeeze.
+func TestAnswersAreFormattedAsGooglesNotAsGos(t *testing.T) {
+	const seed = 20261128
+	rng := rand.New(rand.NewPCG(seed, 2))
+	goKey := regexp.MustCompile(`"[a-z_]+": `)
+	met := map[string]int{}
+	for i := range 100 {
+		loc := fmt.Sprintf("%.6f,%.6f", rng.Float64()*170-85, rng.Float64()*360-180)
+		body := Answer(loc, fmt.Sprint(3000+rng.IntN(12000)), "")
+		if !json.Valid(body) {
+			t.Fatalf("seed %d, query %d: not JSON:\n%s", seed, i, body)
+		}
+		if !bytes.HasPrefix(body, []byte("{\n   \"html_attributions\" : [],\n")) || !bytes.HasSuffix(body, []byte("\n   \"status\" : \"OK\"\n}\n")) {
+			t.Fatalf("seed %d, query %d: not Google's layout:\n%s", seed, i, body)
+		}
+		if goKey.Match(body) || bytes.Contains(body, []byte(`\u0026`)) {
+			t.Fatalf("seed %d, query %d: Go's spacing or escaping:\n%s", seed, i, body)
+		}
+		for _, line := range strings.Split(string(body), "\n") {
+			indent := len(line) - len(strings.TrimLeft(line, " "))
+			if indent%3 != 0 {
+				t.Fatalf("seed %d, query %d: indentation of %d in %q", seed, i, indent, line)
+			}
+		}
+		if !bytes.Contains(body, []byte(`"types" : [ "`)) {
+			t.Fatalf("seed %d, query %d: types not on one line:\n%s", seed, i, body)
+		}
+		var v any
+		json.Unmarshal(body, &v)
+		goIndented, _ := json.MarshalIndent(v, "", "   ")
+		if bytes.Equal(bytes.TrimSpace(goIndented), bytes.TrimSpace(body)) {
+			t.Fatalf("seed %d, query %d: the answer is what Go's encoder writes", seed, i)
+		}
+		for what, b := range map[string]string{"&": "&", "<": "<", ">": ">", "a blank line": "\n\n", "an escaped quote": `\"`, "é": "é", "price_level": `"price_level" : `, "photos": `"photos" : [`} {
+			if bytes.Contains(body, []byte(b)) {
+				met[what]++
+			}
+		}
+		if d := decode(t, body); d.NextPageToken != "" {
+			met["next_page_token"]++
+		}
+	}
+	for _, what := range []string{"&", "<", ">", "a blank line", "an escaped quote", "é", "price_level", "photos", "next_page_token"} {
+		if met[what] < 5 {
+			t.Errorf("seed %d: only %d of 100 answers have %s", seed, met[what], what)
+		}
+	}
+}
+
+func TestErrorAnswersKeepTheirShape(t *testing.T) {
+	for _, c := range []struct{ loc, radius, key, want string }{
+		{"34.07,-118.44", "5000", KeyDenied, "{\n   \"error_message\" : \"The provided API key is invalid.\",\n   \"html_attributions\" : [],\n   \"results\" : [],\n   \"status\" : \"REQUEST_DENIED\"\n}\n"},
+		{"34.07,-118.44", "5000", KeyOverLimit, "{\n   \"error_message\" : \"You have exceeded your daily request quota for this API.\",\n   \"html_attributions\" : [],\n   \"results\" : [],\n   \"status\" : \"OVER_QUERY_LIMIT\"\n}\n"},
+		{"94.07,-118.44", "5000", "", "{\n   \"error_message\" : \"Invalid request. Invalid 'location' parameter.\",\n   \"html_attributions\" : [],\n   \"results\" : [],\n   \"status\" : \"INVALID_REQUEST\"\n}\n"},
+		{"34.07,-118.44", "0", "", "{\n   \"error_message\" : \"Invalid request. Invalid 'radius' parameter.\",\n   \"html_attributions\" : [],\n   \"results\" : [],\n   \"status\" : \"INVALID_REQUEST\"\n}\n"},
+		{"34.07,-118.44", "0.5", "", "{\n   \"html_attributions\" : [],\n   \"results\" : [],\n   \"status\" : \"ZERO_RESULTS\"\n}\n"},
+	} {
+		if got := string(Answer(c.loc, c.radius, c.key)); got != c.want {
+			t.Errorf("Answer(%s, %s, %q):\n%s\nwant\n%s", c.loc, c.radius, c.key, got, c.want)
+		}
+	}
+	// The herd's own failure answer keeps Go's formatting (the herd's tests rely on it).
+	want := "{\n   \"error_message\": \"boom & <x>\",\n   \"html_attributions\": [],\n   \"results\": [],\n   \"status\": \"UNKNOWN_ERROR\"\n}\n"
+	if got := string(ErrorJSON(StatusUnknownError, "boom & <x>")); got != want {
+		t.Errorf("ErrorJSON:\n%s\nwant\n%s", got, want)
+	}
+	// The control endpoint's forced failures have the emulator's shape too.
+	srv := httptest.NewServer((&Emulator{}).Handler())
+	defer srv.Close()
+	http.Post(srv.URL+"/emulator/status?status=OVER_QUERY_LIMIT", "", nil)
+	c, _ := NewHTTP(srv.URL, "", time.Second)
+	body, err := c.Nearby(context.Background(), "1,1", "5000")
+	if err != nil || string(body) != "{\n   \"error_message\" : \"forced by the emulator's control endpoint\",\n   \"html_attributions\" : [],\n   \"results\" : [],\n   \"status\" : \"OVER_QUERY_LIMIT\"\n}\n" {
+		t.Errorf("forced: %q, %v", body, err)
+	}
+}
+
+// The answer depends on the query's values, not on how its numbers are written (the next
+// page token too), as a herd may write "10000" or "10000.0", "34.06893" or "34.068930".
+func TestAnswerDependsOnTheQuerysValuesOnly(t *testing.T) {
+	a := Answer("34.068930,-118.445127", "50000", "")
+	b := Answer("34.06893,-118.4451270", "50000.000", "")
+	if !bytes.Equal(a, b) || decode(t, a).NextPageToken == "" {
+		t.Fatal("the same query written otherwise gives another answer")
+	}
+	if c := Answer("34.068931,-118.445127", "50000", ""); decode(t, c).NextPageToken == decode(t, a).NextPageToken {
+		t.Fatal("another query, the same page token")
 	}
 }
