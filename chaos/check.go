@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,9 +15,12 @@ import (
 	"time"
 
 	"github.com/herdchaos/herd/herd/client"
-	"github.com/herdchaos/herd/herd/places"
 	"github.com/herdchaos/herd/herd/proto"
 )
+
+// The checkers judge by chaos/protocol.go, their own reading of PROTOCOL.md: they use
+// herd/client only to send commands, and herd/proto only for the type of
+// EmulatorAnswer's location (its raw text).
 
 // PollInterval is how often checkers ask a server again.
 var PollInterval = 20 * time.Millisecond
@@ -48,20 +50,24 @@ func (c *Cluster) Update(ctx context.Context, origin, clientID, location, tm str
 }
 
 // whatsatAT asks node for client's AT line ("" for an unknown client), without
-// recording it: checkers poll.
+// recording it: checkers poll. Only the AT line counts here; CheckWhatsat judges the rest.
 func (c *Cluster) whatsatAT(ctx context.Context, node, clientID string) (string, error) {
 	addr, err := c.b.ClientAddr(ctx, node)
 	if err != nil {
 		return "", err
 	}
-	rep, err := client.WHATSAT(ctx, addr, clientID, "1", 1)
+	out, err := client.Exchange(ctx, addr, fmt.Sprintf("WHATSAT %s 1 1\n", clientID))
 	if err != nil {
 		return "", err
 	}
-	if rep.Invalid {
+	if strings.HasPrefix(out, "? ") {
 		return "", nil
 	}
-	return rep.AT, nil
+	at, _, err := splitWhatsatReply(out)
+	if at == "" && err != nil {
+		return "", err
+	}
+	return at, nil
 }
 
 // newerOrSame reports whether AT line got is the same update as want or a newer one for
@@ -70,22 +76,26 @@ func newerOrSame(got, want string) bool {
 	if got == want {
 		return true
 	}
-	g := proto.Fields(nil, got)
-	w := proto.Fields(nil, want)
-	if len(g) != 6 || len(w) != 6 || g[3] != w[3] {
+	g, err1 := splitATLine(got)
+	w, err2 := splitATLine(want)
+	if err1 != nil || err2 != nil || g[3] != w[3] {
 		return false
 	}
-	gt, err1 := proto.ParseTime(g[5])
-	wt, err2 := proto.ParseTime(w[5])
-	return err1 == nil && err2 == nil && gt.Compare(wt) > 0
+	cmp, err := compareTimes(g[5], w[5])
+	return err == nil && cmp > 0
 }
 
 // describeAnswer says how an AT line a server answered differs from the expected one.
 func describeAnswer(got, want string) string {
-	g := proto.Fields(nil, got)
-	w := proto.Fields(nil, want)
-	if len(g) == 6 && len(w) == 6 && g[3] == w[3] && g[4] == w[4] && g[5] == w[5] && g[1] != w[1] {
+	g, err1 := splitATLine(got)
+	w, err2 := splitATLine(want)
+	if err1 == nil && err2 == nil && g[3] == w[3] && g[4] == w[4] && g[5] == w[5] && g[1] != w[1] {
 		return fmt.Sprintf("answers with the update but names %s as its origin, not %s: WHATSAT must name the server that received the IAMAT (%q)", g[1], w[1], got)
+	}
+	if err1 == nil && err2 == nil && g[3] == w[3] {
+		if cmp, err := compareTimes(g[5], w[5]); err == nil && cmp < 0 {
+			return fmt.Sprintf("answers %q, older than the update (client time %s < %s)", got, g[5], w[5])
+		}
 	}
 	return fmt.Sprintf("answers %q", got)
 }
@@ -215,7 +225,7 @@ func CheckFreshness(h *History) error {
 	s := h.Snapshot()
 	type answer struct {
 		op Op
-		t  proto.Time
+		tm string // the client time, checked to be a protocol time
 		at string
 	}
 	last := map[[2]string]answer{}
@@ -225,26 +235,26 @@ func CheckFreshness(h *History) error {
 		if op.Kind != "whatsat" || op.Err != "" || op.Complete < 0 || strings.HasPrefix(op.Reply, "? ") {
 			continue
 		}
-		rep, err := client.ParseWhatsat(op.Reply)
+		at, _, _ := splitWhatsatReply(op.Reply) // freshness is the AT line's business only
+		f, err := splitATLine(at)
 		if err != nil {
 			continue
 		}
-		f := proto.Fields(nil, rep.AT)
-		if len(f) != 6 {
-			continue
-		}
-		t, err := proto.ParseTime(f[5])
-		if err != nil {
+		if _, err := compareTimes(f[5], f[5]); err != nil {
 			continue
 		}
 		key := [2]string{op.Node, f[3]}
 		prev, ok := last[key]
-		if ok && prev.op.Complete < op.Invoke && t.Compare(prev.t) < 0 && !restartedBetween(s.Faults, op.Node, prev.op.Complete, op.Invoke) {
-			return fmt.Errorf("freshness: %s answered %q at %v after answering the newer %q at %v",
-				op.Node, rep.AT, op.Invoke, prev.at, prev.op.Complete)
+		cmp := 1
+		if ok {
+			cmp, _ = compareTimes(f[5], prev.tm)
 		}
-		if !ok || t.Compare(prev.t) >= 0 {
-			last[key] = answer{op, t, rep.AT}
+		if ok && prev.op.Complete < op.Invoke && cmp < 0 && !restartedBetween(s.Faults, op.Node, prev.op.Complete, op.Invoke) {
+			return fmt.Errorf("freshness: %s answered %q at %v after answering the newer %q at %v",
+				op.Node, at, op.Invoke, prev.at, prev.op.Complete)
+		}
+		if cmp >= 0 {
+			last[key] = answer{op, f[5], at}
 		}
 	}
 	return nil
@@ -260,75 +270,140 @@ func restartedBetween(faults []FaultWindow, node string, from, to time.Duration)
 }
 
 // EmulatorAnswer is the Places emulator's own answer for a query, trimmed to bound as a
-// WHATSAT answer must be.
+// WHATSAT answer must be. Only location.Raw (the location as the client sent it) is read:
+// the query is made by the checkers' own code.
 func (c *Cluster) EmulatorAnswer(ctx context.Context, location proto.Location, radiusKm string, bound int) ([]byte, error) {
-	q := url.Values{"location": {location.PlacesParam()}, "radius": {proto.RadiusMetres(radiusKm)}, "key": {""}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.b.PlacesURL()+places.NearbyPath+"?"+q.Encode(), nil)
+	raw := location.Raw
+	if raw == "" {
+		raw = location.Lat + location.Lng
+	}
+	_, trimmed, err := c.emulatorAnswer(ctx, raw, radiusKm, bound)
+	return trimmed, err
+}
+
+// emulatorPath is the legacy Nearby Search endpoint, as PROTOCOL.md names it.
+const emulatorPath = "/maps/api/place/nearbysearch/json"
+
+// emulatorAnswer asks the emulator what Google would answer for a client at location (as
+// the client sent it) and a radius in km, and returns the body as sent and trimmed to
+// bound by the checkers' own trim.
+func (c *Cluster) emulatorAnswer(ctx context.Context, location, radiusKm string, bound int) (body, trimmed []byte, err error) {
+	loc, err := placesLocation(location)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	metres, err := radiusMetres(radiusKm)
+	if err != nil {
+		return nil, nil, err
+	}
+	q := url.Values{"location": {loc}, "radius": {metres}, "key": {""}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.b.PlacesURL()+emulatorPath+"?"+q.Encode(), nil)
+	if err != nil {
+		return nil, nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("asking the emulator: %w", err)
+		return nil, nil, fmt.Errorf("asking the emulator: %w", err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err = io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("reading the emulator's answer: %w", err)
 	}
-	return places.Trim(body, bound)
+	if resp.StatusCode != http.StatusOK {
+		return nil, nil, fmt.Errorf("the emulator answered HTTP %d: %q", resp.StatusCode, clip(string(body), 200))
+	}
+	trimmed, err = trimToBound(body, bound)
+	if err != nil {
+		return body, nil, fmt.Errorf("the emulator's answer: %w", err)
+	}
+	return body, trimmed, nil
 }
 
-// CheckWhatsat checks a WHATSAT answer: the AT line is the newest one the server must
-// hold, the JSON has at most bound results, follows the newline rules, and equals the
-// emulator's own answer for the same query.
+// CheckWhatsat checks a WHATSAT answer, as the server sent it (rep.Raw), against
+// PROTOCOL.md: the AT line is the newest one the server must hold; the answer ends with
+// one blank line and its JSON has no run of newlines and no trailing newline; the JSON
+// has at most bound results; and its bytes are the emulator's answer for the same query,
+// with the results past the bound cut and every other byte kept.
 func (c *Cluster) CheckWhatsat(ctx context.Context, node string, rep client.WhatsatReply, want Accepted, radiusKm string, bound int) error {
 	fail := func(format string, a ...any) error {
 		return fmt.Errorf("WHATSAT correctness at %s: "+format, append([]any{node}, a...)...)
 	}
-	if rep.Invalid {
+	if strings.HasPrefix(rep.Raw, "? ") {
 		return fail("answered %q for a client it must know", strings.TrimSpace(rep.Raw))
 	}
-	if rep.AT != want.AT {
-		return fail("AT line %q, but the newest it must hold is %q", rep.AT, want.AT)
+	at, js, splitErr := splitWhatsatReply(c.wholeAnswer(node, rep.Raw))
+	if at != want.AT {
+		if at == "" {
+			return fail("no AT line (%v), but the newest it must hold is %q", splitErr, want.AT)
+		}
+		return fail("AT line %q, but the newest it must hold is %q", at, want.AT)
 	}
-	if !strings.HasSuffix(rep.Raw, "\n\n") || strings.Contains(rep.JSON, "\n\n") || strings.HasSuffix(rep.JSON, "\n") {
-		return fail("newline rules broken: %q", rep.Raw)
+	if splitErr != nil {
+		return fail("%v", splitErr)
 	}
-	var got map[string]any
-	if err := json.Unmarshal([]byte(rep.JSON), &got); err != nil {
-		return fail("JSON does not parse: %v", err)
+	if err := validJSON([]byte(js)); err != nil {
+		return fail("JSON does not parse: %v: %q", err, clip(js, 300))
 	}
-	results, _ := got["results"].([]any)
-	if len(results) > bound {
-		return fail("%d results, more than the bound %d", len(results), bound)
-	}
-	loc, err := proto.ParseLocation(want.Location)
+	n, err := countResults([]byte(js))
 	if err != nil {
-		return err
+		return fail("JSON is not an answer with results: %v", err)
 	}
-	emu, err := c.EmulatorAnswer(ctx, loc, radiusKm, bound)
+	if n > bound {
+		return fail("%d results, more results than the bound %d", n, bound)
+	}
+	_, wantJSON, err := c.emulatorAnswer(ctx, want.Location, radiusKm, bound)
 	if err != nil {
-		return err
+		return fmt.Errorf("WHATSAT correctness at %s: the expected answer: %w", node, err)
 	}
-	var wantJSON map[string]any
-	if err := json.Unmarshal(emu, &wantJSON); err != nil {
-		return err
+	if js == string(wantJSON) {
+		return nil
 	}
-	if !reflect.DeepEqual(got, wantJSON) {
-		return fail("JSON differs from the emulator's answer for the same query (radius %s km, bound %d):\n got: %s\nwant: %s",
-			radiusKm, bound, compact(rep.JSON), compact(string(emu)))
+	d := firstDifference(js, string(wantJSON))
+	around := func(s string) string { return clip(s[max(0, d-80):], 200) }
+	what := "its value differs too"
+	if sameJSONValue([]byte(js), wantJSON) {
+		what = "it decodes to the same value: the upstream's JSON was re-encoded or reformatted"
 	}
-	return nil
+	return fail("JSON is not the upstream's bytes cut to the bound (radius %s km, bound %d): %s; first difference at byte %d:\n got: %q\nwant: %q",
+		radiusKm, bound, what, d, around(js), around(string(wantJSON)))
 }
 
-func compact(s string) string {
-	var b bytes.Buffer
-	if json.Compact(&b, []byte(s)) != nil {
-		return s
+// wholeAnswer is the whole answer the server sent of which raw is the start. A client
+// splitting an answer (herd/client, which Cluster.WHATSAT uses) stops at the first blank
+// line, so a JSON with a blank line inside reaches the checker cut there; the history
+// keeps every byte of each one-shot WHATSAT. Without such a recorded answer, raw is it.
+func (c *Cluster) wholeAnswer(node, raw string) string {
+	if raw == "" {
+		return raw
 	}
-	if b.Len() > 600 {
-		return b.String()[:600] + "..."
+	h := c.History
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := len(h.Ops) - 1; i >= 0; i-- {
+		op := &h.Ops[i]
+		if op.Kind == "whatsat" && op.Node == node && op.Complete >= 0 && strings.HasPrefix(op.Reply, raw) {
+			return op.Reply
+		}
 	}
-	return b.String()
+	return raw
+}
+
+func firstDifference(a, b string) int {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
+}
+
+// sameJSONValue reports whether a and b decode to the same value.
+func sameJSONValue(a, b []byte) bool {
+	var va, vb any
+	if json.Unmarshal(a, &va) != nil || json.Unmarshal(b, &vb) != nil {
+		return false
+	}
+	return reflect.DeepEqual(va, vb)
 }

@@ -2,16 +2,20 @@ package chaos
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
+	"net/http/httptest"
 	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/herdchaos/herd/herd/client"
 	"github.com/herdchaos/herd/herd/places"
+	"github.com/herdchaos/herd/herd/proto"
 )
 
 // Every randomised test here uses a fixed seed and names it when it fails.
@@ -624,5 +628,125 @@ func TestOwnTrimAgreesWithTheHerdsOnTheEmulator(t *testing.T) {
 	}
 	if met["Google's spacing ' : '"] != 200 {
 		t.Errorf("the emulator does not format every answer as Google does")
+	}
+}
+
+// emulatorBackend is a fake backend whose Places URL is a real emulator on loopback.
+type emulatorBackend struct {
+	*fakeBackend
+	url string
+}
+
+func (b emulatorBackend) PlacesURL() string { return b.url }
+
+// TestCheckWhatsatRejectsWhatBreaksTheProtocol shows CheckWhatsat failing on each defect it
+// guards against, with hand-made replies, and passing a right one.
+func TestCheckWhatsatRejectsWhatBreaksTheProtocol(t *testing.T) {
+	srv := httptest.NewServer((&places.Emulator{}).Handler())
+	defer srv.Close()
+	c := NewCluster(emulatorBackend{newFake(), srv.URL}, 1)
+	ctx := context.Background()
+
+	// A query whose answer has more than bound results, an '&' and a blank line, so that
+	// every way to get it wrong shows. Found deterministically.
+	const radius, bound = "10", 3
+	var want Accepted
+	var body, right []byte
+	r := newRand(t, 7)
+	for i := 0; ; i++ {
+		loc := randomClientLocation(r)
+		param, _ := placesLocation(loc)
+		body = places.Answer(param, "10000", "")
+		right, _ = places.Trim(body, bound)
+		n, _ := countResults(body)
+		if n > bound && bytes.Contains(right, []byte(" & ")) && bytes.Contains(body, []byte("\n\n")) {
+			want = Accepted{Origin: "Welsh", Client: "kiwi.cs.ucla.edu", Location: loc, Time: "1520023934.918963997",
+				AT: "AT Welsh +0.263873386 kiwi.cs.ucla.edu " + loc + " 1520023934.918963997"}
+			break
+		}
+		if i > 5000 {
+			t.Fatalf("seed %d: no query with all the features", protocolSeed)
+		}
+	}
+	reply := func(at string, js []byte) client.WhatsatReply {
+		raw := at + "\n" + string(js) + "\n\n"
+		rep, _ := client.ParseWhatsat(raw)
+		rep.Raw = raw
+		return rep
+	}
+	var value any
+	if err := json.Unmarshal(right, &value); err != nil {
+		t.Fatal(err)
+	}
+	goIndented, _ := json.MarshalIndent(value, "", "   ")
+	goCompact, _ := json.Marshal(value)
+	older := strings.Replace(want.AT, "1520023934.918963997", "1520023934.918963996", 1)
+	otherOrigin := strings.Replace(want.AT, "AT Welsh ", "AT Hands ", 1)
+	more, _ := places.Trim(body, bound+1)
+	fewer, _ := places.Trim(body, bound-1)
+	unsqueezed := bytes.Replace(right, []byte("\n"), []byte("\n\n"), 1)
+	escapedAmp := bytes.Replace(right, []byte(" & "), []byte(` \u0026 `), 1)
+	goSpacing := bytes.Replace(right, []byte(`"status" : `), []byte(`"status": `), 1)
+	otherRating := regexp.MustCompile(`"rating" : [0-9.]+`).ReplaceAll(right, []byte(`"rating" : 9.9`))
+
+	for _, c2 := range []struct {
+		name string
+		rep  client.WhatsatReply
+		want []string // substrings of the error; none: it must pass
+	}{
+		{"the herd's right answer", reply(want.AT, right), nil},
+		{"a result past the bound", reply(want.AT, more), []string{"more results than the bound"}},
+		{"re-encoded by Go, indented", reply(want.AT, goIndented), []string{"not the upstream's bytes", "decodes to the same value"}},
+		{"re-encoded by Go, compact", reply(want.AT, goCompact), []string{"not the upstream's bytes", "decodes to the same value"}},
+		{"'&' escaped", reply(want.AT, escapedAmp), []string{"not the upstream's bytes", "decodes to the same value"}},
+		{"Go's spacing once", reply(want.AT, goSpacing), []string{"not the upstream's bytes", "decodes to the same value"}},
+		{"a value changed", reply(want.AT, otherRating), []string{"not the upstream's bytes", "value differs"}},
+		{"fewer results than there are", reply(want.AT, fewer), []string{"not the upstream's bytes", "value differs"}},
+		{"a blank line inside the JSON", reply(want.AT, unsqueezed), []string{"newline rules broken", "blank line"}},
+		{"a trailing newline", reply(want.AT, append(bytes.Clone(right), '\n')), []string{"newline rules broken", "trailing newlines"}},
+		{"no blank line at the end", client.WhatsatReply{Raw: want.AT + "\n" + string(right) + "\n"}, []string{"incomplete"}},
+		{"an older AT line", reply(older, right), []string{"AT line", "but the newest it must hold is"}},
+		{"another origin", reply(otherOrigin, right), []string{"AT line", "but the newest it must hold is"}},
+		{"JSON cut short", reply(want.AT, right[:len(right)/2]), []string{"JSON does not parse"}},
+		{"an invalid-command answer", client.WhatsatReply{Raw: "? WHATSAT kiwi.cs.ucla.edu 10 3\n", Invalid: true}, []string{"for a client it must know"}},
+	} {
+		err := c.CheckWhatsat(ctx, "Hands", c2.rep, want, radius, bound)
+		t.Logf("%s: %v", c2.name, err)
+		if c2.want == nil {
+			if err != nil {
+				t.Errorf("%s: rejected: %v", c2.name, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: accepted", c2.name)
+			continue
+		}
+		for _, w := range c2.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: the error does not say %q: %v", c2.name, w, err)
+			}
+		}
+	}
+	// The checkers' split is the judge, not the client's: a reply whose JSON field the
+	// client split differently is judged by its raw bytes.
+	rep := reply(want.AT, right)
+	rep.JSON = string(more)
+	if err := c.CheckWhatsat(ctx, "Hands", rep, want, radius, bound); err != nil {
+		t.Errorf("CheckWhatsat judged the client's split instead of the raw answer: %v", err)
+	}
+	// Through Cluster.WHATSAT the client's split stops at the first blank line: the
+	// checker judges the whole answer the history recorded.
+	whole := want.AT + "\n" + string(unsqueezed) + "\n\n"
+	id := c.History.Invoke("whatsat", "Hands", "WHATSAT kiwi.cs.ucla.edu 10 3")
+	c.History.Complete(id, whole, nil)
+	cut, _ := client.ParseWhatsat(whole)
+	if err := c.CheckWhatsat(ctx, "Hands", cut, want, radius, bound); err == nil || !strings.Contains(err.Error(), "newline rules broken") {
+		t.Errorf("a blank line inside the JSON, as Cluster.WHATSAT hands it over (%q): %v", clip(cut.Raw, 200), err)
+	}
+	// EmulatorAnswer (the exported form) gives the same expected bytes.
+	loc, _ := placesLocation(want.Location)
+	if got, err := c.EmulatorAnswer(ctx, proto.Location{Raw: want.Location}, radius, bound); err != nil || !bytes.Equal(got, right) {
+		t.Errorf("EmulatorAnswer(%s) = %q, %v", loc, clip(string(got), 200), err)
 	}
 }
