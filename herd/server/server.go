@@ -482,8 +482,11 @@ func (s *Server) handle(ctx context.Context, conn net.Conn, peerSlot bool) {
 			if s.servePeer(ctx, conn, r, w, id, line) {
 				return
 			}
-			isClient = true
+			isClient = true // not a valid handshake: a client's line after all
 			s.metrics.clientConns.Add(1)
+			bufs.mu.Lock()
+			bufs.peer = false
+			bufs.mu.Unlock()
 		}
 		if peerSlot {
 			s.wire.add(logIn, id, line)
