@@ -750,3 +750,57 @@ func TestCheckWhatsatRejectsWhatBreaksTheProtocol(t *testing.T) {
 		t.Errorf("EmulatorAnswer(%s) = %q, %v", loc, clip(string(got), 200), err)
 	}
 }
+
+// The checkers that follow updates compare client times exactly, with their own code.
+func TestNewerOrSameAndFreshnessCompareTimesExactly(t *testing.T) {
+	at := func(server, tm string) string { return "AT " + server + " +0.000000001 c +1+1 " + tm }
+	for _, c := range []struct {
+		got, want string
+		ok        bool
+	}{
+		{at("A", "1700000000.0000000000000000002"), at("B", "1700000000.0000000000000000001"), true},
+		{at("A", "1700000000.0000000000000000001"), at("B", "1700000000.0000000000000000002"), false},
+		{at("A", "1700000000.00000000000000000010"), at("B", "1700000000.0000000000000000001"), false}, // equal, not the same line
+		{at("A", "10"), at("A", "10"), true},
+		{at("A", "+0"), at("B", "-0"), false},
+		{at("A", "0.1"), at("B", "-0"), true},
+		{at("A", "1e9"), at("B", "1"), false},
+		{"AT A +0.1 d +1+1 9", at("B", "1"), false}, // another client
+		{"", at("B", "1"), false},
+	} {
+		if got := newerOrSame(c.got, c.want); got != c.ok {
+			t.Errorf("newerOrSame(%q, %q) = %v", c.got, c.want, got)
+		}
+	}
+	if d := describeAnswer(at("A", "1700000000.0000000000000000001"), at("A", "1700000000.0000000000000000002")); !strings.Contains(d, "older than the update") {
+		t.Errorf("describeAnswer: %s", d)
+	}
+	if d := describeAnswer(at("B", "5"), at("A", "5")); !strings.Contains(d, "names B as its origin, not A") {
+		t.Errorf("describeAnswer: %s", d)
+	}
+
+	h := NewHistory()
+	answer := func(tm string) {
+		id := h.Invoke("whatsat", "Hands", "WHATSAT c 1 1")
+		h.Complete(id, at("X", tm)+"\n{\n   \"results\" : []\n}\n\n", nil)
+	}
+	answer("1700000000.0000000000000000002")
+	answer("1700000000.00000000000000000020") // the same time
+	answer("+1700000000.0000000000000000002")
+	if err := CheckFreshness(h); err != nil {
+		t.Fatal(err)
+	}
+	answer("1700000000.0000000000000000001")
+	if err := CheckFreshness(h); err == nil || !strings.Contains(err.Error(), "freshness: Hands") {
+		t.Fatalf("an answer older by 1e-22 s not caught: %v", err)
+	}
+	// Freshness judges the AT line even when the rest of the answer is broken.
+	h2 := NewHistory()
+	id := h2.Invoke("whatsat", "Hands", "")
+	h2.Complete(id, at("X", "11")+"\n{\n\n}\n\n", nil)
+	id = h2.Invoke("whatsat", "Hands", "")
+	h2.Complete(id, at("X", "10")+"\n{}\n\n\n", nil)
+	if err := CheckFreshness(h2); err == nil {
+		t.Fatal("an older AT line in an answer that breaks the newline rules not caught")
+	}
+}
