@@ -274,7 +274,7 @@ func TestOneConnectionManyCommandsInOrderAndAFinalCommandWithoutNewline(t *testi
 			t.Fatalf("line %d of %q", i, out)
 		}
 	}
-	if !strings.Contains(out, `"status": "ZERO_RESULTS"`) || !strings.HasSuffix(out, " b +2+2 7\n") {
+	if !strings.Contains(out, `"ZERO_RESULTS"`) || !strings.HasSuffix(out, " b +2+2 7\n") {
 		t.Fatalf("got %q", out)
 	}
 }
