@@ -87,8 +87,9 @@ type Error struct {
 func (e *Error) Error() string { return e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
-// PublicMessage is what a client may be told of an error from a Source: it names no
-// upstream host or address (the server logs err itself).
+// PublicMessage is what a client may be told of an error from a Source or from Trim:
+// an HTTP source's error says what went wrong but names no upstream host or address (the
+// server logs err itself); Trim's errors, about the answer's shape, are told as they are.
 func PublicMessage(err error) string {
 	var e *Error
 	switch {
@@ -97,7 +98,7 @@ func PublicMessage(err error) string {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "places request timed out"
 	}
-	return "places request failed"
+	return err.Error()
 }
 
 // redact drops the URL (which carries the key) from net/http's errors.

@@ -665,16 +665,13 @@ func (s *Server) whatsat(ctx context.Context, c proto.WHATSAT) (string, bool) {
 	defer cancel()
 	body, err := s.opts.Places.Nearby(ctx, u.Location.PlacesParam(), proto.RadiusMetres(c.RadiusKm))
 	var out []byte
-	var public string // what the client is told: never the upstream's host
-	if err != nil {
-		public = places.PublicMessage(err)
-	} else if out, err = places.Trim(body, c.Bound); err != nil {
-		public = err.Error() // about the answer's shape only
+	if err == nil {
+		out, err = places.Trim(body, c.Bound)
 	}
 	if err != nil {
 		s.metrics.placesErrors.Add(1)
-		s.log.Warn("places", "err", err)
-		out = places.SqueezeNewlines(places.ErrorJSON(places.StatusUnknownError, public))
+		s.log.Warn("places", "err", err) // the full error, the upstream's host included
+		out = places.SqueezeNewlines(places.ErrorJSON(places.StatusUnknownError, places.PublicMessage(err)))
 	}
 	at := rec.AT
 	var b strings.Builder
