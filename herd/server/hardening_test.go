@@ -235,7 +235,7 @@ func peerHandshake(t *testing.T, addr, from, to string) (net.Conn, *bufio.Reader
 // a server of the herd is refused and the link dropped, and a live link of the real
 // neighbour is not displaced by a second connection claiming its name.
 func TestAFakePeerCannotStoreAForeignOriginNorDisplaceALiveLink(t *testing.T) {
-	h := startHerd(t, []string{"A", "B", "C"}, [][2]string{{"A", "B"}, {"B", "C"}}, Options{Heartbeat: 50 * time.Millisecond, DeadAfter: time.Second})
+	h := startHerd(t, []string{"A", "B", "C"}, [][2]string{{"A", "B"}, {"B", "C"}}, Options{Heartbeat: time.Second, DeadAfter: 5 * time.Second}) // live for 3 s: ample
 	h.linkUp(t, "A", "B", 3*time.Second)
 	h.linkUp(t, "C", "B", 3*time.Second)
 	connects := h.server("A").metrics.peerConnects.Load()
