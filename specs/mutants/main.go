@@ -7,6 +7,7 @@
 //	go run ./specs/mutants -quick          the mutants marked quick, each against its own spec only (make test)
 //	go run ./specs/mutants -only a,b       some of them
 //	go run ./specs/mutants -check          only check that every mutant applies and compiles
+//	go run ./specs/mutants -focus REGEX    every mutant against some specs only (is a new spec sharp?)
 //
 // A mutant survives when the whole suite passes with it. It must then be killed by a new or
 // sharper spec, or argued equivalent (no observable difference) in mutants.yaml. The run
@@ -74,17 +75,18 @@ func main() {
 		timeout   = flag.Duration("timeout", 15*time.Minute, "longest run of the suite for one mutant")
 		keep      = flag.String("keep", "", "keep each mutant's artifacts under this folder (default: removed)")
 		backend   = flag.String("backend", "local", "HERD_BACKEND of the suite runs")
+		focus     = flag.String("focus", "", "run only the specs this regular expression matches, for every mutant")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *catalogue, *only, *quick, *checkOnly, *seed, *timeout, *keep, *backend); err != nil {
+	if err := run(ctx, *catalogue, *only, *quick, *checkOnly, *seed, *timeout, *keep, *backend, *focus); err != nil {
 		fmt.Fprintln(os.Stderr, "mutants:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, catalogue, only string, quick, checkOnly bool, seed uint64, timeout time.Duration, keep, backend string) error {
+func run(ctx context.Context, catalogue, only string, quick, checkOnly bool, seed uint64, timeout time.Duration, keep, backend, focusAll string) error {
 	root, err := moduleRoot()
 	if err != nil {
 		return err
@@ -134,7 +136,7 @@ func run(ctx context.Context, catalogue, only string, quick, checkOnly bool, see
 		if keep != "" {
 			arts = filepath.Join(keep, m.Name)
 		}
-		focus := ""
+		focus := focusAll
 		if quick {
 			focus = m.Quick
 		}
