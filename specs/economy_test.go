@@ -49,3 +49,50 @@ var _ = Describe("Flooding economy", Label("economy"), func() {
 		}
 	})
 })
+
+var _ = Describe("Flooding economy of IAMATs that are not newer", Label("economy"), func() {
+	It("sends no peer message at all for stale or duplicate IAMATs, and changes nothing anywhere", func(ctx SpecContext) {
+		nodes := cluster.Nodes()
+		if _, ok, err := chaos.PeerMessages(ctx, cluster.Backend(), nodes); !ok {
+			check(err, "reading the servers' metrics")
+			Skip("the herd under test exports no herd_peer_messages_sent_total")
+		}
+		base := now()
+		older, newest := base+"0000001", base+"0000002" // apart only past a float64's precision
+		stale := []string{older, base, "1520023934.918963997", "-1", "0"}
+		origin := nodes[0]
+		u, err := cluster.Update(ctx, origin, id("stale"), "+34.068930-118.445127", newest)
+		check(err)
+		_, err = cluster.AwaitDelivery(ctx, u)
+		check(err)
+		before, _, err := chaos.SettledPeerMessages(ctx, cluster.Backend(), nodes, 500*time.Millisecond, 10*time.Second)
+		check(err, "reading the servers' metrics")
+
+		sent := 0
+		for i, n := range nodes {
+			iamat := func(loc, tm, what string) {
+				GinkgoHelper()
+				reply, err := cluster.IAMAT(ctx, n, u.Client, loc, tm)
+				check(err)
+				Expect(reply).To(HavePrefix("AT "+n+" "), "%s IAMAT at %s is still answered; seed %d; artifacts in %s", what, n, seed, specDir())
+				sent++
+			}
+			iamat("-33.868800+151.209300", stale[i%len(stale)], "a stale")
+			iamat("+1+1", older, "a stale")
+			iamat(u.Location, u.Time, "a duplicate")
+			iamat(u.Location, u.Time, "a duplicate")
+			iamat("-33.868800+151.209300", u.Time, "a same-time")
+		}
+		after, _, err := chaos.SettledPeerMessages(ctx, cluster.Backend(), nodes, 500*time.Millisecond, 10*time.Second)
+		check(err, "reading the servers' metrics")
+		Expect(after-before).To(BeZero(), fmt.Sprintf(
+			"an IAMAT that is not newer than what the server holds floods nothing: %d stale or duplicate IAMATs for %s (newest %q) at %v caused %d peer messages (herd_peer_messages_sent_total %d -> %d); seed %d; artifacts in %s",
+			sent, u.Client, u.AT, nodes, after-before, before, after, seed, specDir()))
+		for _, n := range nodes {
+			rep, err := cluster.WHATSAT(ctx, n, u.Client, "1", 1)
+			check(err)
+			Expect(rep.AT).To(Equal(u.AT), "an IAMAT that is not newer changes nothing: %s answers %q, not the newest %q; seed %d; artifacts in %s",
+				n, rep.AT, u.AT, seed, specDir())
+		}
+	})
+})

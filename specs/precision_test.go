@@ -1,0 +1,128 @@
+package specs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// farthestPair are two servers as many hops apart as the topology allows (the first such
+// pair in the configuration's order), so that an update takes the longest way between.
+func farthestPair() (string, string, int) {
+	GinkgoHelper()
+	o := cluster.Oracle()
+	nodes := cluster.Nodes()
+	best, a, b := -1, "", ""
+	for i, x := range nodes {
+		for _, y := range nodes[i+1:] {
+			if h := o.Hops(x, y); h > best {
+				best, a, b = h, x, y
+			}
+		}
+	}
+	Expect(best).To(BeNumerically(">=", 1), "the herd needs two connected servers")
+	return a, b, best
+}
+
+// atEverywhere asks every server for client's AT line ("" where it is unknown).
+func atEverywhere(ctx context.Context, client string) map[string]string {
+	GinkgoHelper()
+	out := map[string]string{}
+	for _, n := range cluster.Nodes() {
+		rep, err := cluster.WHATSAT(ctx, n, client, "1", 1)
+		check(err, "WHATSAT at ", n)
+		if rep.Invalid {
+			out[n] = ""
+		} else {
+			out[n] = rep.AT
+		}
+	}
+	return out
+}
+
+// fullPrecisionTimes are two client times a float64 cannot tell apart: they differ only
+// in the 26th significant digit.
+func fullPrecisionTimes() (older, newer string) {
+	base := now() // seconds and nine decimals
+	Expect(base).To(MatchRegexp(`^[0-9]+\.[0-9]{9}$`))
+	return base + "0000001", base + "0000002"
+}
+
+var _ = Describe("Newer-wins at full precision", Label("quick"), func() {
+	DescribeTable("every server ends up answering WHATSAT with the newer of two IAMATs whose times differ only past the 16th significant digit",
+		func(ctx SpecContext, newerFirst, waitForFirst bool) {
+			a, b, hops := farthestPair()
+			older, newer := fullPrecisionTimes()
+			client := id("precision")
+			first, second := older, newer
+			locFirst, locSecond := "+34.068930-118.445127", "-33.868800+151.209300"
+			if newerFirst {
+				first, second = newer, older
+			}
+			u1, err := cluster.Update(ctx, a, client, locFirst, first)
+			check(err, "IAMAT at ", a)
+			if waitForFirst {
+				_, err = cluster.AwaitDelivery(ctx, u1)
+				check(err, "the first IAMAT spreads")
+			}
+			u2, err := cluster.Update(ctx, b, client, locSecond, second)
+			check(err, "IAMAT at ", b)
+			want := u2
+			if newerFirst {
+				want = u1
+			}
+			_, err = cluster.AwaitDelivery(ctx, want)
+			check(err, "newer-wins at full precision: the newer update (time ", want.Time, ") reaches everyone")
+			check(cluster.AwaitConvergence(ctx, map[string]string{client: want.AT}, 15*time.Second),
+				"newer-wins at full precision: convergence on the newer update")
+			for n, at := range atEverywhere(ctx, client) {
+				Expect(at).To(Equal(want.AT), fmt.Sprintf(
+					"newer-wins at full precision: %s answers %q, but the newest IAMAT is %q (times %s at %s and %s at %s, %d hops apart, differ only in the 26th digit: compared through a float64?); seed %d; artifacts in %s",
+					n, at, want.AT, first, a, second, b, hops, seed, specDir()))
+			}
+		},
+		Entry("newer first, the older at once at the far server", true, false),
+		Entry("newer first, the older once the newer has spread", true, true),
+		Entry("older first, the newer at once at the far server", false, false),
+		Entry("older first, the newer once the older has spread", false, true),
+	)
+
+	DescribeTable("all servers converge on one same AT line for two IAMATs with identical times at two servers",
+		func(ctx SpecContext, waitForFirst bool) {
+			a, b, _ := farthestPair()
+			tm := now() + "0000001"
+			client := id("tie")
+			u1, err := cluster.Update(ctx, a, client, "+34.068930-118.445127", tm)
+			check(err, "IAMAT at ", a)
+			if waitForFirst {
+				_, err = cluster.AwaitDelivery(ctx, u1)
+				check(err, "the first IAMAT spreads")
+			}
+			u2, err := cluster.Update(ctx, b, client, "-33.868800+151.209300", tm)
+			check(err, "IAMAT at ", b)
+			var last map[string]string
+			Eventually(ctx, func() bool {
+				last = atEverywhere(ctx, client)
+				for _, at := range last {
+					if at != last[cluster.Nodes()[0]] || (at != u1.AT && at != u2.AT) {
+						return false
+					}
+				}
+				return true
+			}).WithTimeout(15*time.Second).WithPolling(50*time.Millisecond).Should(BeTrue(), func() string {
+				var s []string
+				for _, n := range cluster.Nodes() {
+					s = append(s, fmt.Sprintf("%s answers %q", n, last[n]))
+				}
+				return fmt.Sprintf("tie convergence: IAMATs with the same time %s at %s (%q) and %s (%q) must leave every server with one same AT line of the two within 15s: %s; seed %d; artifacts in %s",
+					tm, a, u1.AT, b, u2.AT, strings.Join(s, "; "), seed, specDir())
+			})
+		},
+		Entry("at once", false),
+		Entry("the second once the first has spread", true),
+	)
+})

@@ -1,0 +1,168 @@
+package specs
+
+import (
+	"bufio"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/herdchaos/herd/chaos"
+)
+
+// peerProof is our herd's handshake proof (herd/server/peer.go, proof): an HMAC-SHA256 of
+// both names and both nonces under the shared secret.
+func peerProof(secret, from, to, nonceA, nonceB string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte("herd-peer\x00" + from + "\x00" + to + "\x00" + nonceA + "\x00" + nonceB))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func hexNonce() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// fakePeer is a connection to a server's client address that claims to be a neighbour.
+type fakePeer struct {
+	conn      net.Conn
+	r         *bufio.Reader
+	nonceA    string
+	challenge string
+}
+
+// dialAsPeer connects to node's client address, says "HERD-PEER from node nonceA" and
+// reads the challenge.
+func dialAsPeer(ctx context.Context, c *chaos.Cluster, node, from, nonceA string) *fakePeer {
+	GinkgoHelper()
+	addr, err := c.Backend().ClientAddr(ctx, node)
+	check(err)
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	check(err, "dialling ", node, " as ", from)
+	DeferCleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	p := &fakePeer{conn: conn, r: bufio.NewReader(conn), nonceA: nonceA}
+	_, err = fmt.Fprintf(conn, "HERD-PEER %s %s %s\n", from, node, nonceA)
+	check(err)
+	line, err := p.r.ReadString('\n')
+	check(err, "reading the challenge of ", node)
+	f := strings.Fields(line)
+	Expect(f).To(HaveLen(2), "challenge %q", line)
+	Expect(f[0]).To(Equal("HERD-CHALLENGE"), "challenge %q", line)
+	p.challenge = f[1]
+	return p
+}
+
+// sendAndDrain writes text, half-closes and reads what the server sends until it closes
+// (or 5 s pass).
+func (p *fakePeer) sendAndDrain(text string) string {
+	GinkgoHelper()
+	p.conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(p.conn, text) // the server may have closed already: that is fine
+	p.conn.(*net.TCPConn).CloseWrite()
+	b, _ := io.ReadAll(p.r)
+	return string(b)
+}
+
+var _ = Describe("The peer secret", Ordered, Label("secret", "description"), func() {
+	var other *chaos.Cluster
+	var secret string
+	// Hands' neighbours are Goloman and Wilkes: a fake update "from Goloman" that Hands
+	// took would go on to Wilkes and from there everywhere.
+	const target, from = "Hands", "Goloman"
+	BeforeAll(func(ctx SpecContext) {
+		spec, err := chaos.LoadHerdSpec("testdata/herd-from-flags.yaml")
+		check(err)
+		secret = spec.Env["HERD_SECRET"]
+		Expect(secret).NotTo(BeEmpty(), "testdata/herd-from-flags.yaml sets HERD_SECRET")
+		other = startHerd(ctx, herdOptions{herd: spec})
+	}, NodeTimeout(3*time.Minute))
+
+	herdAT := func(clientID string) string {
+		return fmt.Sprintf("HERD-AT %s +0.000000000 %s +1+1 %s\n", from, clientID, now())
+	}
+
+	It("stores and floods nothing from a connection that does not prove the secret", func(ctx SpecContext) {
+		// An earlier handshake whose nonces are spent: its valid proof is replayed below.
+		old := dialAsPeer(ctx, other, target, from, hexNonce())
+		oldProof := peerProof(secret, from, target, old.nonceA, old.challenge)
+		old.conn.Close()
+
+		attempts := []struct {
+			name string
+			auth func(p *fakePeer) string
+		}{
+			{"a wrong proof", func(p *fakePeer) string {
+				return "HERD-AUTH " + peerProof("not-the-secret", from, target, p.nonceA, p.challenge) + "\n"
+			}},
+			{"64 hex digits of nothing", func(*fakePeer) string { return "HERD-AUTH " + strings.Repeat("0", 64) + "\n" }},
+			{"an empty proof", func(*fakePeer) string { return "HERD-AUTH \n" }},
+			{"no proof field", func(*fakePeer) string { return "HERD-AUTH\n" }},
+			{"the placeholder '-'", func(*fakePeer) string { return "HERD-AUTH -\n" }},
+			{"no auth line at all", func(*fakePeer) string { return "" }},
+			{"a proof replayed from an earlier handshake", func(*fakePeer) string { return "HERD-AUTH " + oldProof + "\n" }},
+			{"a proof replayed with the earlier nonce again", func(*fakePeer) string { return "HERD-AUTH " + oldProof + "\n" }},
+			{"a proof for another link (names swapped)", func(p *fakePeer) string {
+				return "HERD-AUTH " + peerProof(secret, target, from, p.nonceA, p.challenge) + "\n"
+			}},
+			{"a proof with the nonces swapped", func(p *fakePeer) string {
+				return "HERD-AUTH " + peerProof(secret, from, target, p.challenge, p.nonceA) + "\n"
+			}},
+		}
+		clients := map[string]string{}
+		for _, a := range attempts {
+			nonce := hexNonce()
+			if strings.Contains(a.name, "earlier nonce") {
+				nonce = old.nonceA
+			}
+			p := dialAsPeer(ctx, other, target, from, nonce)
+			c := id("forged")
+			clients[c] = a.name
+			got := p.sendAndDrain(a.auth(p) + herdAT(c))
+			GinkgoWriter.Printf("%s: %q\n", a.name, got)
+		}
+		// Links are FIFO: a forged update stored and flooded would arrive before this one.
+		barrier, err := other.Update(ctx, target, id("barrier"), "+1+1", now())
+		check(err)
+		_, err = other.AwaitDelivery(ctx, barrier)
+		check(err)
+		for c, how := range clients {
+			for _, n := range other.Nodes() {
+				rep, err := other.WHATSAT(ctx, n, c, "1", 1)
+				check(err)
+				Expect(rep.Invalid).To(BeTrue(),
+					"with a peer secret set, a connection that does not prove it (%s) stores and floods nothing: %s posed as %s at %s, and %s holds %q; seed %d; artifacts in %s",
+					how, c, from, target, n, strings.TrimSpace(rep.Raw), seed, specDir())
+			}
+		}
+	})
+
+	It("stores and floods an update from a connection that proves the secret (the control)", func(ctx SpecContext) {
+		p := dialAsPeer(ctx, other, target, from, hexNonce())
+		p.conn.SetDeadline(time.Now().Add(5 * time.Second))
+		_, err := io.WriteString(p.conn, "HERD-AUTH "+peerProof(secret, from, target, p.nonceA, p.challenge)+"\n")
+		check(err)
+		welcome, err := p.r.ReadString('\n')
+		check(err, "reading the welcome")
+		Expect(welcome).To(HavePrefix("HERD-WELCOME "+target), "a valid proof is welcomed; seed %d; artifacts in %s", seed, specDir())
+		c := id("proven")
+		line := herdAT(c)
+		_, err = io.WriteString(p.conn, line)
+		check(err)
+		at := strings.TrimSuffix(strings.TrimPrefix(line, "HERD-"), "\n")
+		check(other.AwaitConvergence(ctx, map[string]string{c: at}, 10*time.Second),
+			"the control: an update from a neighbour that proved the secret is stored and flooded (else the spec above proves nothing)")
+		p.conn.Close()
+	})
+})

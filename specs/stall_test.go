@@ -1,0 +1,176 @@
+package specs
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/herdchaos/herd/chaos"
+)
+
+// stallTriple picks, from the topology, the server to stall (the one with the fewest
+// neighbours), its busiest neighbour (where the traffic toward it is pushed) and the
+// server farthest from that neighbour (a bystander).
+func stallTriple() (stalled, near, far string) {
+	GinkgoHelper()
+	cfg := cluster.Config()
+	nodes := cluster.Nodes()
+	degree := func(n string) int { return len(cfg.Server(n).Neighbours()) }
+	stalled = slices.MinFunc(nodes, func(a, b string) int { return degree(a) - degree(b) })
+	nb := cfg.Server(stalled).Neighbours()
+	Expect(nb).NotTo(BeEmpty(), "%s has no neighbour", stalled)
+	near = slices.MaxFunc(nb, func(a, b string) int { return degree(a) - degree(b) })
+	o := cluster.Oracle()
+	best := -1
+	for _, n := range nodes {
+		if n != stalled && n != near && o.Hops(near, n) > best {
+			far, best = n, o.Hops(near, n)
+		}
+	}
+	Expect(far).NotTo(BeEmpty(), "the herd needs three servers")
+	return stalled, near, far
+}
+
+var _ = Describe("A stalled neighbour under heavy traffic", Label("pause"), func() {
+	It("does not delay client replies at its neighbour or elsewhere once its socket buffers are full, and the herd converges after it resumes", func(ctx SpecContext) {
+		const (
+			idBytes = 4000 // a long client id: each IAMAT is about 4 KB
+			total   = 20 << 20
+			count   = total / idBytes
+			within  = time.Second
+		)
+		stalled, near, far := stallTriple()
+		// Every link up first (an update from each server reaches all), so the link from
+		// near to the stalled server is connected when the stall begins.
+		settle(ctx, cluster)
+		inject(ctx, chaos.Pause{Node: stalled})
+
+		addr, err := cluster.Backend().ClientAddr(ctx, near)
+		check(err)
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		check(err, "connecting to ", near)
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(25 * time.Second))
+
+		pad := strings.Repeat("x", idBytes)
+		prefix := id("stall") + "-"
+		loc := "+34.068930-118.445127"
+		times := make([]string, count)
+		for i := range times {
+			times[i] = now()
+		}
+		clientOf := func(i int) string { return fmt.Sprintf("%s%05d-%s", prefix, i, pad) }
+
+		// The push: a pipelined client writes every IAMAT while another goroutine reads
+		// the replies, so neither side waits for the other.
+		var wg sync.WaitGroup
+		var writeErr error
+		wg.Go(func() {
+			w := bufio.NewWriterSize(conn, 256<<10)
+			for i := range count {
+				if _, writeErr = fmt.Fprintf(w, "IAMAT %s %s %s\n", clientOf(i), loc, times[i]); writeErr != nil {
+					return
+				}
+			}
+			if writeErr = w.Flush(); writeErr == nil {
+				writeErr = conn.(*net.TCPConn).CloseWrite()
+			}
+		})
+		pushed := make(chan error, 1)
+		replies := make([]string, 0, count)
+		go func() {
+			r := bufio.NewReaderSize(conn, 256<<10)
+			for len(replies) < count {
+				line, err := r.ReadString('\n')
+				if err != nil {
+					pushed <- fmt.Errorf("after %d of %d replies: %w", len(replies), count, err)
+					return
+				}
+				replies = append(replies, strings.TrimSuffix(line, "\n"))
+			}
+			_, err := r.ReadByte()
+			if err != io.EOF {
+				pushed <- fmt.Errorf("more than %d replies, or no close: %v", count, err)
+				return
+			}
+			pushed <- nil
+		}()
+
+		// Meanwhile, and for a while after (the stalled link's buffers stay full), one-shot
+		// clients at the neighbour and at a bystander must be answered promptly.
+		type probe struct {
+			node    string
+			latency time.Duration
+			after   bool // after the push was fully answered
+		}
+		var probes []probe
+		newest := map[string]string{}
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		var pushDone time.Time
+		pushStart := time.Now()
+		var pushErr error
+		for pushDone.IsZero() || time.Since(pushDone) < 3*time.Second {
+			select {
+			case pushErr = <-pushed:
+				pushDone = time.Now()
+				check(pushErr, fmt.Sprintf("%s answering %d pipelined IAMATs (%d MB) while its neighbour %s is paused", near, count, total>>20, stalled))
+				continue
+			case <-tick.C:
+			case <-ctx.Done():
+				return
+			}
+			for _, n := range []string{near, far} {
+				start := time.Now()
+				u, err := cluster.Update(ctx, n, id("probe"), "+1+1", now())
+				lat := time.Since(start)
+				check(err, "a probe IAMAT at ", n)
+				probes = append(probes, probe{n, lat, !pushDone.IsZero()})
+				newest[u.Client] = u.AT
+				Expect(lat).To(BeNumerically("<", within), fmt.Sprintf(
+					"a stalled neighbour must not delay client replies: %s took %v to answer a one-shot IAMAT (limit %v), %v into a push of %d MB toward the paused %s through %s; seed %d; artifacts in %s",
+					n, lat.Round(time.Millisecond), within, time.Since(pushStart).Round(time.Millisecond), total>>20, stalled, near, seed, specDir()))
+			}
+			Expect(time.Since(pushStart)).To(BeNumerically("<", 20*time.Second),
+				"%s did not answer %d pipelined IAMATs within 20 s while %s was paused; seed %d; artifacts in %s", near, count, stalled, seed, specDir())
+		}
+		wg.Wait()
+		check(writeErr, "writing the push to ", near)
+		var worst time.Duration
+		after := 0
+		for _, p := range probes {
+			worst = max(worst, p.latency)
+			if p.after {
+				after++
+			}
+		}
+		AddReportEntry("stall push", fmt.Sprintf("%d IAMATs, %d MB, answered in %v; %d probes (%d after), slowest %v",
+			count, total>>20, pushDone.Sub(pushStart).Round(time.Millisecond), len(probes), after, worst.Round(time.Millisecond)))
+		Expect(after).To(BeNumerically(">=", 10), "too few probes after the push")
+
+		for i, r := range replies {
+			if _, ok := matchAT(r+"\n", near, clientOf(i), loc, times[i]); !ok {
+				Fail(fmt.Sprintf("%s answered pipelined IAMAT %d with %q; seed %d; artifacts in %s", near, i, truncate(r), seed, specDir()))
+			}
+		}
+		// A sample of the pushed clients, and the probes, must be everywhere after the
+		// stalled server resumes.
+		for range 25 {
+			i := cluster.Rand.IntN(count)
+			newest[clientOf(i)] = replies[i]
+		}
+		newest[clientOf(count-1)] = replies[count-1]
+		check(cluster.HealAll(ctx))
+		check(cluster.AwaitConvergence(ctx, newest, 20*time.Second),
+			fmt.Sprintf("convergence after %s resumes from a pause under %d MB of traffic pushed through %s", stalled, total>>20, near))
+	})
+})
