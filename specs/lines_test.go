@@ -63,7 +63,7 @@ func ratOf(t time.Time) *big.Rat {
 func expectDiff(diff, tm string, before, after time.Time, what string) {
 	GinkgoHelper()
 	d, ok := new(big.Rat).SetString(diff)
-	Expect(ok).To(BeTrue(), "%s: diff %q does not parse", what, diff)
+	Expect(ok).To(BeTrue(), "%s: diff %q does not parse; seed %d; artifacts in %s", what, diff, seed, specDir())
 	t := bigTime(tm)
 	lo := new(big.Rat).Sub(new(big.Rat).Sub(ratOf(before), t), big.NewRat(1, 1))
 	hi := new(big.Rat).Add(new(big.Rat).Sub(ratOf(after), t), big.NewRat(1, 1))

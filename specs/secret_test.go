@@ -58,8 +58,9 @@ func dialAsPeer(ctx context.Context, c *chaos.Cluster, node, from, nonceA string
 	line, err := p.r.ReadString('\n')
 	check(err, "reading the challenge of ", node)
 	f := strings.Fields(line)
-	Expect(f).To(HaveLen(2), "challenge %q", line)
-	Expect(f[0]).To(Equal("HERD-CHALLENGE"), "challenge %q", line)
+	Expect(len(f) == 2 && f[0] == "HERD-CHALLENGE").To(BeTrue(),
+		"a server with a peer secret challenges a peer handshake: %s answered %q to \"HERD-PEER %s %s %s\"; seed %d; artifacts in %s",
+		node, line, from, node, nonceA, seed, specDir())
 	p.challenge = f[1]
 	return p
 }

@@ -2,9 +2,12 @@ package specs
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,16 +22,16 @@ import (
 // stallTriple picks, from the topology, the server to stall (the one with the fewest
 // neighbours), its busiest neighbour (where the traffic toward it is pushed) and the
 // server farthest from that neighbour (a bystander).
-func stallTriple() (stalled, near, far string) {
+func stallTriple(c *chaos.Cluster) (stalled, near, far string) {
 	GinkgoHelper()
-	cfg := cluster.Config()
-	nodes := cluster.Nodes()
+	cfg := c.Config()
+	nodes := c.Nodes()
 	degree := func(n string) int { return len(cfg.Server(n).Neighbours()) }
 	stalled = slices.MinFunc(nodes, func(a, b string) int { return degree(a) - degree(b) })
 	nb := cfg.Server(stalled).Neighbours()
 	Expect(nb).NotTo(BeEmpty(), "%s has no neighbour", stalled)
 	near = slices.MaxFunc(nb, func(a, b string) int { return degree(a) - degree(b) })
-	o := cluster.Oracle()
+	o := c.Oracle()
 	best := -1
 	for _, n := range nodes {
 		if n != stalled && n != near && o.Hops(near, n) > best {
@@ -39,7 +42,60 @@ func stallTriple() (stalled, near, far string) {
 	return stalled, near, far
 }
 
-var _ = Describe("A stalled neighbour under heavy traffic", Label("pause"), func() {
+// ownHerd starts a herd of its own, like the suite's (the same description or overlay),
+// for a spec whose traffic must not stay in the suite's herd: the stall spec leaves 20 MB
+// of client state and hundreds of MB of logs, which would slow every later resync over a
+// slow link and every later failure's artifacts. It is removed after the container.
+func ownHerd(ctx context.Context) *chaos.Cluster {
+	GinkgoHelper()
+	var opts herdOptions
+	if path := os.Getenv("HERD_DESCRIPTION"); path != "" {
+		spec, err := chaos.LoadHerdSpec(path)
+		check(err)
+		opts.herd = spec
+	}
+	opts.overlay = os.Getenv("HERD_OVERLAY")
+	return startHerd(ctx, opts)
+}
+
+// saveTails saves a herd's history, faults and the last MB of each log: its logs are too
+// big to filter.
+func saveTails(ctx context.Context, c *chaos.Cluster, dir string) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		GinkgoWriter.Printf("artifacts: %v\n", err)
+		return
+	}
+	if b, err := c.History.JSON(); err == nil {
+		os.WriteFile(filepath.Join(dir, "history.json"), b, 0o644)
+	}
+	os.WriteFile(filepath.Join(dir, "faults.txt"), []byte(fmt.Sprintf("seed %d\n%s\n", c.Seed, c.DescribeFaults())), 0o644)
+	for _, n := range c.Nodes() {
+		logs, err := c.Backend().Logs(ctx, n)
+		if err != nil {
+			GinkgoWriter.Printf("logs of %s: %v\n", n, err)
+		}
+		for name, b := range logs {
+			if len(b) > 1<<20 {
+				b = b[len(b)-1<<20:]
+			}
+			os.WriteFile(filepath.Join(dir, n+"-"+notFile.ReplaceAllString(filepath.Base(name), "_")), b, 0o644)
+		}
+	}
+	AddReportEntry("artifacts of the stall herd", dir)
+}
+
+var _ = Describe("A stalled neighbour under heavy traffic", Ordered, Label("pause"), func() {
+	var herd *chaos.Cluster
+	BeforeAll(func(ctx SpecContext) {
+		herd = ownHerd(ctx)
+	}, NodeTimeout(3*time.Minute))
+	AfterEach(func(ctx SpecContext) {
+		if CurrentSpecReport().Failed() {
+			saveTails(ctx, herd, specDir()+"/stall-herd")
+		}
+		check(herd.HealAll(ctx))
+	}, NodeTimeout(time.Minute))
+
 	It("does not delay client replies at its neighbour or elsewhere once its socket buffers are full, and the herd converges after it resumes", func(ctx SpecContext) {
 		const (
 			idBytes = 4000 // a long client id: each IAMAT is about 4 KB
@@ -47,13 +103,14 @@ var _ = Describe("A stalled neighbour under heavy traffic", Label("pause"), func
 			count   = total / idBytes
 			within  = time.Second
 		)
-		stalled, near, far := stallTriple()
+		stalled, near, far := stallTriple(herd)
 		// Every link up first (an update from each server reaches all), so the link from
 		// near to the stalled server is connected when the stall begins.
-		settle(ctx, cluster)
-		inject(ctx, chaos.Pause{Node: stalled})
+		settle(ctx, herd)
+		_, err := herd.Inject(ctx, chaos.Pause{Node: stalled})
+		check(err, "pausing ", stalled)
 
-		addr, err := cluster.Backend().ClientAddr(ctx, near)
+		addr, err := herd.Backend().ClientAddr(ctx, near)
 		check(err)
 		var d net.Dialer
 		conn, err := d.DialContext(ctx, "tcp", addr)
@@ -131,7 +188,7 @@ var _ = Describe("A stalled neighbour under heavy traffic", Label("pause"), func
 			}
 			for _, n := range []string{near, far} {
 				start := time.Now()
-				u, err := cluster.Update(ctx, n, id("probe"), "+1+1", now())
+				u, err := herd.Update(ctx, n, id("probe"), "+1+1", now())
 				lat := time.Since(start)
 				check(err, "a probe IAMAT at ", n)
 				probes = append(probes, probe{n, lat, !pushDone.IsZero()})
@@ -155,7 +212,7 @@ var _ = Describe("A stalled neighbour under heavy traffic", Label("pause"), func
 		}
 		AddReportEntry("stall push", fmt.Sprintf("%d IAMATs, %d MB, answered in %v; %d probes (%d after), slowest %v",
 			count, total>>20, pushDone.Sub(pushStart).Round(time.Millisecond), len(probes), after, worst.Round(time.Millisecond)))
-		Expect(after).To(BeNumerically(">=", 10), "too few probes after the push")
+		Expect(after).To(BeNumerically(">=", 10), "too few probes at %s and %s after the push toward the paused %s; seed %d; artifacts in %s", near, far, stalled, seed, specDir())
 
 		for i, r := range replies {
 			if _, ok := matchAT(r+"\n", near, clientOf(i), loc, times[i]); !ok {
@@ -165,12 +222,12 @@ var _ = Describe("A stalled neighbour under heavy traffic", Label("pause"), func
 		// A sample of the pushed clients, and the probes, must be everywhere after the
 		// stalled server resumes.
 		for range 25 {
-			i := cluster.Rand.IntN(count)
+			i := herd.Rand.IntN(count)
 			newest[clientOf(i)] = replies[i]
 		}
 		newest[clientOf(count-1)] = replies[count-1]
-		check(cluster.HealAll(ctx))
-		check(cluster.AwaitConvergence(ctx, newest, 20*time.Second),
+		check(herd.HealAll(ctx))
+		check(herd.AwaitConvergence(ctx, newest, 20*time.Second),
 			fmt.Sprintf("convergence after %s resumes from a pause under %d MB of traffic pushed through %s", stalled, total>>20, near))
 	})
 })
