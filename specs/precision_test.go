@@ -8,6 +8,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/herdchaos/herd/chaos"
 )
 
 // farthestPair are two servers as many hops apart as the topology allows (the first such
@@ -124,5 +126,56 @@ var _ = Describe("Newer-wins at full precision", Label("quick"), func() {
 		},
 		Entry("at once", false),
 		Entry("the second once the first has spread", true),
+	)
+})
+
+var _ = Describe("Newer-wins at full precision across a cut", Label("partition"), func() {
+	DescribeTable("servers that took two IAMATs for one client while cut apart all answer with the newer one once healed, or with one same AT line for equal times",
+		func(ctx SpecContext, times func() (atA, atB string), newer int) {
+			a, b, _ := farthestPair()
+			tA, tB := times()
+			client := id("cut")
+			inject(ctx, chaos.Isolate{Node: b})
+			uA, err := cluster.Update(ctx, a, client, "+34.068930-118.445127", tA)
+			check(err, "IAMAT at ", a)
+			_, err = cluster.AwaitDelivery(ctx, uA) // everywhere but b
+			check(err)
+			uB, err := cluster.Update(ctx, b, client, "-33.868800+151.209300", tB)
+			check(err, "IAMAT at ", b)
+			check(cluster.HealAll(ctx))
+			var last map[string]string
+			Eventually(ctx, func() bool {
+				last = atEverywhere(ctx, client)
+				for _, at := range last {
+					switch {
+					case newer == 0 && (at != last[a] || (at != uA.AT && at != uB.AT)):
+						return false
+					case newer < 0 && at != uA.AT, newer > 0 && at != uB.AT:
+						return false
+					}
+				}
+				return true
+			}).WithTimeout(15*time.Second).WithPolling(50*time.Millisecond).Should(BeTrue(), func() string {
+				var s []string
+				for _, n := range cluster.Nodes() {
+					s = append(s, fmt.Sprintf("%s answers %q", n, last[n]))
+				}
+				want := "one same AT line of the two"
+				switch {
+				case newer < 0:
+					want = fmt.Sprintf("the newer %q", uA.AT)
+				case newer > 0:
+					want = fmt.Sprintf("the newer %q", uB.AT)
+				}
+				return fmt.Sprintf("newer-wins across a cut: %s (time %s) and %s (time %s, cut off from the rest) took IAMATs for %s; 15s after healing every server must answer %s, but %s; seed %d; artifacts in %s",
+					a, tA, b, tB, client, want, strings.Join(s, "; "), seed, specDir())
+			})
+		},
+		Entry("times apart only in the 26th digit, the newer at the first", func() (string, string) { o, n := fullPrecisionTimes(); return n, o }, -1),
+		Entry("times apart only in the 26th digit, the newer at the cut-off one", func() (string, string) { o, n := fullPrecisionTimes(); return o, n }, +1),
+		Entry("negative times apart only in the 20th digit, the newer at the cut-off one", func() (string, string) {
+			return "-1.0000000000000000002", "-1.0000000000000000001"
+		}, +1),
+		Entry("equal times", func() (string, string) { t := now() + "0000001"; return t, t }, 0),
 	)
 })

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -76,6 +78,29 @@ func (p *fakePeer) sendAndDrain(text string) string {
 	return string(b)
 }
 
+// recordedHandshake finds in from's own log the last handshake it completed on its link to
+// node: the nonce it sent and the proof it sent (what anyone watching that link saw; the
+// log mirrors the wire).
+func recordedHandshake(ctx context.Context, c *chaos.Cluster, from, node string) (nonceA, proof string) {
+	GinkgoHelper()
+	logs, err := c.Backend().Logs(ctx, from)
+	check(err, "reading the log of ", from)
+	hello := regexp.MustCompile(`HERD-PEER ` + regexp.QuoteMeta(from+" "+node) + ` ([0-9a-f]+)`)
+	auth := regexp.MustCompile(`out peer:` + regexp.QuoteMeta(node) + ` "HERD-AUTH ([0-9a-f]{64})"`)
+	for _, b := range logs {
+		na := ""
+		for _, line := range strings.Split(string(b), "\n") {
+			if m := hello.FindStringSubmatch(line); m != nil {
+				na = m[1]
+			} else if m := auth.FindStringSubmatch(line); m != nil && na != "" {
+				nonceA, proof, na = na, m[1], ""
+			}
+		}
+	}
+	Expect(proof).NotTo(BeEmpty(), "no completed handshake %s->%s in %s's log to replay; seed %d; artifacts in %s", from, node, from, seed, specDir())
+	return nonceA, proof
+}
+
 var _ = Describe("The peer secret", Ordered, Label("secret", "description"), func() {
 	var other *chaos.Cluster
 	var secret string
@@ -87,7 +112,8 @@ var _ = Describe("The peer secret", Ordered, Label("secret", "description"), fun
 		check(err)
 		secret = spec.Env["HERD_SECRET"]
 		Expect(secret).NotTo(BeEmpty(), "testdata/herd-from-flags.yaml sets HERD_SECRET")
-		other = startHerd(ctx, herdOptions{herd: spec})
+		// Our herd with a secret; a mutant of it when the suite tests one (HERD_OVERLAY).
+		other = startHerd(ctx, herdOptions{herd: spec, overlay: os.Getenv("HERD_OVERLAY")})
 	}, NodeTimeout(3*time.Minute))
 
 	herdAT := func(clientID string) string {
@@ -99,33 +125,37 @@ var _ = Describe("The peer secret", Ordered, Label("secret", "description"), fun
 		old := dialAsPeer(ctx, other, target, from, hexNonce())
 		oldProof := peerProof(secret, from, target, old.nonceA, old.challenge)
 		old.conn.Close()
+		// The real neighbour's last handshake, as an eavesdropper on the link saw it.
+		wireNonce, wireProof := recordedHandshake(ctx, other, from, target)
 
 		attempts := []struct {
-			name string
-			auth func(p *fakePeer) string
+			name  string
+			nonce string // "" for a fresh one
+			auth  func(p *fakePeer) string
 		}{
-			{"a wrong proof", func(p *fakePeer) string {
+			{"a wrong proof", "", func(p *fakePeer) string {
 				return "HERD-AUTH " + peerProof("not-the-secret", from, target, p.nonceA, p.challenge) + "\n"
 			}},
-			{"64 hex digits of nothing", func(*fakePeer) string { return "HERD-AUTH " + strings.Repeat("0", 64) + "\n" }},
-			{"an empty proof", func(*fakePeer) string { return "HERD-AUTH \n" }},
-			{"no proof field", func(*fakePeer) string { return "HERD-AUTH\n" }},
-			{"the placeholder '-'", func(*fakePeer) string { return "HERD-AUTH -\n" }},
-			{"no auth line at all", func(*fakePeer) string { return "" }},
-			{"a proof replayed from an earlier handshake", func(*fakePeer) string { return "HERD-AUTH " + oldProof + "\n" }},
-			{"a proof replayed with the earlier nonce again", func(*fakePeer) string { return "HERD-AUTH " + oldProof + "\n" }},
-			{"a proof for another link (names swapped)", func(p *fakePeer) string {
+			{"64 hex digits of nothing", "", func(*fakePeer) string { return "HERD-AUTH " + strings.Repeat("0", 64) + "\n" }},
+			{"an empty proof", "", func(*fakePeer) string { return "HERD-AUTH \n" }},
+			{"no proof field", "", func(*fakePeer) string { return "HERD-AUTH\n" }},
+			{"the placeholder '-'", "", func(*fakePeer) string { return "HERD-AUTH -\n" }},
+			{"no auth line at all", "", func(*fakePeer) string { return "" }},
+			{"a proof replayed from an earlier handshake", "", func(*fakePeer) string { return "HERD-AUTH " + oldProof + "\n" }},
+			{"a proof replayed with the earlier nonce again", old.nonceA, func(*fakePeer) string { return "HERD-AUTH " + oldProof + "\n" }},
+			{"a proof for another link (names swapped)", "", func(p *fakePeer) string {
 				return "HERD-AUTH " + peerProof(secret, target, from, p.nonceA, p.challenge) + "\n"
 			}},
-			{"a proof with the nonces swapped", func(p *fakePeer) string {
+			{"a proof with the nonces swapped", "", func(p *fakePeer) string {
 				return "HERD-AUTH " + peerProof(secret, from, target, p.challenge, p.nonceA) + "\n"
 			}},
+			{"the real neighbour's proof recorded from its link, replayed with its nonce", wireNonce, func(*fakePeer) string { return "HERD-AUTH " + wireProof + "\n" }},
 		}
 		clients := map[string]string{}
 		for _, a := range attempts {
-			nonce := hexNonce()
-			if strings.Contains(a.name, "earlier nonce") {
-				nonce = old.nonceA
+			nonce := a.nonce
+			if nonce == "" {
+				nonce = hexNonce()
 			}
 			p := dialAsPeer(ctx, other, target, from, nonce)
 			c := id("forged")
