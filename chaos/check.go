@@ -332,7 +332,7 @@ func (c *Cluster) CheckWhatsat(ctx context.Context, node string, rep client.What
 	if strings.HasPrefix(rep.Raw, "? ") {
 		return fail("answered %q for a client it must know", strings.TrimSpace(rep.Raw))
 	}
-	at, js, splitErr := splitWhatsatReply(c.wholeAnswer(node, rep.Raw))
+	at, js, splitErr := splitWhatsatReply(rep.Raw)
 	if at != want.AT {
 		if at == "" {
 			return fail("no AT line (%v), but the newest it must hold is %q", splitErr, want.AT)
@@ -367,26 +367,6 @@ func (c *Cluster) CheckWhatsat(ctx context.Context, node string, rep client.What
 	}
 	return fail("JSON is not the upstream's bytes cut to the bound (radius %s km, bound %d): %s; first difference at byte %d:\n got: %q\nwant: %q",
 		radiusKm, bound, what, d, around(js), around(string(wantJSON)))
-}
-
-// wholeAnswer is the whole answer the server sent of which raw is the start. A client
-// splitting an answer (herd/client, which Cluster.WHATSAT uses) stops at the first blank
-// line, so a JSON with a blank line inside reaches the checker cut there; the history
-// keeps every byte of each one-shot WHATSAT. Without such a recorded answer, raw is it.
-func (c *Cluster) wholeAnswer(node, raw string) string {
-	if raw == "" {
-		return raw
-	}
-	h := c.History
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for i := len(h.Ops) - 1; i >= 0; i-- {
-		op := &h.Ops[i]
-		if op.Kind == "whatsat" && op.Node == node && op.Complete >= 0 && strings.HasPrefix(op.Reply, raw) {
-			return op.Reply
-		}
-	}
-	return raw
 }
 
 func firstDifference(a, b string) int {

@@ -313,13 +313,16 @@ func (c *Cluster) IAMAT(ctx context.Context, node, clientID, location, tm string
 	return strings.TrimSuffix(out, "\n"), err
 }
 
-// WHATSAT sends a WHATSAT to node as a one-shot client and records it.
+// WHATSAT sends a WHATSAT to node as a one-shot client and records it. The reply's Raw is
+// everything the server sent.
 func (c *Cluster) WHATSAT(ctx context.Context, node, clientID, radiusKm string, bound int) (client.WhatsatReply, error) {
 	out, err := c.exchange(ctx, "whatsat", node, fmt.Sprintf("WHATSAT %s %s %d\n", clientID, radiusKm, bound))
 	if err != nil {
 		return client.WhatsatReply{Raw: out}, err
 	}
-	return client.ParseWhatsat(out)
+	rep, err := client.ParseWhatsat(out)
+	rep.Raw = out // the whole answer: the checkers judge every byte of it (the split stops at a blank line)
+	return rep, err
 }
 
 // Raw sends text to node as a one-shot client (graders' style) and records it.
