@@ -54,6 +54,7 @@ const (
 	PeerAT        = "HERD-AT"        // dialler: HERD-AT <origin> <diff> <client> <location> <time>
 	PeerPing      = "HERD-PING"      // dialler: HERD-PING <seq> <instance> <mark>
 	PeerPong      = "HERD-PONG"      // listener: HERD-PONG <seq>
+	PeerMAC       = "HERD-MAC"       // either side, with a secret: HERD-MAC <hex hmac of all it sent on the link before>
 )
 
 // Update is one client location as it travels between servers: the fields of the AT line
