@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -30,6 +31,22 @@ import (
 //	A: HERD-AT ... (what B lacks, then every update)
 //	A: HERD-PING <n> <instance> <mark> every Heartbeat
 //	B: HERD-PONG <n> every Heartbeat (the reverse direction carries only liveness)
+//
+// With a secret, every line after the handshake is authenticated too. Each direction of
+// the connection has a key of its own derived from the secret, both names and both nonces
+// (linkKey), and a running HMAC-SHA256 over every byte its sender writes after the
+// handshake (the welcome, for B). Before each flush the sender writes
+//
+//	HERD-MAC <hex of the HMAC of every byte it sent before this line>
+//
+// (B right after its welcome, A after each batch of updates and each ping, B after each
+// pong, and A also every macEvery bytes within a long batch); the MAC line itself is fed
+// to the running state after it. A receiver applies nothing it read (updates, a ping's
+// mark, a pong's liveness) until a HERD-MAC line matches its own running state; a wrong
+// one, or more than a bounded number of bytes without one, drops the connection (logged),
+// applying nothing since the last MAC that matched. Injected, altered, reordered,
+// replayed or removed lines therefore change or withhold the MAC and are never applied.
+// Without a secret no HERD-MAC line is sent and one received drops the link.
 //
 // Either side drops the connection when it hears nothing for DeadAfter, which catches a
 // crashed, paused or black-holed peer; A then redials with capped exponential backoff and
@@ -53,6 +70,81 @@ func proof(secret []byte, from, to, nonceA, nonceB string) string {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte("herd-peer\x00" + from + "\x00" + to + "\x00" + nonceA + "\x00" + nonceB))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// linkKey is the key of one direction of one connection's running MAC: dir names the
+// sender ("dialler" for the lines from -> to, "listener" for to -> from). Bound to both
+// names and both nonces, so no stream recorded on another link, connection or direction
+// verifies on this one.
+func linkKey(secret []byte, dir, from, to, nonceA, nonceB string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("herd-link-key\x00" + dir + "\x00" + from + "\x00" + to + "\x00" + nonceA + "\x00" + nonceB))
+	return m.Sum(nil)
+}
+
+// macEvery is how many bytes a sender writes at most before a HERD-MAC line even within
+// a batch (a long resync, a burst of queued updates): its receiver holds no more than this
+// and one line unverified, and drops a link that sends more without a HERD-MAC.
+const macEvery = 16 << 10
+
+// streamMAC is one direction of a connection's running MAC: an HMAC-SHA256 state fed
+// every byte sent after the handshake, in order, HERD-MAC lines included. A nil
+// *streamMAC (no secret) is never used.
+type streamMAC struct {
+	h    hash.Hash
+	n    int    // bytes fed since the last HERD-MAC line
+	buf  []byte // a line being fed or built
+	text []byte
+	sum  [sha256.Size]byte
+}
+
+// newStreamMAC is the running MAC of one direction (see linkKey), nil without a secret.
+func newStreamMAC(secret []byte, dir, from, to, nonceA, nonceB string) *streamMAC {
+	if len(secret) == 0 {
+		return nil
+	}
+	return &streamMAC{h: hmac.New(sha256.New, linkKey(secret, dir, from, to, nonceA, nonceB))}
+}
+
+// add feeds bytes as they went on the wire.
+func (m *streamMAC) add(b []byte) {
+	m.h.Write(b)
+	m.n += len(b)
+}
+
+// addLine feeds prefix+line+"\n" (the way a line is written).
+func (m *streamMAC) addLine(prefix, line string) {
+	m.buf = append(append(append(m.buf[:0], prefix...), line...), '\n')
+	m.add(m.buf)
+	if cap(m.buf) > 4096 {
+		m.buf = nil
+	}
+}
+
+// hexSum is the hex of the MAC of everything fed so far (Sum does not reset the state).
+func (m *streamMAC) hexSum() []byte {
+	m.text = hex.AppendEncode(m.text[:0], m.h.Sum(m.sum[:0]))
+	return m.text
+}
+
+// next is the HERD-MAC line (without "\n") for everything fed so far; it is fed too, as
+// the line that will be sent next.
+func (m *streamMAC) next() string {
+	line := proto.PeerMAC + " " + string(m.hexSum())
+	m.addLine(line, "")
+	m.n = 0
+	return line
+}
+
+// verify checks a HERD-MAC line received (raw, as read; got, its MAC field) against
+// everything fed so far, and feeds the line when it matches.
+func (m *streamMAC) verify(raw []byte, got string) bool {
+	if !hmac.Equal([]byte(got), m.hexSum()) {
+		return false
+	}
+	m.add(raw)
+	m.n = 0
+	return true
 }
 
 // resyncBatch is how many records a resync sends before it lets queued updates through.
@@ -199,7 +291,7 @@ func (l *link) session(ctx context.Context) error {
 	// cannot hold this link's loop (nor the server's stop) in a write.
 	w := bufio.NewWriterSize(deadlineWriter{conn, o.DeadAfter}, 32<<10)
 	who := "peer:" + l.peer
-	since, err := l.handshake(conn, r, w, who)
+	since, out, in, err := l.handshake(conn, r, w, who)
 	if err != nil {
 		return fmt.Errorf("handshake with %s: %w", l.addr, err)
 	}
@@ -217,6 +309,11 @@ func (l *link) session(ctx context.Context) error {
 	go func() {
 		defer close(done)
 		var buf []byte
+		fail := func(err error) {
+			readErr.Store(err)
+			conn.Close()
+		}
+		pong := false // a pong read and not yet verified (with a secret)
 		for {
 			if !lineBuffered(r) {
 				conn.SetReadDeadline(time.Now().Add(o.DeadAfter))
@@ -228,23 +325,41 @@ func (l *link) session(ctx context.Context) error {
 				if errors.As(err, &ne) && ne.Timeout() {
 					err = fmt.Errorf("no heartbeat for %v", o.DeadAfter)
 				}
-				readErr.Store(err)
-				conn.Close()
+				fail(err)
 				return
 			}
 			line := proto.TrimLine(string(raw))
 			l.s.wire.add(logIn, who, line)
-			if !strings.HasPrefix(line, proto.PeerPong+" ") {
-				readErr.Store(fmt.Errorf("unexpected line from listener: %q", line))
-				conn.Close()
+			switch {
+			case in != nil && strings.HasPrefix(line, proto.PeerMAC+" "):
+				if !in.verify(raw, line[len(proto.PeerMAC)+1:]) {
+					fail(fmt.Errorf("bad %s from listener: the link was tampered with", proto.PeerMAC))
+					return
+				}
+				if pong {
+					lastPong.Store(time.Now().UnixNano())
+					pong = false
+				}
+			case strings.HasPrefix(line, proto.PeerPong+" "):
+				if in == nil {
+					lastPong.Store(time.Now().UnixNano())
+					continue
+				}
+				in.add(raw)
+				pong = true
+				if in.n > macEvery {
+					fail(fmt.Errorf("%d bytes from listener without a %s", in.n, proto.PeerMAC))
+					return
+				}
+			default:
+				fail(fmt.Errorf("unexpected line from listener: %q", line))
 				return
 			}
-			lastPong.Store(time.Now().UnixNano())
 		}
 	}()
 
 	l.setConnected(true)
-	reason := l.stream(ctx, conn, w, who, since, &lastPong, done)
+	reason := l.stream(ctx, conn, w, out, who, since, &lastPong, done)
 	if ctx.Err() != nil {
 		reason = "server stopping"
 	}
@@ -273,8 +388,10 @@ func (w deadlineWriter) Write(b []byte) (int, error) {
 }
 
 // handshake proves the dialler and returns the mark the neighbour holds from this run of
-// this server (0: it needs everything).
-func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who string) (since uint64, err error) {
+// this server (0: it needs everything) and, with a secret, the running MACs of the lines
+// to send (out) and of those to receive (in), the welcome already in and verified: the
+// listener proves the secret too, and the mark it hands back is authentic.
+func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who string) (since uint64, out, in *streamMAC, err error) {
 	o := l.s.opts
 	conn.SetDeadline(time.Now().Add(o.DeadAfter))
 	defer conn.SetDeadline(time.Time{})
@@ -285,9 +402,10 @@ func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who st
 		w.WriteString(line + "\n")
 		return w.Flush()
 	}
+	var raw []byte // the last line expect read, as it came
 	expect := func(verb string, more int) ([]string, error) {
-		raw, err := readLine(r, 1024, nil)
-		if err != nil {
+		var err error
+		if raw, err = readLine(r, 1024, nil); err != nil {
 			return nil, err
 		}
 		line := proto.TrimLine(string(raw))
@@ -299,39 +417,60 @@ func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who st
 		return f, nil
 	}
 	if err := send(strings.Join([]string{proto.PeerHello, l.s.name, l.peer, na}, " ")); err != nil {
-		return 0, err
+		return 0, nil, nil, err
 	}
 	f, err := expect(proto.PeerChallenge, 0)
 	if err != nil {
-		return 0, err
+		return 0, nil, nil, err
 	}
+	nb := f[1]
 	mac := "-"
 	if len(o.Secret) > 0 {
-		mac = proof(o.Secret, l.s.name, l.peer, na, f[1])
+		mac = proof(o.Secret, l.s.name, l.peer, na, nb)
 	}
 	if err := send(proto.PeerAuth + " " + mac); err != nil {
-		return 0, err
+		return 0, nil, nil, err
 	}
 	f, err = expect(proto.PeerWelcome, 2)
 	if err != nil {
-		return 0, err
+		return 0, nil, nil, err
 	}
 	if f[1] != l.peer {
-		return 0, fmt.Errorf("dialled %s at %s but %s answered", l.peer, l.addr, f[1])
+		return 0, nil, nil, fmt.Errorf("dialled %s at %s but %s answered", l.peer, l.addr, f[1])
+	}
+	out = newStreamMAC(o.Secret, "dialler", l.s.name, l.peer, na, nb)
+	in = newStreamMAC(o.Secret, "listener", l.s.name, l.peer, na, nb)
+	if in != nil {
+		in.add(raw)
+		m, err := expect(proto.PeerMAC, 0)
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		if !in.verify(raw, m[1]) {
+			return 0, nil, nil, fmt.Errorf("bad %s after the welcome: the listener does not know the secret, or the link was tampered with", proto.PeerMAC)
+		}
 	}
 	if len(f) == 4 && f[2] == l.s.instance {
 		if since, err = strconv.ParseUint(f[3], 10, 64); err != nil {
-			return 0, fmt.Errorf("bad mark in %q", strings.Join(f, " "))
+			return 0, nil, nil, fmt.Errorf("bad mark in %q", strings.Join(f, " "))
 		}
 	}
-	return since, nil
+	return since, out, in, nil
 }
 
 // stream sends what the neighbour lacks (everything stored after since), then queued
 // updates and pings, until the link breaks. It returns why it stopped ("" when the reader
 // saw it first).
-func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who string, since uint64, lastPong *atomic.Int64, done <-chan struct{}) string {
+func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, mac *streamMAC, who string, since uint64, lastPong *atomic.Int64, done <-chan struct{}) string {
 	o := l.s.opts
+	// flush sends what is buffered, after its HERD-MAC line (with a secret).
+	flush := func() error {
+		if mac != nil && mac.n > 0 {
+			l.writeLine(w, nil, who, mac.next())
+		}
+		l.s.wire.sync()
+		return w.Flush()
+	}
 	// written is the mark: every update due to the neighbour with a Seq up to it has been
 	// written on this connection (the pings carry it).
 	written := since
@@ -340,18 +479,17 @@ func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who s
 		now := time.Now()
 		l.s.metrics.peerSent.Add(int64(len(qs)))
 		for _, q := range qs {
-			if err := l.write(w, now, who, q.at); err != nil {
+			if err := l.write(w, mac, now, who, q.at); err != nil {
 				return err
 			}
 		}
 		l.s.metrics.resyncSent.Add(int64(len(recs)))
 		for _, rec := range recs {
-			if err := l.write(w, now, who, rec.AT); err != nil {
+			if err := l.write(w, mac, now, who, rec.AT); err != nil {
 				return err
 			}
 		}
-		l.s.wire.sync()
-		return w.Flush()
+		return flush()
 	}
 	// sendQueued sends a batch from take and moves the mark past it.
 	sendQueued := func(batch []queued) error {
@@ -421,25 +559,46 @@ func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, who s
 			}
 			seq++
 			line := proto.PeerPing + " " + strconv.FormatInt(seq, 10) + " " + l.s.instance + " " + strconv.FormatUint(written, 10)
-			l.s.wire.add(logOut, who, line)
-			l.s.wire.sync()
-			w.WriteString(line + "\n")
-			if err := w.Flush(); err != nil {
+			l.writeLine(w, mac, who, line)
+			if err := flush(); err != nil {
 				return "ping: " + err.Error()
 			}
 		}
 	}
 }
 
-// write buffers one update's line (logged first, stamped now), "HERD-" + at + "\n".
-func (l *link) write(w *bufio.Writer, now time.Time, who string, at string) error {
+// write buffers one update's line (logged first, stamped now), "HERD-" + at + "\n", and
+// feeds it to mac; past macEvery bytes since the last HERD-MAC it adds one.
+func (l *link) write(w *bufio.Writer, mac *streamMAC, now time.Time, who string, at string) error {
 	l.s.wire.addAt(now, logOut, who, "HERD-", at)
 	if w.Available() < len("HERD-")+len(at)+1 {
 		l.s.wire.sync() // logged before the bytes leave
 	}
 	w.WriteString("HERD-")
 	w.WriteString(at)
-	return w.WriteByte('\n')
+	err := w.WriteByte('\n')
+	if mac != nil {
+		mac.addLine("HERD-", at)
+		if mac.n >= macEvery {
+			err = l.writeLine(w, nil, who, mac.next())
+		}
+	}
+	return err
+}
+
+// writeLine buffers one line (logged first) and feeds it to mac (nil: none, or a
+// HERD-MAC line, which next fed already).
+func (l *link) writeLine(w *bufio.Writer, mac *streamMAC, who, line string) error {
+	l.s.wire.add(logOut, who, line)
+	if w.Available() < len(line)+1 {
+		l.s.wire.sync()
+	}
+	w.WriteString(line)
+	err := w.WriteByte('\n')
+	if mac != nil {
+		mac.addLine(line, "")
+	}
+	return err
 }
 
 // servePeer runs the listener side of a neighbour's link, whose first line was hello. It
@@ -515,13 +674,23 @@ func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, 
 		}
 		s.inMu.Unlock()
 	}()
+	// With a secret, the welcome is the first line of this side's running MAC, and its
+	// HERD-MAC goes with it: the dialler acts on the mark only once it verified it.
+	out := newStreamMAC(o.Secret, "listener", from, s.name, na, nb)
+	inMAC := newStreamMAC(o.Secret, "dialler", from, s.name, na, nb)
+	if out != nil {
+		out.addLine(welcome, "")
+		s.wire.add(logOut, who, welcome)
+		w.WriteString(welcome + "\n")
+		welcome = out.next()
+	}
 	if send(welcome) != nil {
 		return true
 	}
 	conn.SetDeadline(time.Time{})
 	s.wire.add(logEvent, who, "link "+from+"->"+s.name+" accepted from "+conn.RemoteAddr().String())
 	s.wire.sync()
-	reason := s.receive(ctx, in, r, w, from, who)
+	reason := s.receive(ctx, in, r, w, from, who, out, inMAC)
 	s.wire.add(logEvent, who, "link "+from+"->"+s.name+" dropped: "+reason)
 	s.wire.sync()
 	return true
@@ -540,8 +709,10 @@ func (s *Server) inboundLive() time.Duration {
 	return min(3*s.opts.Heartbeat, s.opts.DeadAfter)
 }
 
-// receive applies a neighbour's updates and sends pongs until the link breaks.
-func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *bufio.Writer, from, who string) string {
+// receive applies a neighbour's updates and sends pongs until the link breaks. With a
+// secret (out and mac not nil) every pong is followed by its HERD-MAC, and what the
+// neighbour sends is applied only once a HERD-MAC from it verifies.
+func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *bufio.Writer, from, who string, out, mac *streamMAC) string {
 	o := s.opts
 	conn := in.conn
 	var wmu sync.Mutex
@@ -561,10 +732,19 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 			case <-tick.C:
 				line := proto.PeerPong + " " + strconv.FormatInt(lastSeq.Load(), 10)
 				s.wire.add(logOut, who, line)
+				macLine := ""
+				if out != nil {
+					out.addLine(line, "")
+					macLine = out.next()
+					s.wire.add(logOut, who, macLine)
+				}
 				s.wire.sync()
 				wmu.Lock()
 				conn.SetWriteDeadline(time.Now().Add(o.DeadAfter))
 				w.WriteString(line + "\n")
+				if macLine != "" {
+					w.WriteString(macLine + "\n")
+				}
 				err := w.Flush()
 				wmu.Unlock()
 				if err != nil {
@@ -577,6 +757,22 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 	var buf []byte
 	var scratch []string
 	var now time.Time
+	// With a secret, what was read since the last verified HERD-MAC, applied when the
+	// next one verifies: the updates, and the last ping's seq and mark.
+	var pending []proto.Update
+	var pingSeq int64
+	var pingMark *peerMark
+	applyPing := func(seq int64, mark *peerMark) {
+		if seq >= 0 {
+			lastSeq.Store(seq)
+		}
+		if mark != nil {
+			s.inMu.Lock()
+			s.marks[from] = *mark
+			s.inMu.Unlock()
+		}
+	}
+	pingSeq = -1
 	for {
 		buffered := lineBuffered(r)
 		if !buffered {
@@ -601,15 +797,50 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 		line := proto.TrimLine(string(raw))
 		s.wire.addAt(now, logIn, who, "", line)
 		scratch = proto.Fields(scratch[:0], line)
+		if mac != nil {
+			if len(scratch) > 0 && scratch[0] == proto.PeerMAC {
+				if len(scratch) != 2 || !mac.verify(raw, scratch[1]) {
+					s.log.Warn("peer link tampered with: bad HERD-MAC", "peer", from, "remote", conn.RemoteAddr().String())
+					return fmt.Sprintf("bad %s (the link was tampered with): the %d updates since the last verified one are dropped unapplied", proto.PeerMAC, len(pending))
+				}
+				applyPing(pingSeq, pingMark)
+				pingSeq, pingMark = -1, nil
+				for _, u := range pending {
+					s.applyPeer(from, u)
+				}
+				clear(pending)
+				if cap(pending) > 1024 {
+					pending = nil
+				}
+				pending = pending[:0]
+				continue
+			}
+			mac.add(raw)
+			if mac.n > macEvery+s.peerMaxLine {
+				s.log.Warn("peer link dropped: no HERD-MAC", "peer", from, "remote", conn.RemoteAddr().String())
+				return fmt.Sprintf("%d bytes without a %s: the %d updates in them are dropped unapplied", mac.n, proto.PeerMAC, len(pending))
+			}
+		}
 		switch {
 		case len(scratch) == 4 && scratch[0] == proto.PeerPing:
+			seq := int64(-1)
 			if n, err := strconv.ParseInt(scratch[1], 10, 64); err == nil {
-				lastSeq.Store(n)
+				seq = n
 			}
-			if mark, err := strconv.ParseUint(scratch[3], 10, 64); err == nil {
-				s.inMu.Lock()
-				s.marks[from] = peerMark{instance: scratch[2], seq: mark}
-				s.inMu.Unlock()
+			var mark *peerMark
+			if m, err := strconv.ParseUint(scratch[3], 10, 64); err == nil {
+				mark = &peerMark{instance: scratch[2], seq: m}
+			}
+			if mac == nil {
+				applyPing(seq, mark)
+				break
+			}
+			// The last ping read wins, as it would have applied.
+			if seq >= 0 {
+				pingSeq = seq
+			}
+			if mark != nil {
+				pingMark = mark
 			}
 		case len(scratch) > 0 && scratch[0] == proto.PeerAT:
 			u, err := proto.ParsePeerLine(line, scratch)
@@ -620,6 +851,10 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 				// Only a server of the herd takes IAMATs: an update from any other
 				// origin is forged, and its sender no peer.
 				return fmt.Sprintf("bad update %q: origin %q is not a server of the herd", line, u.Origin)
+			}
+			if mac != nil {
+				pending = append(pending, u)
+				break
 			}
 			s.applyPeer(from, u)
 		default:
