@@ -2,6 +2,10 @@ package server
 
 import (
 	"bufio"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -377,4 +381,98 @@ func TestWithoutASecretNoMACGoesOnTheWire(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The wire format spelled out, as a peer written from the description in peer.go must
+// speak it (the specs' fake peers do): the listener's welcome is followed by the HMAC of
+// the welcome line under its key; a dialler's update is applied once the HMAC of every
+// byte it sent follows it, and not before.
+func TestTheMACWireFormatAsDocumented(t *testing.T) {
+	cfg := topology.Build([]string{"A", "B"}, [][2]string{{"A", "B"}}, func(string) string { return "127.0.0.1:1" }, func(string) string { return "127.0.0.1:1" })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	srv, err := New(Options{Name: "B", Config: cfg, Logger: quiet(), Secret: macSecret, LogDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeListener(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	<-srv.Ready()
+
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(conn)
+	hmacHex := func(key []byte, data string) string {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(data))
+		return hex.EncodeToString(m.Sum(nil))
+	}
+	const na = "0123456789abcdef"
+	io.WriteString(conn, "HERD-PEER A B "+na+"\n")
+	challenge, _ := r.ReadString('\n')
+	nb := strings.TrimPrefix(strings.TrimSuffix(challenge, "\n"), "HERD-CHALLENGE ")
+	io.WriteString(conn, "HERD-AUTH "+hmacHex(macSecret, "herd-peer\x00A\x00B\x00"+na+"\x00"+nb)+"\n")
+	key := func(dir string) []byte {
+		m := hmac.New(sha256.New, macSecret)
+		m.Write([]byte("herd-link-key\x00" + dir + "\x00A\x00B\x00" + na + "\x00" + nb))
+		return m.Sum(nil)
+	}
+	welcome, _ := r.ReadString('\n')
+	mac, _ := r.ReadString('\n')
+	if welcome != "HERD-WELCOME B\n" || mac != "HERD-MAC "+hmacHex(key("listener"), welcome)+"\n" {
+		t.Fatalf("welcome %q then %q", welcome, mac)
+	}
+	go io.Copy(io.Discard, r) // the pongs and their MACs
+
+	sent := ""
+	send := func(lines ...string) {
+		for _, l := range lines {
+			sent += l
+			if _, err := io.WriteString(conn, l); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send("HERD-AT A +0.000000001 first +1+1 1\n", "HERD-AT A +0.000000001 second +1+1 1\n")
+	// Not applied before their MAC: B has read the lines (they are in its log) and holds
+	// neither.
+	eventually(t, 3*time.Second, func() error {
+		b, _ := os.ReadFile(filepath.Join(dir, "B.log"))
+		if !strings.Contains(string(b), `in peer:A/c1 "HERD-AT A +0.000000001 second +1+1 1"`) {
+			return errors.New("B has not read the updates yet")
+		}
+		return nil
+	})
+	for _, c := range []string{"first", "second"} {
+		if at, ok := srv.Lookup(c); ok {
+			t.Fatalf("B applied %q before its MAC", at)
+		}
+	}
+	send("HERD-MAC " + hmacHex(key("dialler"), sent) + "\n")
+	eventually(t, 3*time.Second, func() error {
+		for _, c := range []string{"first", "second"} {
+			if _, ok := srv.Lookup(c); !ok {
+				return fmt.Errorf("B lacks %s after its MAC", c)
+			}
+		}
+		return nil
+	})
+	// The MAC line is part of the stream: the next one covers it.
+	send("HERD-AT A +0.000000001 third +1+1 1\n")
+	send("HERD-MAC " + hmacHex(key("dialler"), sent) + "\n")
+	eventually(t, 3*time.Second, func() error {
+		if _, ok := srv.Lookup("third"); !ok {
+			return errors.New("B lacks third after its MAC")
+		}
+		return nil
+	})
 }
