@@ -426,7 +426,7 @@ func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who st
 	nb := f[1]
 	mac := "-"
 	if len(o.Secret) > 0 {
-		mac = proof(o.Secret, l.s.name, l.peer, na, nb)
+		mac = proof(o.Secret, l.s.name, l.peer, na, f[1])
 	}
 	if err := send(proto.PeerAuth + " " + mac); err != nil {
 		return 0, nil, nil, err
