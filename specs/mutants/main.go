@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -116,6 +117,15 @@ func run(ctx context.Context, catalogue, only string, quick, checkOnly bool, see
 
 	fmt.Printf("mutants: %d of %d, suite on the %s backend, HERD_SEED=%d\n", len(mutants), len(all), backend, seed)
 	start := time.Now()
+	// The suite is compiled once; each mutant's run builds only the herd.
+	suite := filepath.Join(work, "specs.test")
+	if !checkOnly {
+		cmd := exec.CommandContext(ctx, "go", "test", "-c", "-o", suite, "./specs")
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("compiling the suite: %v\n%s", err, b)
+		}
+	}
 	var results []Result
 	for _, m := range mutants {
 		dir := filepath.Join(work, m.Name)
@@ -140,7 +150,7 @@ func run(ctx context.Context, catalogue, only string, quick, checkOnly bool, see
 		if quick {
 			focus = m.Quick
 		}
-		r := runSuite(ctx, root, m, overlay, arts, focus, seed, timeout, backend)
+		r := runSuite(ctx, root, suite, m, overlay, arts, focus, seed, timeout, backend)
 		results = append(results, r)
 		fmt.Printf("%-28s %-10s %6.1fs  %s\n", m.Name, r.Verdict, r.Took.Seconds(), r.KilledBy)
 		if ctx.Err() != nil {
@@ -257,19 +267,19 @@ func build(ctx context.Context, root, overlay, out string) error {
 }
 
 // runSuite runs the suite against the mutant, stopping at its first failure.
-func runSuite(ctx context.Context, root string, m Mutant, overlay, arts, focus string, seed uint64, timeout time.Duration, backend string) Result {
+func runSuite(ctx context.Context, root, suite string, m Mutant, overlay, arts, focus string, seed uint64, timeout time.Duration, backend string) Result {
 	start := time.Now()
 	r := Result{Mutant: m.Name}
 	os.MkdirAll(arts, 0o755)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	args := []string{"tool", "ginkgo", "--fail-fast", "--no-color", "--json-report=report.json", "--output-dir=" + arts}
+	args := []string{"-test.timeout=0", "-ginkgo.fail-fast", "-ginkgo.no-color",
+		"-ginkgo.json-report=" + filepath.Join(arts, "report.json"), "-ginkgo.junit-report=" + filepath.Join(arts, "junit.xml")}
 	if focus != "" {
-		args = append(args, "--focus="+focus)
+		args = append(args, "-ginkgo.focus="+focus)
 	}
-	args = append(args, "./specs")
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = root
+	cmd := exec.CommandContext(ctx, suite, args...)
+	cmd.Dir = filepath.Join(root, "specs") // as go test runs it: testdata/ is relative
 	cmd.Env = append(os.Environ(), "HERD_BACKEND="+backend, "HERD_OVERLAY="+overlay, "HERD_ARTIFACTS="+arts,
 		fmt.Sprintf("HERD_SEED=%d", seed))
 	// The whole process group, so an interrupted run leaves no server behind.
@@ -287,7 +297,7 @@ func runSuite(ctx context.Context, root string, m Mutant, overlay, arts, focus s
 	case failed != nil:
 		r.Verdict = "killed"
 		r.KilledBy = specName(*failed)
-		r.Message = oneLine(failed.Failure.Message)
+		r.Message = oneLine(boilerplate.ReplaceAllString(failed.Failure.Message, " "))
 	case runErr == nil && m.Equivalent != "":
 		r.Verdict = "equivalent"
 		r.Message = m.Equivalent
@@ -336,10 +346,15 @@ func specName(s types.SpecReport) string {
 	return name
 }
 
+// boilerplate is what failure messages say that a table of verdicts need not repeat:
+// the seed and artifacts folder (one campaign, one seed), Gomega's framing and types.
+var boilerplate = regexp.MustCompile(`\(?seed \d+; artifacts in \S+\)?|Expected success, but got an error:|Unexpected error:|<[*\w.]+ \| 0x[0-9a-f]+>:?|<[*\w.]+>:?|\{\s*(s|errs): [\s\S]*occurred\s*$`)
+
 func oneLine(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 160 {
-		s = s[:157] + "..."
+	s = strings.Trim(s, " :;")
+	if len(s) > 200 {
+		s = s[:197] + "..."
 	}
 	return s
 }
