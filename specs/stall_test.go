@@ -96,7 +96,7 @@ var _ = Describe("A stalled neighbour under heavy traffic", Ordered, Label("paus
 		check(herd.HealAll(ctx))
 	}, NodeTimeout(time.Minute))
 
-	It("does not delay client replies at its neighbour or elsewhere once its socket buffers are full, and the herd converges after it resumes", func(ctx SpecContext) {
+	DescribeTable("a stalled neighbour does not delay client replies at its neighbour or elsewhere once its socket buffers are full, and the herd converges after it recovers", func(ctx SpecContext, how string, stall func(node string) chaos.Fault) {
 		const (
 			idBytes = 4000 // a long client id: each IAMAT is about 4 KB
 			total   = 20 << 20
@@ -107,8 +107,8 @@ var _ = Describe("A stalled neighbour under heavy traffic", Ordered, Label("paus
 		// Every link up first (an update from each server reaches all), so the link from
 		// near to the stalled server is connected when the stall begins.
 		settle(ctx, herd)
-		_, err := herd.Inject(ctx, chaos.Pause{Node: stalled})
-		check(err, "pausing ", stalled)
+		_, err := herd.Inject(ctx, stall(stalled))
+		check(err, "stalling ", stalled)
 
 		addr, err := herd.Backend().ClientAddr(ctx, near)
 		check(err)
@@ -180,7 +180,7 @@ var _ = Describe("A stalled neighbour under heavy traffic", Ordered, Label("paus
 			select {
 			case pushErr = <-pushed:
 				pushDone = time.Now()
-				check(pushErr, fmt.Sprintf("%s answering %d pipelined IAMATs (%d MB) while its neighbour %s is paused", near, count, total>>20, stalled))
+				check(pushErr, fmt.Sprintf("%s answering %d pipelined IAMATs (%d MB) while its neighbour %s is stalled (%s)", near, count, total>>20, stalled, how))
 				continue
 			case <-tick.C:
 			case <-ctx.Done():
@@ -194,11 +194,11 @@ var _ = Describe("A stalled neighbour under heavy traffic", Ordered, Label("paus
 				probes = append(probes, probe{n, lat, !pushDone.IsZero()})
 				newest[u.Client] = u.AT
 				Expect(lat).To(BeNumerically("<", within), fmt.Sprintf(
-					"a stalled neighbour must not delay client replies: %s took %v to answer a one-shot IAMAT (limit %v), %v into a push of %d MB toward the paused %s through %s; seed %d; artifacts in %s",
-					n, lat.Round(time.Millisecond), within, time.Since(pushStart).Round(time.Millisecond), total>>20, stalled, near, seed, specDir()))
+					"a stalled neighbour must not delay client replies: %s took %v to answer a one-shot IAMAT (limit %v), %v into a push of %d MB toward %s (%s) through %s; seed %d; artifacts in %s",
+					n, lat.Round(time.Millisecond), within, time.Since(pushStart).Round(time.Millisecond), total>>20, stalled, how, near, seed, specDir()))
 			}
 			Expect(time.Since(pushStart)).To(BeNumerically("<", 20*time.Second),
-				"%s did not answer %d pipelined IAMATs within 20 s while %s was paused; seed %d; artifacts in %s", near, count, stalled, seed, specDir())
+				"%s did not answer %d pipelined IAMATs within 20 s while %s was stalled (%s); seed %d; artifacts in %s", near, count, stalled, how, seed, specDir())
 		}
 		wg.Wait()
 		check(writeErr, "writing the push to ", near)
@@ -210,9 +210,9 @@ var _ = Describe("A stalled neighbour under heavy traffic", Ordered, Label("paus
 				after++
 			}
 		}
-		AddReportEntry("stall push", fmt.Sprintf("%d IAMATs, %d MB, answered in %v; %d probes (%d after), slowest %v",
-			count, total>>20, pushDone.Sub(pushStart).Round(time.Millisecond), len(probes), after, worst.Round(time.Millisecond)))
-		Expect(after).To(BeNumerically(">=", 10), "too few probes at %s and %s after the push toward the paused %s; seed %d; artifacts in %s", near, far, stalled, seed, specDir())
+		AddReportEntry("stall push", fmt.Sprintf("%s: %d IAMATs, %d MB, answered in %v; %d probes (%d after), slowest %v",
+			how, count, total>>20, pushDone.Sub(pushStart).Round(time.Millisecond), len(probes), after, worst.Round(time.Millisecond)))
+		Expect(after).To(BeNumerically(">=", 10), "too few probes at %s and %s after the push toward the stalled %s; seed %d; artifacts in %s", near, far, stalled, seed, specDir())
 
 		for i, r := range replies {
 			if _, ok := matchAT(r+"\n", near, clientOf(i), loc, times[i]); !ok {
@@ -228,6 +228,18 @@ var _ = Describe("A stalled neighbour under heavy traffic", Ordered, Label("paus
 		newest[clientOf(count-1)] = replies[count-1]
 		check(herd.HealAll(ctx))
 		check(herd.AwaitConvergence(ctx, newest, 20*time.Second),
-			fmt.Sprintf("convergence after %s resumes from a pause under %d MB of traffic pushed through %s", stalled, total>>20, near))
-	})
+			fmt.Sprintf("convergence after %s recovers from a stall (%s) under %d MB of traffic pushed through %s", stalled, how, total>>20, near))
+	},
+		Entry("paused (SIGSTOP): its links drop once silent", "paused", func(node string) chaos.Fault { return chaos.Pause{Node: node} }),
+		// Alive and answering heartbeats, but taking 1 KB/s: no link drops, so the
+		// buffers toward it stay full for as long as the push lasts.
+		Entry("alive but reading 1 KB/s: its links stay up with full buffers", "reading 1 KB/s", func(node string) chaos.Fault {
+			var into []chaos.Link
+			cfg := herd.Config()
+			for _, nb := range cfg.Server(node).Neighbours() {
+				into = append(into, chaos.Link{From: nb, To: node})
+			}
+			return chaos.Bandwidth{Links: into, KBps: 1}
+		}),
+	)
 })
