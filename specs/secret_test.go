@@ -29,6 +29,17 @@ func peerProof(secret, from, to, nonceA, nonceB string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// streamMACLine is the HERD-MAC line that authenticates text as the first bytes a dialler
+// sends after the handshake (herd/server/peer.go: linkKey, streamMAC). A herd that does
+// not know HERD-MAC lines applies the update before it and drops the link at the line.
+func streamMACLine(secret, from, to, nonceA, nonceB, text string) string {
+	k := hmac.New(sha256.New, []byte(secret))
+	k.Write([]byte("herd-link-key\x00dialler\x00" + from + "\x00" + to + "\x00" + nonceA + "\x00" + nonceB))
+	m := hmac.New(sha256.New, k.Sum(nil))
+	m.Write([]byte(text))
+	return "HERD-MAC " + hex.EncodeToString(m.Sum(nil)) + "\n"
+}
+
 func hexNonce() string {
 	b := make([]byte, 16)
 	rand.Read(b)
@@ -114,7 +125,14 @@ var _ = Describe("The peer secret", Ordered, Label("secret", "description"), fun
 		Expect(secret).NotTo(BeEmpty(), "testdata/herd-from-flags.yaml sets HERD_SECRET")
 		// Our herd with a secret; a mutant of it when the suite tests one (HERD_OVERLAY).
 		other = startHerd(ctx, herdOptions{herd: spec, overlay: os.Getenv("HERD_OVERLAY")})
+		settle(ctx, other) // every link up, its handshake done and logged
 	}, NodeTimeout(3*time.Minute))
+	AfterEach(func(ctx SpecContext) {
+		if CurrentSpecReport().Failed() {
+			saveTails(ctx, other, specDir()+"/secret-herd")
+		}
+		check(other.HealAll(ctx))
+	}, NodeTimeout(time.Minute))
 
 	herdAT := func(clientID string) string {
 		return fmt.Sprintf("HERD-AT %s +0.000000000 %s +1+1 %s\n", from, clientID, now())
@@ -180,16 +198,20 @@ var _ = Describe("The peer secret", Ordered, Label("secret", "description"), fun
 	})
 
 	It("stores and floods an update from a connection that proves the secret (the control)", func(ctx SpecContext) {
+		// The real neighbour's link is cut meanwhile: its reconnection would replace this
+		// connection (a server keeps the newest connection of each neighbour).
+		_, err := other.Inject(ctx, chaos.Cut{Links: []chaos.Link{{From: from, To: target}}})
+		check(err)
 		p := dialAsPeer(ctx, other, target, from, hexNonce())
 		p.conn.SetDeadline(time.Now().Add(5 * time.Second))
-		_, err := io.WriteString(p.conn, "HERD-AUTH "+peerProof(secret, from, target, p.nonceA, p.challenge)+"\n")
+		_, err = io.WriteString(p.conn, "HERD-AUTH "+peerProof(secret, from, target, p.nonceA, p.challenge)+"\n")
 		check(err)
 		welcome, err := p.r.ReadString('\n')
 		check(err, "reading the welcome")
 		Expect(welcome).To(HavePrefix("HERD-WELCOME "+target), "a valid proof is welcomed; seed %d; artifacts in %s", seed, specDir())
 		c := id("proven")
 		line := herdAT(c)
-		_, err = io.WriteString(p.conn, line)
+		_, err = io.WriteString(p.conn, line+streamMACLine(secret, from, target, p.nonceA, p.challenge, line))
 		check(err)
 		at := strings.TrimSuffix(strings.TrimPrefix(line, "HERD-"), "\n")
 		check(other.AwaitConvergence(ctx, map[string]string{c: at}, 10*time.Second),

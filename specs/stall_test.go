@@ -58,8 +58,8 @@ func ownHerd(ctx context.Context) *chaos.Cluster {
 	return startHerd(ctx, opts)
 }
 
-// saveTails saves a herd's history, faults and the last MB of each log: its logs are too
-// big to filter.
+// saveTails saves a herd's history, faults and the last MB of each log (the stall herd's
+// logs are too big to filter).
 func saveTails(ctx context.Context, c *chaos.Cluster, dir string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		GinkgoWriter.Printf("artifacts: %v\n", err)
@@ -81,7 +81,7 @@ func saveTails(ctx context.Context, c *chaos.Cluster, dir string) {
 			os.WriteFile(filepath.Join(dir, n+"-"+notFile.ReplaceAllString(filepath.Base(name), "_")), b, 0o644)
 		}
 	}
-	AddReportEntry("artifacts of the stall herd", dir)
+	AddReportEntry("artifacts of the spec's own herd", dir)
 }
 
 var _ = Describe("A stalled neighbour under heavy traffic", Ordered, Label("pause"), func() {
