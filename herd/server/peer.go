@@ -760,7 +760,7 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 	// With a secret, what was read since the last verified HERD-MAC, applied when the
 	// next one verifies: the updates, and the last ping's seq and mark.
 	var pending []proto.Update
-	var pingSeq int64
+	pingSeq := int64(-1) // none
 	var pingMark *peerMark
 	applyPing := func(seq int64, mark *peerMark) {
 		if seq >= 0 {
@@ -772,7 +772,6 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 			s.inMu.Unlock()
 		}
 	}
-	pingSeq = -1
 	for {
 		buffered := lineBuffered(r)
 		if !buffered {
