@@ -116,7 +116,7 @@ var _ = Describe("Protocol conformance at the edges", Label("quick", "conformanc
 			"IAMAT",
 			"WHATSAT-" + id("v"),
 			"HERD-AT-" + id("h"),
-			strings.Repeat("long-", 800) + id("long"), // about 4 KB
+			strings.Repeat("long-", 400) + id("long"), // about 2 KB (every spec's clients are resynced over a 4 KB/s link by another spec)
 		}
 		for _, c := range odd {
 			for _, f := range []struct{ loc, tm string }{
