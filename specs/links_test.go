@@ -96,18 +96,35 @@ var _ = Describe("Slicer and low bandwidth", Label("links"), func() {
 		Expect(lines[1]).To(Equal(lines[0]), "the WHATSAT answer starts with the stored AT line")
 		Expect(out).To(HaveSuffix("}\n\n"))
 	})
+})
+
+// In a herd of its own: a restarted server's resync carries every client the herd holds,
+// and the suite's herd holds more with every spec added before this one.
+var _ = Describe("A resync over a slow link", Ordered, Label("links"), func() {
+	var herd *chaos.Cluster
+	BeforeAll(func(ctx SpecContext) {
+		herd = ownHerd(ctx)
+	}, NodeTimeout(3*time.Minute))
+	AfterEach(func(ctx SpecContext) {
+		if CurrentSpecReport().Failed() {
+			saveTails(ctx, herd, specDir()+"/own-herd")
+		}
+		check(herd.HealAll(ctx))
+	}, NodeTimeout(time.Minute))
 
 	It("completes a resync of many clients over a slow link", func(ctx SpecContext) {
-		crash := inject(ctx, chaos.Crash{Node: "Welsh"})
+		crash, err := herd.Inject(ctx, chaos.Crash{Node: "Welsh"})
+		check(err)
 		newest := map[string]string{}
 		for range 150 {
-			u, err := cluster.Update(ctx, "Goloman", id("bulk"), "+34.068930-118.445127", now())
+			u, err := herd.Update(ctx, "Goloman", id("bulk"), "+34.068930-118.445127", now())
 			check(err)
 			newest[u.Client] = u.AT
 		}
-		inject(ctx, chaos.Bandwidth{Links: []chaos.Link{{From: "Holiday", To: "Welsh"}}, KBps: 4})
-		check(cluster.Heal(ctx, crash)) // Welsh restarts empty and must get all 150 through 4 KB/s
-		check(cluster.AwaitConvergence(ctx, newest, 45*time.Second))
+		_, err = herd.Inject(ctx, chaos.Bandwidth{Links: []chaos.Link{{From: "Holiday", To: "Welsh"}}, KBps: 4})
+		check(err)
+		check(herd.Heal(ctx, crash)) // Welsh restarts empty and must get all 150 through 4 KB/s
+		check(herd.AwaitConvergence(ctx, newest, 45*time.Second))
 	})
 })
 
