@@ -1,9 +1,12 @@
 package specs
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"math/big"
+	"net"
 	"regexp"
 	"strings"
 	"time"
@@ -149,6 +152,30 @@ var _ = Describe("Lines as graders send them", Label("quick", "conformance"), fu
 		Expect(end).To(BeNumerically(">", 0), fail)
 		checkWhatsatRaw(ctx, n, rest[:end+2], chaos.Accepted{Origin: n, Client: c2, Location: "-33.8688+151.2093", Time: t2, AT: strings.TrimSuffix(lines[2], "\n")}, "1", 1, fail)
 		Expect(rest[end+2:]).To(beAT(n, c1, loc, t1), fail)
+	})
+
+	It("answers a whole line at once though part of the next came with it", func(ctx SpecContext) {
+		n := "Wilkes"
+		addr, err := cluster.Backend().ClientAddr(ctx, n)
+		check(err)
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		check(err)
+		defer conn.Close()
+		c1, c2, tm := id("partial"), id("partial"), now()
+		r := bufio.NewReader(conn)
+		// A client that waits for each reply: the half line must not hold the whole one's.
+		_, err = io.WriteString(conn, "IAMAT "+c1+" "+loc+" "+tm+"\nIAMAT "+c2)
+		check(err)
+		conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+		first, err := r.ReadString('\n')
+		Expect(err).NotTo(HaveOccurred(), "a reply is not held back by a partial line after it: %s sent nothing for \"IAMAT %s ...\\n\" within 3 s while \"IAMAT %s\" waited for its end (got %q); seed %d; artifacts in %s",
+			n, c1, c2, first, seed, specDir())
+		Expect(first).To(beAT(n, c1, loc, tm))
+		_, err = io.WriteString(conn, " "+loc+" "+tm+"\n")
+		check(err)
+		second, err := r.ReadString('\n')
+		check(err, "the reply to the line finished later")
+		Expect(second).To(beAT(n, c2, loc, tm))
 	})
 
 	It("ignores blank lines: they get no reply", func(ctx SpecContext) {

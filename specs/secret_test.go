@@ -180,6 +180,9 @@ var _ = Describe("The peer secret", Ordered, Label("secret", "description"), fun
 			clients[c] = a.name
 			got := p.sendAndDrain(a.auth(p) + herdAT(c))
 			GinkgoWriter.Printf("%s: %q\n", a.name, got)
+			Expect(got).NotTo(ContainSubstring("HERD-WELCOME"),
+				"with a peer secret set, the handshake of a connection that does not prove it (%s) is refused: %s welcomed it (%q); seed %d; artifacts in %s",
+				a.name, target, got, seed, specDir())
 		}
 		// Links are FIFO: a forged update stored and flooded would arrive before this one.
 		barrier, err := other.Update(ctx, target, id("barrier"), "+1+1", now())
