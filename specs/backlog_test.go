@@ -1,0 +1,91 @@
+package specs
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/herdchaos/herd/chaos"
+)
+
+// A herd that cannot send as fast as its clients update must still deliver every
+// client's newest location: it may skip superseded updates (ours replaces a backlog too
+// long for its queue with a resync), but never drop the newest one of a client.
+var _ = Describe("A link slower than the updates", Ordered, Label("links"), func() {
+	var herd *chaos.Cluster
+	BeforeAll(func(ctx SpecContext) {
+		herd = ownHerd(ctx)
+	}, NodeTimeout(3*time.Minute))
+	AfterEach(func(ctx SpecContext) {
+		if CurrentSpecReport().Failed() {
+			saveTails(ctx, herd, specDir()+"/own-herd")
+		}
+		check(herd.HealAll(ctx))
+	}, NodeTimeout(time.Minute))
+
+	It("delivers every client's newest location after a burst of 200,000 updates too fast for it", func(ctx SpecContext) {
+		// The link into a server with one neighbour, so nothing detours around it.
+		cfg := herd.Config()
+		var far, near string
+		for _, n := range herd.Nodes() {
+			if nb := cfg.Server(n).Neighbours(); len(nb) == 1 {
+				far, near = n, nb[0]
+				break
+			}
+		}
+		if far == "" {
+			Skip("the topology has no server with a single neighbour")
+		}
+		settle(ctx, herd)
+		_, err := herd.Inject(ctx, chaos.Bandwidth{Links: []chaos.Link{{From: near, To: far}}, KBps: 1000})
+		check(err)
+
+		addr, err := herd.Backend().ClientAddr(ctx, near)
+		check(err)
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		check(err)
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(60 * time.Second))
+
+		// One client updated over and over (the backlog), and in the middle of it a
+		// hundred others updated once: their only update waits behind the backlog.
+		const before, after, others = 100000, 100000, 100
+		filler := id("backlog")
+		base := time.Now().Unix()
+		var text bytes.Buffer
+		w := bufio.NewWriter(&text)
+		for i := range before + after {
+			if i == before {
+				for j := range others {
+					fmt.Fprintf(w, "IAMAT %s-%03d +34.068930-118.445127 %s\n", filler, j, now())
+				}
+			}
+			fmt.Fprintf(w, "IAMAT %s +34.068930-118.445127 %d.%09d\n", filler, base, i+1)
+		}
+		w.Flush()
+		total := before + after + others
+		go conn.Write(text.Bytes())
+		var got []byte
+		buf := make([]byte, 1<<20)
+		for bytes.Count(got, []byte("\n")) < total {
+			k, err := conn.Read(buf)
+			got = append(got, buf[:k]...)
+			check(err, "reading ", total, " replies from ", near, " (", bytes.Count(got, []byte("\n")), " so far)")
+		}
+		newest := map[string]string{}
+		for _, line := range bytes.Split(bytes.TrimSuffix(got, []byte("\n")), []byte("\n")) {
+			f := bytes.Fields(line)
+			if len(f) == 6 {
+				newest[string(f[3])] = string(line) // replies come in order: the last is the newest
+			}
+		}
+		Expect(newest).To(HaveLen(others+1), "every IAMAT of the burst is answered with an AT line")
+		check(herd.AwaitConvergence(ctx, newest, 30*time.Second),
+			"every client's newest location crosses a link slower than the updates (", near, "->", far, " at 1000 KB/s)")
+	})
+})
