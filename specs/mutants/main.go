@@ -126,6 +126,28 @@ func run(ctx context.Context, catalogue, only string, quick, checkOnly bool, see
 			return fmt.Errorf("compiling the suite: %v\n%s", err, b)
 		}
 	}
+	if keep != "" {
+		if keep, err = filepath.Abs(keep); err != nil {
+			return err
+		}
+	}
+	if !checkOnly {
+		// The herd as it is must pass what the mutants are run against: a failing or
+		// flaky spec would otherwise kill every mutant.
+		focus := focusAll
+		if quick {
+			var foci []string
+			for _, m := range mutants {
+				foci = append(foci, "(?:"+m.Quick+")")
+			}
+			focus = strings.Join(foci, "|")
+		}
+		base := runSuite(ctx, root, suite, Mutant{Name: "(no mutant)"}, "", filepath.Join(work, "baseline"), focus, seed, timeout, backend)
+		if base.Verdict != "survived" {
+			return fmt.Errorf("the suite does not pass on the herd without a mutant (%s: %s %s); fix that first", base.Verdict, base.KilledBy, base.Message)
+		}
+		fmt.Printf("%-28s %-10s %6.1fs\n", "(no mutant)", "passes", base.Took.Seconds())
+	}
 	var results []Result
 	for _, m := range mutants {
 		dir := filepath.Join(work, m.Name)
@@ -271,6 +293,7 @@ func runSuite(ctx context.Context, root, suite string, m Mutant, overlay, arts, 
 	start := time.Now()
 	r := Result{Mutant: m.Name}
 	os.MkdirAll(arts, 0o755)
+	os.Remove(filepath.Join(arts, "report.json")) // a report of an earlier run is not this one's
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	args := []string{"-test.timeout=0", "-ginkgo.fail-fast", "-ginkgo.no-color",
@@ -282,6 +305,7 @@ func runSuite(ctx context.Context, root, suite string, m Mutant, overlay, arts, 
 	cmd.Dir = filepath.Join(root, "specs") // as go test runs it: testdata/ is relative
 	cmd.Env = append(os.Environ(), "HERD_BACKEND="+backend, "HERD_OVERLAY="+overlay, "HERD_ARTIFACTS="+arts,
 		fmt.Sprintf("HERD_SEED=%d", seed))
+
 	// The whole process group, so an interrupted run leaves no server behind.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGINT) }
@@ -294,6 +318,13 @@ func runSuite(ctx context.Context, root, suite string, m Mutant, overlay, arts, 
 
 	failed := firstFailure(filepath.Join(arts, "report.json"))
 	switch {
+	case failed != nil && m.Equivalent != "":
+		r.Verdict = "error"
+		r.KilledBy = specName(*failed)
+		r.Message = "argued equivalent, but killed: the argument is wrong"
+	case ctx.Err() != nil:
+		r.Verdict = "error"
+		r.Message = "no result within " + timeout.String() + " (a hang, or a machine too slow: run it again with -timeout)"
 	case failed != nil:
 		r.Verdict = "killed"
 		r.KilledBy = specName(*failed)
@@ -303,9 +334,6 @@ func runSuite(ctx context.Context, root, suite string, m Mutant, overlay, arts, 
 		r.Message = m.Equivalent
 	case runErr == nil:
 		r.Verdict = "survived"
-	case ctx.Err() != nil:
-		r.Verdict = "killed"
-		r.KilledBy = "(the suite hung: no result within " + timeout.String() + ")"
 	default:
 		r.Verdict = "error"
 		r.Message = oneLine(lastLines(out.String(), 3))
