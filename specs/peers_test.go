@@ -13,6 +13,7 @@ import (
 
 var _ = Describe("Updates of every size and origin", Label("links"), func() {
 	It("floods an IAMAT of 60 KB (a 30,000-byte client id and a 30,000-digit time) to every server", func(ctx SpecContext) {
+		oursOnly("a 60 KB line (our --max-line is 64 KiB)")
 		// Its AT line, with a diff as long as the time, is half as long again as the
 		// IAMAT: a herd that caps peer lines at its client limit drops the link for ever.
 		client := id("big") + "-" + strings.Repeat("x", 30000)
@@ -24,6 +25,7 @@ var _ = Describe("Updates of every size and origin", Label("links"), func() {
 	})
 
 	It("stores nothing a connection posing as a neighbour sends for an origin outside the herd", Label("secret"), func(ctx SpecContext) {
+		oursOnly("our peer protocol (HERD-PEER, HERD-AUTH)")
 		// The neighbour is down, so its place is free; without a peer secret, a
 		// connection that says it is that neighbour is heard. It still cannot speak for
 		// a server the herd does not have.

@@ -119,6 +119,7 @@ var _ = Describe("The peer secret", Ordered, Label("secret", "description"), fun
 	// took would go on to Wilkes and from there everywhere.
 	const target, from = "Hands", "Goloman"
 	BeforeAll(func(ctx SpecContext) {
+		oursOnly("the peer secret")
 		spec, err := chaos.LoadHerdSpec("testdata/herd-from-flags.yaml")
 		check(err)
 		secret = spec.Env["HERD_SECRET"]

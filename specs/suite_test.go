@@ -285,3 +285,13 @@ func shortLog(b []byte) []byte {
 	out.Write(b[cut:])
 	return out.Bytes()
 }
+
+// oursOnly skips a spec of a property our herd promises beyond PROTOCOL.md (an extension
+// marked "ours" there, our peer protocol, our limits) when the suite tests a herd from a
+// description: such a herd owes it nothing.
+func oursOnly(property string) {
+	GinkgoHelper()
+	if path := os.Getenv("HERD_DESCRIPTION"); path != "" {
+		Skip(property + " is an extension of our herd's; the herd under test comes from " + path)
+	}
+}
