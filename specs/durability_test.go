@@ -43,10 +43,11 @@ var _ = Describe("Logs", Label("crash"), func() {
 		// a few milliseconds' worth of log lines not yet written.
 		var got []byte
 		buf := make([]byte, 256<<10)
-		for bytes.Count(got, []byte("\n")) < n {
+		for lines := 0; lines < n; {
 			k, err := conn.Read(buf)
 			got = append(got, buf[:k]...)
-			check(err, "reading ", n, " replies from ", node, " (", bytes.Count(got, []byte("\n")), " so far)")
+			lines += bytes.Count(buf[:k], []byte("\n"))
+			check(err, "reading ", n, " replies from ", node, " (", lines, " so far)")
 		}
 		inject(ctx, chaos.Crash{Node: node})
 		replies := strings.Split(strings.TrimSuffix(string(got), "\n"), "\n")
