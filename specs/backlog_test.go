@@ -17,18 +17,10 @@ import (
 // client's newest location: it may skip superseded updates (ours replaces a backlog too
 // long for its queue with a resync), but never drop the newest one of a client.
 var _ = Describe("A link slower than the updates", Ordered, Label("links"), func() {
-	var herd *chaos.Cluster
-	BeforeAll(func(ctx SpecContext) {
-		herd = ownHerd(ctx)
-	}, NodeTimeout(3*time.Minute))
-	AfterEach(func(ctx SpecContext) {
-		if CurrentSpecReport().Failed() {
-			saveTails(ctx, herd, specDir()+"/own-herd")
-		}
-		check(herd.HealAll(ctx))
-	}, NodeTimeout(time.Minute))
+	ownHerdOf := ownHerdIn()
 
 	It("delivers every client's newest location after a burst of 200,000 updates too fast for it", func(ctx SpecContext) {
+		herd := ownHerdOf()
 		// The link into a server with one neighbour, so nothing detours around it.
 		cfg := herd.Config()
 		var far, near string

@@ -101,18 +101,10 @@ var _ = Describe("Slicer and low bandwidth", Label("links"), func() {
 // In a herd of its own: a restarted server's resync carries every client the herd holds,
 // and the suite's herd holds more with every spec added before this one.
 var _ = Describe("A resync over a slow link", Ordered, Label("links"), func() {
-	var herd *chaos.Cluster
-	BeforeAll(func(ctx SpecContext) {
-		herd = ownHerd(ctx)
-	}, NodeTimeout(3*time.Minute))
-	AfterEach(func(ctx SpecContext) {
-		if CurrentSpecReport().Failed() {
-			saveTails(ctx, herd, specDir()+"/own-herd")
-		}
-		check(herd.HealAll(ctx))
-	}, NodeTimeout(time.Minute))
+	ownHerdOf := ownHerdIn()
 
 	It("completes a resync of many clients over a slow link", func(ctx SpecContext) {
+		herd := ownHerdOf()
 		crash, err := herd.Inject(ctx, chaos.Crash{Node: "Welsh"})
 		check(err)
 		newest := map[string]string{}

@@ -3,7 +3,6 @@ package specs
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -67,59 +66,6 @@ var _ = Describe("Newer-wins over the whole time space", Label("conformance"), f
 		},
 		timePairs,
 	)
-
-	It("keeps the newer of two IAMATs taken on both sides of a partition, whichever side took the older, after it heals", func(ctx SpecContext) {
-		a, b, _ := farthestPair()
-		base := now()
-		older, newer := base+"1", base+"2" // ten fraction digits
-		for _, side := range []struct{ olderAt, newerAt string }{{a, b}, {b, a}} {
-			client := id("split-newer")
-			f := inject(ctx, chaos.Isolate{Node: a})
-			n, err := cluster.Update(ctx, side.newerAt, client, "+34.068930-118.445127", newer)
-			check(err, "IAMAT at ", side.newerAt)
-			_, err = cluster.Update(ctx, side.olderAt, client, "-33.868800+151.209300", older)
-			check(err, "IAMAT at ", side.olderAt)
-			check(cluster.Heal(ctx, f))
-			check(cluster.AwaitConvergence(ctx, map[string]string{client: n.AT}, 15*time.Second),
-				"newer-wins after a partition: ", side.olderAt, " took the older (", older, "), ", side.newerAt, " the newer (", newer, ")")
-			for node, at := range atEverywhere(ctx, client) {
-				Expect(at).To(Equal(n.AT), fmt.Sprintf(
-					"newer-wins after a partition: %s answers %q, but the newest IAMAT is %q; seed %d; artifacts in %s", node, at, n.AT, seed, specDir()))
-			}
-		}
-	})
-
-	It("settles two IAMATs with equal times taken on both sides of a partition on one AT line everywhere after it heals", func(ctx SpecContext) {
-		a, b, _ := farthestPair()
-		tm := now()
-		client := id("tie-split")
-		f := inject(ctx, chaos.Isolate{Node: a})
-		u1, err := cluster.Update(ctx, a, client, "+34.068930-118.445127", tm)
-		check(err, "IAMAT at ", a)
-		u2, err := cluster.Update(ctx, b, client, "-33.868800+151.209300", tm)
-		check(err, "IAMAT at ", b)
-		_, err = cluster.AwaitDelivery(ctx, u2) // the side of b; a is cut off
-		check(err)
-		check(cluster.Heal(ctx, f))
-		var last map[string]string
-		Eventually(ctx, func() bool {
-			last = atEverywhere(ctx, client)
-			first := last[cluster.Nodes()[0]]
-			for _, at := range last {
-				if at != first || (at != u1.AT && at != u2.AT) {
-					return false
-				}
-			}
-			return true
-		}).WithTimeout(15*time.Second).WithPolling(50*time.Millisecond).Should(BeTrue(), func() string {
-			var s []string
-			for _, n := range cluster.Nodes() {
-				s = append(s, fmt.Sprintf("%s answers %q", n, last[n]))
-			}
-			return fmt.Sprintf("tie convergence after a partition: IAMATs with the same time %s at %s (%q, isolated) and %s (%q) must leave every server with one same AT line of the two within 15s of the heal: %s; seed %d; artifacts in %s",
-				tm, a, u1.AT, b, u2.AT, strings.Join(s, "; "), seed, specDir())
-		})
-	})
 })
 
 // diffSign is the sign a diff must have for a client time far from now: "+" for a time

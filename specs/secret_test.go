@@ -130,7 +130,7 @@ var _ = Describe("The peer secret", Ordered, Label("secret", "description"), fun
 	}, NodeTimeout(3*time.Minute))
 	AfterEach(func(ctx SpecContext) {
 		if CurrentSpecReport().Failed() {
-			saveTails(ctx, other, specDir()+"/secret-herd")
+			saveArtifacts(ctx, other, specDir()+"/secret-herd")
 		}
 		check(other.HealAll(ctx))
 	}, NodeTimeout(time.Minute))

@@ -2,12 +2,10 @@ package specs
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -42,61 +40,11 @@ func stallTriple(c *chaos.Cluster) (stalled, near, far string) {
 	return stalled, near, far
 }
 
-// ownHerd starts a herd of its own, like the suite's (the same description or overlay),
-// for a spec whose traffic must not stay in the suite's herd: the stall spec leaves 20 MB
-// of client state and hundreds of MB of logs, which would slow every later resync over a
-// slow link and every later failure's artifacts. It is removed after the container.
-func ownHerd(ctx context.Context) *chaos.Cluster {
-	GinkgoHelper()
-	var opts herdOptions
-	if path := os.Getenv("HERD_DESCRIPTION"); path != "" {
-		spec, err := chaos.LoadHerdSpec(path)
-		check(err)
-		opts.herd = spec
-	}
-	opts.overlay = os.Getenv("HERD_OVERLAY")
-	return startHerd(ctx, opts)
-}
-
-// saveTails saves a herd's history, faults and the last MB of each log (the stall herd's
-// logs are too big to filter).
-func saveTails(ctx context.Context, c *chaos.Cluster, dir string) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		GinkgoWriter.Printf("artifacts: %v\n", err)
-		return
-	}
-	if b, err := c.History.JSON(); err == nil {
-		os.WriteFile(filepath.Join(dir, "history.json"), b, 0o644)
-	}
-	os.WriteFile(filepath.Join(dir, "faults.txt"), []byte(fmt.Sprintf("seed %d\n%s\n", c.Seed, c.DescribeFaults())), 0o644)
-	for _, n := range c.Nodes() {
-		logs, err := c.Backend().Logs(ctx, n)
-		if err != nil {
-			GinkgoWriter.Printf("logs of %s: %v\n", n, err)
-		}
-		for name, b := range logs {
-			if len(b) > 1<<20 {
-				b = b[len(b)-1<<20:]
-			}
-			os.WriteFile(filepath.Join(dir, n+"-"+notFile.ReplaceAllString(filepath.Base(name), "_")), b, 0o644)
-		}
-	}
-	AddReportEntry("artifacts of the spec's own herd", dir)
-}
-
 var _ = Describe("A stalled neighbour under heavy traffic", Ordered, Label("pause"), func() {
-	var herd *chaos.Cluster
-	BeforeAll(func(ctx SpecContext) {
-		herd = ownHerd(ctx)
-	}, NodeTimeout(3*time.Minute))
-	AfterEach(func(ctx SpecContext) {
-		if CurrentSpecReport().Failed() {
-			saveTails(ctx, herd, specDir()+"/stall-herd")
-		}
-		check(herd.HealAll(ctx))
-	}, NodeTimeout(time.Minute))
+	ownHerdOf := ownHerdIn()
 
 	DescribeTable("a stalled neighbour does not delay client replies at its neighbour or elsewhere once its socket buffers are full, and the herd converges after it recovers", func(ctx SpecContext, how string, stall func(node string) chaos.Fault) {
+		herd := ownHerdOf()
 		const (
 			idBytes = 4000 // a long client id: each IAMAT is about 4 KB
 			total   = 20 << 20
@@ -235,7 +183,7 @@ var _ = Describe("A stalled neighbour under heavy traffic", Ordered, Label("paus
 		// buffers toward it stay full for as long as the push lasts.
 		Entry("alive but reading 1 KB/s: its links stay up with full buffers", "reading 1 KB/s", func(node string) chaos.Fault {
 			var into []chaos.Link
-			cfg := herd.Config()
+			cfg := ownHerdOf().Config()
 			for _, nb := range cfg.Server(node).Neighbours() {
 				into = append(into, chaos.Link{From: nb, To: node})
 			}

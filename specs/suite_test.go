@@ -255,6 +255,7 @@ func update(ctx context.Context, origin string) chaos.Accepted {
 const (
 	logTail    = 256 << 10 // the end of the log, whole
 	logNotable = 256 << 10 // before it, only the lines about links, errors and refusals
+	logScanned = 16 << 20  // of the part before the tail, how much is searched for them
 )
 
 // notable are the words of log lines worth keeping from before the tail.
@@ -270,9 +271,10 @@ func shortLog(b []byte) []byte {
 	if i := bytes.IndexByte(b[cut:], '\n'); i >= 0 {
 		cut += i + 1
 	}
+	from := max(0, cut-logScanned) // a busy herd's log is hundreds of MB: look at its end
 	var out bytes.Buffer
-	fmt.Fprintf(&out, "[artifacts: %d bytes of log; before the last %d, only lines about links, errors and refusals are kept]\n", len(b), len(b)-cut)
-	for _, line := range bytes.SplitAfter(b[:cut], []byte("\n")) {
+	fmt.Fprintf(&out, "[artifacts: %d bytes of log; of the %d before the last %d, only lines about links, errors and refusals are kept]\n", len(b), cut-from, len(b)-cut)
+	for _, line := range bytes.SplitAfter(b[from:cut], []byte("\n")) {
 		if out.Len()+len(line) > logNotable {
 			out.WriteString("[artifacts: more notable lines cut]\n")
 			break
@@ -294,4 +296,36 @@ func oursOnly(property string) {
 	if path := os.Getenv("HERD_DESCRIPTION"); path != "" {
 		Skip(property + " is an extension of our herd's; the herd under test comes from " + path)
 	}
+}
+
+// ownHerd starts a herd of its own, like the suite's (the same description or overlay),
+// for a spec whose traffic must not stay in the suite's herd: the stall spec leaves 20 MB
+// of client state and hundreds of MB of logs, which would slow every later resync over a
+// slow link and every later failure's artifacts. It is removed after the container.
+func ownHerd(ctx context.Context) *chaos.Cluster {
+	GinkgoHelper()
+	var opts herdOptions
+	if path := os.Getenv("HERD_DESCRIPTION"); path != "" {
+		spec, err := chaos.LoadHerdSpec(path)
+		check(err)
+		opts.herd = spec
+	}
+	opts.overlay = os.Getenv("HERD_OVERLAY")
+	return startHerd(ctx, opts)
+}
+
+// ownHerdIn gives an Ordered container a herd of its own: started before its first spec,
+// healed after each, its artifacts saved when one fails. It returns the herd's getter.
+func ownHerdIn() func() *chaos.Cluster {
+	var herd *chaos.Cluster
+	BeforeAll(func(ctx SpecContext) {
+		herd = ownHerd(ctx)
+	}, NodeTimeout(3*time.Minute))
+	AfterEach(func(ctx SpecContext) {
+		if CurrentSpecReport().Failed() {
+			saveArtifacts(ctx, herd, specDir()+"/own-herd")
+		}
+		check(herd.HealAll(ctx))
+	}, NodeTimeout(time.Minute))
+	return func() *chaos.Cluster { return herd }
 }
