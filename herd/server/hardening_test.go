@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -539,4 +540,45 @@ func TestClientsEndpointEscapesNonPrintableBytes(t *testing.T) {
 	if strings.ContainsAny(body, "\x1b\xff") || !strings.Contains(body, `\x1b[2Jred\xff`) || !strings.Contains(body, plain+"\n") {
 		t.Fatalf("/clients: %q", body)
 	}
+}
+
+// A client that sends and never reads its replies does not hold its connection for ever:
+// once the replies fill the socket buffers, a write waits at most IdleTimeout.
+func TestAClientThatNeverReadsIsClosed(t *testing.T) {
+	h := startHerd(t, []string{"A"}, nil, Options{IdleTimeout: 300 * time.Millisecond})
+	conn, err := net.Dial("tcp", h.addr("A"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(4096) // the replies fill the buffers sooner
+	// Keep sending until the server stops reading (it is stuck writing replies) and then
+	// closes: the writes fail, or block until the deadline, then fail.
+	line := []byte("IAMAT never-reads +1+1 1\n")
+	batch := bytes.Repeat(line, 1000)
+	closed := make(chan error, 1)
+	go func() {
+		for {
+			conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if _, err := conn.Write(batch); err != nil {
+				closed <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-closed:
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("the server still held the connection of a client that never reads after 10 s: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no end")
+	}
+	eventually(t, 3*time.Second, func() error {
+		if n := h.server("A").metrics.clientConns.Load(); n != 0 {
+			return fmt.Errorf("%d client connections still open", n)
+		}
+		return nil
+	})
 }

@@ -575,21 +575,24 @@ func (b *connBufs) stays(conn net.Conn, idle time.Duration) {
 	}
 }
 
-// loggedWriter syncs the log, then writes to conn.
+// loggedWriter syncs the log, then writes to conn, within idle: a client that sends and
+// never reads its replies would otherwise hold its connection and slot for ever.
 type loggedWriter struct {
 	conn net.Conn
 	log  *wireLog
+	idle time.Duration
 }
 
 func (lw *loggedWriter) Write(b []byte) (int, error) {
 	lw.log.sync()
+	lw.conn.SetWriteDeadline(time.Now().Add(lw.idle))
 	return lw.conn.Write(b)
 }
 
 func (s *Server) getBuffers(conn net.Conn) *connBufs {
 	b := connBufsPool.Get().(*connBufs)
 	b.r.Reset(conn)
-	b.out = loggedWriter{conn: conn, log: s.wire}
+	b.out = loggedWriter{conn: conn, log: s.wire, idle: s.opts.IdleTimeout}
 	b.mu.Lock() // a late timer of the last connection may be looking
 	b.conn, b.peer = conn, false
 	b.mu.Unlock()
