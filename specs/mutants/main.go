@@ -48,6 +48,11 @@ type Mutant struct {
 	// Equivalent, when set, argues in one line why no test can tell this mutant from
 	// the herd. A surviving equivalent mutant does not fail the campaign.
 	Equivalent string `yaml:"equivalent,omitempty"`
+	// Unit, when set, names the herd's unit test (go test -run) that kills a mutant the
+	// suite cannot see within its budget; Why says why it cannot. A mutant that survives
+	// the suite is then run against that test, and the table says which killed it.
+	Unit string `yaml:"unit,omitempty"`
+	Why  string `yaml:"why,omitempty"`
 }
 
 // Edit replaces the one occurrence of From in File (relative to the module root) by To.
@@ -173,6 +178,9 @@ func run(ctx context.Context, catalogue, only string, quick, checkOnly bool, see
 			focus = m.Quick
 		}
 		r := runSuite(ctx, root, suite, m, overlay, arts, focus, seed, timeout, backend)
+		if r.Verdict == "survived" && m.Unit != "" && !quick {
+			r = runUnit(ctx, root, m, overlay, r)
+		}
 		results = append(results, r)
 		fmt.Printf("%-28s %-10s %6.1fs  %s\n", m.Name, r.Verdict, r.Took.Seconds(), r.KilledBy)
 		if ctx.Err() != nil {
@@ -227,6 +235,8 @@ func Load(path string) ([]Mutant, error) {
 			return nil, fmt.Errorf("%s: mutant %s twice", path, m.Name)
 		case m.Bug == "" || len(m.Edits) == 0:
 			return nil, fmt.Errorf("%s: mutant %s needs a bug and edits", path, m.Name)
+		case (m.Unit == "") != (m.Why == ""):
+			return nil, fmt.Errorf("%s: mutant %s: a unit test goes with why the suite cannot see the mutant", path, m.Name)
 		}
 		seen[m.Name] = true
 	}
@@ -340,6 +350,27 @@ func runSuite(ctx context.Context, root, suite string, m Mutant, overlay, arts, 
 	}
 	return r
 }
+
+// runUnit runs the herd's unit test that kills a mutant the suite cannot see.
+func runUnit(ctx context.Context, root string, m Mutant, overlay string, r Result) Result {
+	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-overlay", overlay, "-run", "^("+m.Unit+")$", "./herd/...", "./cmd/herd/...")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		r.Message = "the suite cannot see it (" + m.Why + "), and " + m.Unit + " passes with it too"
+		return r
+	}
+	r.Verdict = "killed"
+	r.KilledBy = "unit test " + m.Unit + " (the suite cannot see it: " + m.Why + ")"
+	r.Message = oneLine(lastLines(string(out), 4))
+	if l := testFailure.FindString(string(out)); l != "" {
+		r.Message = oneLine(l)
+	}
+	return r
+}
+
+// testFailure is the first line go test prints for a failed check: "file_test.go:12: ...".
+var testFailure = regexp.MustCompile(`\w+_test\.go:\d+: .*`)
 
 // firstFailure is the earliest failed spec (or suite node) of a Ginkgo JSON report.
 func firstFailure(path string) *types.SpecReport {
