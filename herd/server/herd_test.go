@@ -677,15 +677,7 @@ func TestAPeerTricklingLinesInPiecesIsNotDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Options{Name: "B", Config: cfg, Logger: quiet(), DeadAfter: 300 * time.Millisecond, Heartbeat: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.ServeListener(ctx, ln) }()
-	defer func() { cancel(); <-done }()
-	<-srv.Ready()
+	srv := serveOn(t, ln, Options{Name: "B", Config: cfg, Logger: quiet(), DeadAfter: 300 * time.Millisecond, Heartbeat: 50 * time.Millisecond})
 
 	// Be A: the handshake (no secret), then updates whose lines straddle the writes.
 	conn, err := net.Dial("tcp", ln.Addr().String())
@@ -787,4 +779,19 @@ func mustLookup(t *testing.T, s *Server, client string) string {
 		t.Fatalf("%s holds no %s", s.name, client)
 	}
 	return at
+}
+
+// serveOn starts one server on ln until the test ends, and returns it once it serves.
+func serveOn(t *testing.T, ln net.Listener, opts Options) *Server {
+	t.Helper()
+	srv, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeListener(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-srv.Ready()
+	return srv
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -394,15 +393,7 @@ func TestTheMACWireFormatAsDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	srv, err := New(Options{Name: "B", Config: cfg, Logger: quiet(), Secret: macSecret, LogDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.ServeListener(ctx, ln) }()
-	defer func() { cancel(); <-done }()
-	<-srv.Ready()
+	srv := serveOn(t, ln, Options{Name: "B", Config: cfg, Logger: quiet(), Secret: macSecret, LogDir: dir})
 
 	conn, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
