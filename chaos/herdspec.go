@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"text/template"
 
 	"gopkg.in/yaml.v3"
@@ -38,7 +40,68 @@ type HerdSpec struct {
 	// MetricsPort, if the herd serves Prometheus metrics there, lets the suite count
 	// peer messages (herd_peer_messages_sent_total).
 	MetricsPort int `yaml:"metrics_port,omitempty"`
+
+	// Servers names the herd's servers, each with the port it listens on when the herd
+	// fixes it (0: the framework tells it one). With Links it replaces the default five
+	// of PROTOCOL.md; every spec derives its cases from this graph.
+	Servers map[string]int `yaml:"servers,omitempty"`
+	// Links are the herd's undirected links (pairs of server names).
+	Links [][2]string `yaml:"links,omitempty"`
+	// Dial is how the herd reaches its neighbours: "" (at the addresses the framework
+	// gives it, .Peers) or "loopback" (at localhost:PORT, its neighbour's fixed port, as
+	// herds with ports in their source do). With loopback each server runs in a network
+	// namespace of its own where the framework relays those ports to the links (local
+	// backend, root).
+	Dial string `yaml:"dial,omitempty"`
+	// Copy are files, relative to the description's folder, copied into each server's
+	// working directory before it starts (a config.yml the herd reads from there).
+	Copy []string `yaml:"copy,omitempty"`
+	// Extensions are the properties beyond PROTOCOL.md's common part that the herd
+	// claims (see Extensions in the README): only those are tested on it.
+	Extensions []string `yaml:"extensions,omitempty"`
+
+	// Here is the folder of the description file (LoadHerdSpec sets it), {{.Here}}.
+	Here string `yaml:"-"`
 }
+
+// DialLoopback is HerdSpec.Dial for a herd that dials its neighbours at localhost on
+// their fixed ports.
+const DialLoopback = "loopback"
+
+// Sandboxed says whether each server needs a network of its own: its neighbours are
+// dialled on loopback at fixed ports.
+func (s HerdSpec) Sandboxed() bool { return s.Dial == DialLoopback }
+
+// Topology is the herd's graph from the description (ok false: it gives none, so the
+// default five). Addresses are left for a backend to fill in.
+func (s HerdSpec) Topology() (cfg topology.Config, ok bool, err error) {
+	if len(s.Servers) == 0 {
+		if len(s.Links) > 0 {
+			return cfg, false, fmt.Errorf("herd description: links without servers")
+		}
+		return cfg, false, nil
+	}
+	names := sortedKeys(s.Servers)
+	for _, l := range s.Links {
+		for _, n := range l {
+			if _, known := s.Servers[n]; !known {
+				return cfg, false, fmt.Errorf("herd description: link %s-%s: no server %q in servers", l[0], l[1], n)
+			}
+		}
+		if l[0] == l[1] {
+			return cfg, false, fmt.Errorf("herd description: link %s-%s: a server linked to itself", l[0], l[1])
+		}
+	}
+	port := func(n string) string { return strconv.Itoa(s.Servers[n]) }
+	cfg = topology.Build(names, s.Links, func(n string) string { return "127.0.0.1:" + port(n) }, func(n string) string { return ":" + port(n) })
+	if err := cfg.Validate(); err != nil {
+		return cfg, false, fmt.Errorf("herd description: %w", err)
+	}
+	return cfg, true, nil
+}
+
+// FixedPort is the port the server listens on by the herd's own choice (0: none).
+func (s HerdSpec) FixedPort(name string) int { return s.Servers[name] }
 
 // NodeInfo is what a HerdSpec's templates see for one server.
 type NodeInfo struct {
@@ -50,6 +113,10 @@ type NodeInfo struct {
 	Peers         []PeerInfo
 	PlacesURL     string // the Places endpoint, through this server's own proxy
 	LogDir        string
+	// WorkDir is the server's working directory; Here the description's folder.
+	WorkDir, Here string
+	// PlacesKey is a key the Places emulator accepts.
+	PlacesKey string
 }
 
 // PeerInfo is one neighbour and the address to dial it at (its proxy).
@@ -113,11 +180,28 @@ func LoadHerdSpec(path string) (HerdSpec, error) {
 	if len(s.Args) == 0 && len(s.Command) == 0 {
 		return HerdSpec{}, fmt.Errorf("%s: a herd description needs args (or a command)", path)
 	}
+	if s.Dial != "" && s.Dial != DialLoopback {
+		return HerdSpec{}, fmt.Errorf("%s: dial: %q: want %q or nothing", path, s.Dial, DialLoopback)
+	}
+	if _, _, err := s.Topology(); err != nil {
+		return HerdSpec{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if s.Sandboxed() {
+		for _, n := range sortedKeys(s.Servers) {
+			if s.Servers[n] <= 0 || s.Servers[n] > 65535 {
+				return HerdSpec{}, fmt.Errorf("%s: dial: loopback needs a fixed port for every server (%s has %d)", path, n, s.Servers[n])
+			}
+		}
+	}
+	if s.Here, err = filepath.Abs(filepath.Dir(path)); err != nil {
+		return HerdSpec{}, err
+	}
 	return s, nil
 }
 
 // Rendered is a HerdSpec applied to one server.
 type Rendered struct {
+	Command  []string
 	Args     []string
 	Env      map[string]string
 	Files    map[string][]byte
@@ -140,6 +224,13 @@ func (s HerdSpec) Render(n NodeInfo, cfg topology.Config) (Rendered, error) {
 		return b.String(), nil
 	}
 	var r Rendered
+	for i, a := range s.Command {
+		v, err := exec(fmt.Sprintf("command[%d]", i), a, n)
+		if err != nil {
+			return r, err
+		}
+		r.Command = append(r.Command, v)
+	}
 	for i, a := range s.Args {
 		v, err := exec(fmt.Sprintf("args[%d]", i), a, n)
 		if err != nil {
@@ -182,3 +273,7 @@ func (s HerdSpec) Render(n NodeInfo, cfg topology.Config) (Rendered, error) {
 	sort.Strings(r.LogFiles)
 	return r, nil
 }
+
+// EmulatorKey is the Places key a herd under test is given ({{.PlacesKey}}): the emulator
+// answers it (any key but the emulator's denied and over-limit ones would do).
+const EmulatorKey = "herd-chaos-emulator-key"

@@ -163,8 +163,18 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 	if opts.Progress == nil {
 		opts.Progress = func(string) {}
 	}
+	if opts.Herd.Sandboxed() {
+		return nil, errors.New("a herd that dials its neighbours at localhost on fixed ports (dial: loopback) runs on the local backend for now (HERD_BACKEND=local, or herdctl --backend local): the containers backend does not relay its ports yet")
+	}
 	if len(opts.Config.Servers) == 0 {
-		opts.Config = topology.Default("127.0.0.1")
+		cfg, ok, err := opts.Herd.Topology()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			cfg = topology.Default("127.0.0.1")
+		}
+		opts.Config = cfg
 	}
 	if err := opts.Config.Validate(); err != nil {
 		return nil, err
@@ -422,6 +432,7 @@ func (h *Herd) nodeInfo(name string) chaos.NodeInfo {
 		Name: name, Port: h.opts.Herd.Port, Listen: ":" + strconv.Itoa(h.opts.Herd.Port), LogDir: logDir,
 		MetricsListen: ":" + strconv.Itoa(h.opts.Herd.MetricsPort),
 		PlacesURL:     fmt.Sprintf("http://%s:%d", h.ip(hostToxiproxy), ports[chaos.Link{From: name, To: chaos.Places}]),
+		PlacesKey:     chaos.EmulatorKey, Here: h.opts.Herd.Here,
 	}
 	for _, p := range h.cfg.Server(name).Neighbours() {
 		n.Peers = append(n.Peers, chaos.PeerInfo{Name: p, Addr: fmt.Sprintf("%s:%d", h.ip(hostToxiproxy), ports[chaos.Link{From: name, To: p}])})

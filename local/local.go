@@ -8,9 +8,11 @@ package local
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -29,6 +31,7 @@ import (
 	"github.com/herdchaos/herd/chaos"
 	"github.com/herdchaos/herd/herd/places"
 	"github.com/herdchaos/herd/herd/topology"
+	"github.com/herdchaos/herd/local/sandbox"
 )
 
 // Options configure a local herd.
@@ -61,6 +64,10 @@ type Herd struct {
 	emu     *places.Emulator
 	emuSrv  *http.Server
 	emuURL  string
+	// With a herd that dials its neighbours on loopback (HerdSpec.Sandboxed), every
+	// server runs in a network namespace of its own, with relays in and out.
+	ca     *sandbox.CA
+	relays []*sandbox.Relay
 
 	mu    sync.Mutex
 	nodes map[string]*node
@@ -70,10 +77,11 @@ type node struct {
 	name    string
 	port    int
 	metrics int
-	args    []string
+	argv    []string // the program and its arguments
 	env     []string
 	dir     string
 	logs    []string
+	ns      *sandbox.NS // its network namespace (sandboxed herds only)
 	cmd     *exec.Cmd
 	done    chan struct{} // closed when cmd exits
 }
@@ -104,7 +112,17 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 		opts.Progress = func(string) {}
 	}
 	if len(opts.Config.Servers) == 0 {
-		opts.Config = topology.Default("127.0.0.1")
+		cfg, ok, err := opts.Herd.Topology()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			cfg = topology.Default("127.0.0.1")
+		}
+		opts.Config = cfg
+	}
+	if opts.Herd.Sandboxed() && opts.Direct {
+		return nil, errors.New("a herd that dials its neighbours on loopback runs through relays: the direct backend cannot run it")
 	}
 	if err := opts.Config.Validate(); err != nil {
 		return nil, err
@@ -127,8 +145,7 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 		}
 		h.ownDir = true
 	}
-	h.binary = opts.Herd.Command
-	if len(h.binary) == 0 {
+	if len(opts.Herd.Command) == 0 {
 		opts.Progress("compiling the herd")
 		root, err := chaos.SourceRoot(ctx)
 		if err != nil {
@@ -166,6 +183,12 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 	for _, n := range names {
 		h.nodes[n] = &node{name: n, port: take(), metrics: take(), dir: filepath.Join(h.dir, n)}
 	}
+	if opts.Herd.Sandboxed() {
+		opts.Progress("making a network namespace for each server (the herd dials its neighbours on loopback)")
+		if err := h.sandboxes(); err != nil {
+			return nil, err
+		}
+	}
 	h.toxi = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 	linkAddr := map[chaos.Link]string{}
 	if opts.Direct {
@@ -196,9 +219,22 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 		n := h.nodes[name]
 		info := chaos.NodeInfo{Name: name, Port: n.port, Listen: "127.0.0.1:" + strconv.Itoa(n.port),
 			MetricsListen: "127.0.0.1:" + strconv.Itoa(n.metrics), LogDir: filepath.Join(n.dir, "logs"),
-			PlacesURL: "http://" + linkAddr[chaos.Link{From: name, To: chaos.Places}]}
+			PlacesURL: "http://" + linkAddr[chaos.Link{From: name, To: chaos.Places}],
+			WorkDir:   n.dir, Here: opts.Herd.Here, PlacesKey: chaos.EmulatorKey}
 		for _, p := range h.cfg.Server(name).Neighbours() {
 			info.Peers = append(info.Peers, chaos.PeerInfo{Name: p, Addr: linkAddr[chaos.Link{From: name, To: p}]})
+		}
+		if n.ns != nil {
+			// Inside its namespace: its own fixed port, its neighbours' on loopback (the
+			// relays), Google's Places host.
+			fixed := opts.Herd.FixedPort(name)
+			info.Port, info.Listen, info.PlacesURL = fixed, "127.0.0.1:"+strconv.Itoa(fixed), "https://"+sandbox.GoogleHosts[0]
+			for i := range info.Peers {
+				info.Peers[i].Addr = "127.0.0.1:" + strconv.Itoa(opts.Herd.FixedPort(info.Peers[i].Name))
+			}
+			if err := h.relayInside(n, linkAddr, info.MetricsListen); err != nil {
+				return nil, err
+			}
 		}
 		r, err := opts.Herd.Render(info, h.cfg)
 		if err != nil {
@@ -206,6 +242,15 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 		}
 		if err := os.MkdirAll(n.dir, 0o755); err != nil {
 			return nil, err
+		}
+		for _, f := range opts.Herd.Copy {
+			b, err := os.ReadFile(filepath.Join(opts.Herd.Here, f))
+			if err != nil {
+				return nil, fmt.Errorf("herd description, copy: %w", err)
+			}
+			if err := os.WriteFile(filepath.Join(n.dir, filepath.Base(f)), b, 0o644); err != nil {
+				return nil, err
+			}
 		}
 		for path, content := range r.Files {
 			// Absolute paths in a description are inside the server's own directory.
@@ -220,8 +265,15 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 				r.Args[i] = strings.ReplaceAll(a, path, p)
 			}
 		}
-		n.args = append(append([]string{}, h.binary[1:]...), r.Args...)
+		n.argv = append(append([]string{}, h.binary...), r.Args...)
+		if len(r.Command) > 0 {
+			n.argv = append(r.Command, r.Args...)
+		}
 		n.env = append(os.Environ(), "HERD_PLACES_KEY=")
+		if h.ca != nil {
+			ca := filepath.Join(h.dir, "run-ca.pem")
+			n.env = append(n.env, "SSL_CERT_FILE="+ca, "REQUESTS_CA_BUNDLE="+ca, "NODE_EXTRA_CA_CERTS="+ca, "CURL_CA_BUNDLE="+ca)
+		}
 		for k, v := range r.Env {
 			n.env = append(n.env, k+"="+v)
 		}
@@ -345,7 +397,10 @@ func (h *Herd) Start(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(h.binary[0], n.args...)
+	cmd := exec.Command(n.argv[0], n.argv[1:]...)
+	if n.ns != nil {
+		cmd = n.ns.Command(n.argv[0], n.argv[1:]...)
+	}
 	cmd.Dir = n.dir
 	cmd.Env = n.env
 	cmd.Stdout, cmd.Stderr = stderr, stderr
@@ -363,11 +418,29 @@ func (h *Herd) Start(ctx context.Context, name string) error {
 	return chaos.WaitServing(ctx, name, "127.0.0.1:"+strconv.Itoa(n.port), 20*time.Second, func(context.Context) error {
 		select {
 		case <-done:
-			return fmt.Errorf("exited: see %s", filepath.Join(n.dir, "stderr"))
+			return fmt.Errorf("exited (%s); the end of its output:\n%s", cmd.ProcessState, tail(filepath.Join(n.dir, "stderr"), 2048))
 		default:
 			return nil
 		}
 	})
+}
+
+// tail is the last n bytes of a file, indented, for an error message.
+func tail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "  (" + err.Error() + ")"
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > n {
+		f.Seek(-n, io.SeekEnd)
+	}
+	b, _ := io.ReadAll(f)
+	s := strings.TrimRight(string(b), "\n")
+	if s == "" {
+		return "  (nothing)"
+	}
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
 }
 
 func (h *Herd) signal(name string, sig syscall.Signal, wait bool) error {
@@ -451,6 +524,15 @@ func (h *Herd) Close(ctx context.Context) error {
 			<-n.done
 		}
 	}
+	var errs []error
+	for _, r := range h.relays {
+		r.Close()
+	}
+	for _, n := range nodes {
+		if n.ns != nil {
+			errs = append(errs, n.ns.Remove())
+		}
+	}
 	if h.toxi != nil {
 		h.toxi.Collection.Clear()
 	}
@@ -458,8 +540,89 @@ func (h *Herd) Close(ctx context.Context) error {
 		h.emuSrv.Close()
 	}
 	if h.ownDir && h.dir != "" {
-		return os.RemoveAll(h.dir)
+		errs = append(errs, os.RemoveAll(h.dir))
 	}
+	return errors.Join(errs...)
+}
+
+// sandboxes makes each server's network namespace and the run's CA, and relays each
+// server's port on this machine's loopback (n.port, n.metrics) to its own inside.
+func (h *Herd) sandboxes() error {
+	if n, err := sandbox.Sweep(); err != nil {
+		return err
+	} else if n > 0 {
+		h.opts.Progress(fmt.Sprintf("removed %d network namespaces left by killed runs", n))
+	}
+	ca, err := sandbox.NewCA(sandbox.GoogleHosts)
+	if err != nil {
+		return err
+	}
+	h.ca = ca
+	if err := os.WriteFile(filepath.Join(h.dir, "run-ca.pem"), ca.PEM, 0o644); err != nil {
+		return err
+	}
+	for _, name := range h.cfg.Names() {
+		n := h.nodes[name]
+		if n.ns, err = sandbox.Create(sandbox.Spec{Hostname: name, CAPEM: ca.PEM}); err != nil {
+			return err
+		}
+		fixed := "127.0.0.1:" + strconv.Itoa(h.opts.Herd.FixedPort(name))
+		if err := h.relay(nil, "127.0.0.1:"+strconv.Itoa(n.port), n.ns.Dialer(fixed)); err != nil {
+			return err
+		}
+		if h.opts.Herd.MetricsPort > 0 {
+			m := "127.0.0.1:" + strconv.Itoa(n.metrics)
+			if err := h.relay(nil, m, n.ns.Dialer(m)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// relayInside listens inside n's namespace on each neighbour's fixed port (IPv4 and, where
+// the namespace has it, IPv6 loopback) and on Google's HTTPS and HTTP ports, relaying to
+// the links' proxies.
+func (h *Herd) relayInside(n *node, linkAddr map[chaos.Link]string, metricsListen string) error {
+	to := func(l chaos.Link) func(context.Context) (net.Conn, error) { return sandbox.DialTCP(linkAddr[l]) }
+	for _, p := range h.cfg.Server(n.name).Neighbours() {
+		port := strconv.Itoa(h.opts.Herd.FixedPort(p))
+		if err := h.relay(n.ns, "127.0.0.1:"+port, to(chaos.Link{From: n.name, To: p})); err != nil {
+			return err
+		}
+		h.relay(n.ns, "[::1]:"+port, to(chaos.Link{From: n.name, To: p})) // no IPv6 there: IPv4 it is
+	}
+	places := to(chaos.Link{From: n.name, To: chaos.Places})
+	for _, addr := range []string{"127.0.0.1:443", "[::1]:443", "127.0.0.1:80", "[::1]:80"} {
+		ln, err := n.ns.Listen(addr)
+		if err != nil {
+			if strings.HasPrefix(addr, "[") {
+				continue
+			}
+			return fmt.Errorf("server %s: the Places relay on %s: %w", n.name, addr, err)
+		}
+		if strings.HasSuffix(addr, ":443") {
+			ln = tls.NewListener(ln, h.ca.TLSConfig())
+		}
+		h.relays = append(h.relays, sandbox.NewRelay(ln, places))
+	}
+	return nil
+}
+
+// relay listens at addr (inside ns, or on this machine's network when ns is nil) and
+// relays to dial.
+func (h *Herd) relay(ns *sandbox.NS, addr string, dial func(context.Context) (net.Conn, error)) error {
+	var ln net.Listener
+	var err error
+	if ns != nil {
+		ln, err = ns.Listen(addr)
+	} else {
+		ln, err = net.Listen("tcp", addr)
+	}
+	if err != nil {
+		return fmt.Errorf("relay on %s: %w", addr, err)
+	}
+	h.relays = append(h.relays, sandbox.NewRelay(ln, dial))
 	return nil
 }
 

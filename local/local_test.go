@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -55,5 +56,59 @@ func TestADirectHerdFloodsWithoutProxiesAndRefusesLinkFaults(t *testing.T) {
 	err = h.AddToxic(ctx, chaos.Link{From: "Goloman", To: "Hands"}, "slow", chaos.Toxic{Type: "latency", Stream: "downstream"})
 	if err == nil || !strings.Contains(err.Error(), "no proxies") {
 		t.Fatalf("a link fault on a direct herd: %v", err)
+	}
+}
+
+// A herd with fixed ports that dials its neighbours on loopback and calls Google's URL
+// runs unmodified: each server in a namespace of its own, an update crosses the herd's
+// own graph, and WHATSAT's Places call reaches the emulator over TLS by Google's name.
+func TestAHerdWithFixedPortsDiallingLoopbackRunsInNamespacesOfItsOwn(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("network namespaces need root")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	spec, err := chaos.LoadHerdSpec("../specs/testdata/herd-sandboxed.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := Start(ctx, Options{Herd: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nsNames []string
+	for _, n := range h.nodes {
+		nsNames = append(nsNames, n.ns.Name)
+	}
+	defer func() {
+		if err := h.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+		for _, ns := range nsNames {
+			if _, err := os.Stat("/run/netns/" + ns); err == nil {
+				t.Errorf("namespace %s left behind", ns)
+			}
+		}
+	}()
+	cfg := h.Config()
+	if got := strings.Join(cfg.Names(), ","); got != "Bernard,Campbell,Clark,Jaquez,Juzang,Riley" {
+		t.Fatalf("servers %s: not the description's", got)
+	}
+	riley, _ := h.ClientAddr(ctx, "Riley")
+	bernard, _ := h.ClientAddr(ctx, "Bernard") // three hops away
+	at, err := client.IAMAT(ctx, riley, "kiwi", "+34.068930-118.445127", "1764166240.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rep, err := client.WHATSAT(ctx, bernard, "kiwi", "10", 1)
+		if err == nil && rep.AT == at && strings.Contains(rep.Raw, `"status" : "OK"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Bernard never answered with %q and Places results (last: %q, %v)", at, rep.Raw, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition under a deadline
 	}
 }

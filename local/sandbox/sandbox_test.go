@@ -270,4 +270,3 @@ func TestSweepRemovesTheNamespacesOfARunThatIsGone(t *testing.T) {
 		t.Fatal("its /etc files are still there")
 	}
 }
-
