@@ -31,7 +31,7 @@ var _ = Describe("A herd started from a description file", Ordered, Label("descr
 
 		fid, err := other.Inject(ctx, chaos.Crash{Node: "Holiday"})
 		check(err)
-		v, err := other.Update(ctx, "Goloman", id("described"), "+1+1", now())
+		v, err := other.Update(ctx, "Goloman", id("described"), here, now())
 		check(err)
 		_, err = other.AwaitDelivery(ctx, v)
 		check(err)

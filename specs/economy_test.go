@@ -78,7 +78,7 @@ var _ = Describe("Flooding economy of IAMATs that are not newer", Label("economy
 				sent++
 			}
 			iamat("-33.868800+151.209300", stale[i%len(stale)], "a stale")
-			iamat("+1+1", older, "a stale")
+			iamat("+1.000000+1.000000", older, "a stale")
 			iamat(u.Location, u.Time, "a duplicate")
 			iamat(u.Location, u.Time, "a duplicate")
 			iamat("-33.868800+151.209300", u.Time, "a same-time")

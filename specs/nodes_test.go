@@ -62,7 +62,7 @@ var _ = Describe("Crashes", Label("crash"), func() {
 			if i == 10 {
 				inject(ctx, chaos.Restart{Node: "Holiday"})
 			}
-			u, err := cluster.Update(ctx, "Goloman", id("flood"), "+1+1", now())
+			u, err := cluster.Update(ctx, "Goloman", id("flood"), here, now())
 			check(err)
 			newest[u.Client] = u.AT
 		}
@@ -82,7 +82,7 @@ var _ = Describe("Pauses", Label("pause"), func() {
 				// A burst at each server: all answered promptly though a neighbour is frozen.
 				for range 20 {
 					start := time.Now()
-					u, err := cluster.Update(ctx, n, id("paused"), "+1+1", now())
+					u, err := cluster.Update(ctx, n, id("paused"), here, now())
 					check(err)
 					Expect(time.Since(start)).To(BeNumerically("<", time.Second), "%s answered an IAMAT slowly while %s was paused", n, node)
 					newest[u.Client] = u.AT

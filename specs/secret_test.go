@@ -186,7 +186,7 @@ var _ = Describe("The peer secret", Ordered, Label("secret", "description"), fun
 				a.name, target, got, seed, specDir())
 		}
 		// Links are FIFO: a forged update stored and flooded would arrive before this one.
-		barrier, err := other.Update(ctx, target, id("barrier"), "+1+1", now())
+		barrier, err := other.Update(ctx, target, id("barrier"), here, now())
 		check(err)
 		_, err = other.AwaitDelivery(ctx, barrier)
 		check(err)

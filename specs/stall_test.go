@@ -136,7 +136,7 @@ var _ = Describe("A stalled neighbour under heavy traffic", Ordered, Label("paus
 			}
 			for _, n := range []string{near, far} {
 				start := time.Now()
-				u, err := herd.Update(ctx, n, id("probe"), "+1+1", now())
+				u, err := herd.Update(ctx, n, id("probe"), here, now())
 				lat := time.Since(start)
 				check(err, "a probe IAMAT at ", n)
 				probes = append(probes, probe{n, lat, !pushDone.IsZero()})

@@ -166,7 +166,7 @@ var _ = AfterEach(func(ctx SpecContext) {
 // settle waits until an update from every server reaches all the others again.
 func settle(ctx context.Context, c *chaos.Cluster) {
 	for _, n := range c.Nodes() {
-		u, err := c.Update(ctx, n, id("settle-"+n), "+1+1", now())
+		u, err := c.Update(ctx, n, id("settle-"+n), here, now())
 		Expect(err).NotTo(HaveOccurred(), "settling after the spec")
 		_, err = c.AwaitDelivery(ctx, u)
 		Expect(err).NotTo(HaveOccurred(), "settling after the spec")
@@ -225,6 +225,10 @@ func id(prefix string) string {
 	return fmt.Sprintf("%s-%x-%d", prefix, seed&0xffffff, counter)
 }
 
+// here is the location the suite's clients send when any will do, in the common format
+// of PROTOCOL.md (six fraction digits: a herd may reject the short forms we accept).
+const here = "+34.068930-118.445127"
+
 // now is a client time: this machine's clock, so diffs stay small, always increasing.
 func now() string { return chaos.ClientTime() }
 
@@ -242,7 +246,7 @@ func inject(ctx context.Context, f chaos.Fault) string {
 // it also checks that no server cut off from it has it.
 func update(ctx context.Context, origin string) chaos.Accepted {
 	GinkgoHelper()
-	u, err := cluster.Update(ctx, origin, id("c"), "+34.068930-118.445127", now())
+	u, err := cluster.Update(ctx, origin, id("c"), here, now())
 	check(err)
 	_, err = cluster.AwaitDelivery(ctx, u)
 	check(err)
