@@ -117,7 +117,9 @@ func (c *Cluster) AwaitDelivery(ctx context.Context, u Accepted) (Delivery, erro
 		wg.Go(func() {
 			for {
 				now := c.History.Now()
-				pctx, cancel := context.WithTimeout(ctx, max(deadline-now, 500*time.Millisecond))
+				// Delivery is observed through WHATSAT, whose answer waits for Places: a
+				// slowed Places link delays the answer, not the delivery.
+				pctx, cancel := context.WithTimeout(ctx, max(deadline-now, 500*time.Millisecond)+c.placesDelay(n))
 				at, err := c.whatsatAT(pctx, n, u.Client)
 				cancel()
 				done := c.History.Now()

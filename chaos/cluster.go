@@ -267,6 +267,21 @@ func (c *Cluster) Active() []ActiveFault {
 	return out
 }
 
+// placesDelay is the latency the faults in force add to node's Places link: a WHATSAT
+// there takes that much longer to be answered (or the herd's own timeout), so a check
+// that observes through WHATSAT allows it.
+func (c *Cluster) placesDelay(node string) time.Duration {
+	var d time.Duration
+	for _, f := range c.Active() {
+		for _, t := range f.Effects.Toxics {
+			if t.Link == (Link{node, Places}) && t.Toxic.Type == "latency" {
+				d += time.Duration(t.Toxic.Attributes["latency"]+t.Toxic.Attributes["jitter"]) * time.Millisecond
+			}
+		}
+	}
+	return d
+}
+
 // DescribeFaults lists the faults in force, for failure messages.
 func (c *Cluster) DescribeFaults() string {
 	af := c.Active()

@@ -46,24 +46,47 @@ func truncate(s string) string {
 var _ = Describe("Protocol conformance at the edges", Label("quick", "conformance"), func() {
 	const loc = "+34.068930-118.445127"
 
-	It("accepts latitudes and longitudes at their limits and rejects one step past them", func(ctx SpecContext) {
-		n := "Hands"
-		for _, l := range []string{"+90-118", "-90+118", "+90.0000000-180.000000", "-90.000+180.0", "+0+0", "-0-0", "+34-118", "+0.5-0.5", "+90+180", "-90-180"} {
-			iamatAccepted(ctx, n, id("edge"), l, now(), "latitude within [-90, 90] and longitude within [-180, 180] are valid ("+l+")")
-		}
-		for _, l := range []string{"+90.0000001-118", "-90.0000001+0", "+0+180.000001", "+0-180.000001", "+91-118", "+0+181",
-			"34.068930-118.445127", "+34.068930118.445127", "34.068930+118.445127", "+34.068930", "+-118", "+34-", "++34-118", "+34-118x", "+3a-118"} {
-			c := id("edge")
-			line := "IAMAT " + c + " " + l + " " + now()
-			invalid(ctx, n, line+"\n", line, "a location out of range or without explicit signs is invalid ("+l+")")
-			rep, err := cluster.WHATSAT(ctx, n, c, "1", 1)
-			check(err)
-			Expect(rep.Invalid).To(BeTrue(), "an invalid IAMAT stored %s at %s; seed %d; artifacts in %s", c, n, seed, specDir())
+	It("accepts locations in the common format, with fraction digits, at the limits of the ranges", func(ctx SpecContext) {
+		n := graph.at(1)
+		for _, l := range []string{"+90.000000-118.000000", "-90.000000+118.000000", "+90.0000000-180.000000", "-90.000+180.0", "+0.0+0.0", "-0.0-0.0", "+0.5-0.5", "+34.068930-118.445127"} {
+			iamatAccepted(ctx, n, id("edge"), l, now(), "a location of signed decimal degrees is valid ("+l+")")
 		}
 	})
 
+	It("accepts locations whose parts have no fraction (ours: short-locations)", func(ctx SpecContext) {
+		needs("short-locations", "locations without fraction digits")
+		n := graph.at(1)
+		for _, l := range []string{"+90-118", "-90+118", "+0+0", "-0-0", "+34-118", "+90+180", "-90-180"} {
+			iamatAccepted(ctx, n, id("edge"), l, now(), "each part of a location may have no fraction ("+l+")")
+		}
+	})
+
+	// rejectsLocations checks each location makes its IAMAT invalid and stores nothing.
+	rejectsLocations := func(ctx context.Context, n, why string, locs ...string) {
+		GinkgoHelper()
+		for _, l := range locs {
+			c := id("edge")
+			line := "IAMAT " + c + " " + l + " " + now()
+			invalid(ctx, n, line+"\n", line, why+" ("+l+")")
+			rep, err := cluster.WHATSAT(ctx, n, c, "1", 1)
+			check(err)
+			Expect(rep.AT).NotTo(HavePrefix("AT "), "an invalid IAMAT stored %s at %s; seed %d; artifacts in %s", c, n, seed, specDir())
+		}
+	}
+
+	It("rejects locations without explicit signs or with other bytes", func(ctx SpecContext) {
+		rejectsLocations(ctx, graph.at(1), "a location without explicit signs, or with other bytes, is invalid",
+			"34.068930-118.445127", "+34.068930118.445127", "34.068930+118.445127", "+34.068930", "+-118.000000", "+34.000000-", "++34.000000-118.000000", "+34.068930-118.445127x", "+3a.068930-118.445127")
+	})
+
+	It("rejects latitudes and longitudes one step past their limits (ours: range-checks)", func(ctx SpecContext) {
+		needs("range-checks", "latitude and longitude ranges")
+		rejectsLocations(ctx, graph.at(1), "a latitude outside [-90, 90] or a longitude outside [-180, 180] is invalid",
+			"+90.0000001-118.000000", "-90.0000001+0.000000", "+0.000000+180.000001", "+0.000000-180.000001", "+91.000000-118.000000", "+0.000000+181.000000")
+	})
+
 	It("accepts radius and bound at their limits and rejects one step past them", func(ctx SpecContext) {
-		n := "Wilkes"
+		n := graph.at(4)
 		u := iamatAccepted(ctx, n, id("edge"), loc, now(), "a plain IAMAT")
 		for _, q := range []struct {
 			radius string
@@ -73,10 +96,14 @@ var _ = Describe("Protocol conformance at the edges", Label("quick", "conformanc
 			out := rawAt(ctx, n, line+"\n")
 			checkWhatsatRaw(ctx, n, out, u, q.radius, q.bound, fmt.Sprintf("0 < radius <= 50 and 1 <= bound <= 20 are valid (%q)", line))
 		}
-		for _, q := range []struct{ radius, bound string }{
+		bad := []struct{ radius, bound string }{
 			{"50.0000001", "5"}, {"51", "5"}, {"0", "5"}, {"0.0", "5"}, {"0.000", "5"}, {"-1", "5"}, {"-0.5", "5"}, {"1e1", "5"}, {"nan", "5"}, {"inf", "5"}, {"ten", "5"}, {"", "5"},
-			{"10", "0"}, {"10", "21"}, {"10", "-1"}, {"10", "100"}, {"10", "1e1"}, {"10", "twenty"},
-		} {
+			{"10", "21"}, {"10", "100"}, {"10", "1e1"}, {"10", "twenty"},
+		}
+		if claims("bound-at-least-1") {
+			bad = append(bad, struct{ radius, bound string }{"10", "0"}, struct{ radius, bound string }{"10", "-1"})
+		}
+		for _, q := range bad {
 			line := "WHATSAT " + u.Client + " " + q.radius + " " + q.bound
 			if q.radius == "" {
 				line = "WHATSAT " + u.Client + " " + q.bound // a missing field
@@ -86,9 +113,13 @@ var _ = Describe("Protocol conformance at the edges", Label("quick", "conformanc
 	})
 
 	It("parses times exactly: signs and long fractions accepted, exponents and other forms rejected", func(ctx SpecContext) {
-		n := "Goloman"
-		for _, tm := range []string{"+1520023934.5", "1520023934", "1520023934.918963997", "+0", "0.000000001",
-			now() + "4999999999", now() + "5000000000000000000001", now() + "0", "99999999999999999999.123456789012"} {
+		n := graph.at(0)
+		good := []string{"1520023934", "1520023934.918963997", "0.000000001",
+			now() + "4999999999", now() + "5000000000000000000001", now() + "0", "99999999999999999999.123456789012"}
+		if claims("signed-times") {
+			good = append(good, "+1520023934.5", "+0")
+		}
+		for _, tm := range good {
 			iamatAccepted(ctx, n, id("time"), loc, tm, "a time with an optional sign and any number of fraction digits is valid, its diff rounded to nine decimals ("+tm+")")
 		}
 		for _, tm := range []string{"1e9", "1.5e9", "1520023934e0", "1E9", "nan", "NaN", "inf", "-inf", "Infinity", "1_520_023_934", "0x5a", "1,5", "1520023934.5.1",
@@ -99,15 +130,16 @@ var _ = Describe("Protocol conformance at the edges", Label("quick", "conformanc
 		}
 	})
 
-	It("gives a negative client time a diff of exactly nine decimals, the receive time minus it", func(ctx SpecContext) {
-		n := "Holiday"
+	It("gives a negative client time a diff of exactly nine decimals, the receive time minus it (ours: signed-times)", func(ctx SpecContext) {
+		needs("signed-times", "negative client times")
+		n := graph.at(2)
 		for _, tm := range []string{"-1.5", "-1.999999999", "-0.000000001", "-1520023934.5", "-1", "-1.0000000005"} {
 			iamatAccepted(ctx, n, id("neg"), loc, tm, "a negative time is valid (ours) and its diff is now minus it, with nine decimals ("+tm+")")
 		}
 	})
 
 	It("copies client ids, locations and times byte for byte into AT lines and WHATSAT answers", func(ctx SpecContext) {
-		n := "Welsh"
+		n := graph.at(3)
 		odd := []string{
 			"Zoë-東京-🚀-" + id("utf8"),
 			"\xff\xfe\x80-" + id("bytes"),
@@ -121,7 +153,7 @@ var _ = Describe("Protocol conformance at the edges", Label("quick", "conformanc
 		for _, c := range odd {
 			for _, f := range []struct{ loc, tm string }{
 				{"+34.0689300-118.4451270", now() + "000"},
-				{"-33.8688+151.2093", "+" + now()},
+				{"-33.868800+151.209300", now()},
 			} {
 				u := iamatAccepted(ctx, n, c, f.loc, f.tm, "fields are copied byte for byte")
 				line := "WHATSAT " + c + " 2 2"
@@ -132,10 +164,10 @@ var _ = Describe("Protocol conformance at the edges", Label("quick", "conformanc
 	})
 
 	It("answers invalid lines with exactly \"? \" and the line as received, without its terminator", func(ctx SpecContext) {
-		n := "Hands"
+		n := graph.at(1)
 		known := update(ctx, n)
 		later := now()
-		for _, tc := range []struct{ text, want string }{
+		cases := []struct{ text, want string }{
 			{"FOO bar\n", "FOO bar"},
 			{"FOO bar\r\n", "FOO bar"},
 			{"FOO bar\r\r\n", "FOO bar\r"},
@@ -145,15 +177,23 @@ var _ = Describe("Protocol conformance at the edges", Label("quick", "conformanc
 			{"IAMAT " + known.Client + " " + loc + " " + later + " extra\n", "IAMAT " + known.Client + " " + loc + " " + later + " extra"},
 			{"WHATSAT " + known.Client + " 10\n", "WHATSAT " + known.Client + " 10"},
 			{"WHATSAT " + known.Client + " 10 5 5\n", "WHATSAT " + known.Client + " 10 5 5"},
-			{"WHATSAT nobody-" + known.Client + " 10 5\n", "WHATSAT nobody-" + known.Client + " 10 5"},
 			{"whatsat " + known.Client + " 10 5\n", "whatsat " + known.Client + " 10 5"},
-			{"Iamat x +1+1 1\n", "Iamat x +1+1 1"},
-			{known.AT + "\n", known.AT},
-			{"HERD-AT Hands +0.000000000 x +1+1 1\n", "HERD-AT Hands +0.000000000 x +1+1 1"},
+			{"Iamat x " + loc + " 1\n", "Iamat x " + loc + " 1"},
 			{"\x00\x01\xff\xfe\n", "\x00\x01\xff\xfe"},
 			{"FOO at EOF", "FOO at EOF"},
 			{strings.Repeat("x", 4000) + "\n", strings.Repeat("x", 4000)},
-		} {
+		}
+		if claims("unknown-client") {
+			unknown := "WHATSAT nobody-" + known.Client + " 10 5"
+			cases = append(cases, struct{ text, want string }{unknown + "\n", unknown})
+		}
+		if claims("peer-protocol") {
+			// Our herd's peers speak their own verbs: an AT line or a HERD-AT from a client is
+			// invalid. (A herd whose peers flood AT lines may take the first from anyone.)
+			herdAT := "HERD-AT " + n + " +0.000000000 x +1+1 1"
+			cases = append(cases, struct{ text, want string }{known.AT + "\n", known.AT}, struct{ text, want string }{herdAT + "\n", herdAT})
+		}
+		for _, tc := range cases {
 			invalid(ctx, n, tc.text, tc.want, "an invalid line gets \"? \" and the line as received")
 		}
 		for _, m := range cluster.Nodes() {

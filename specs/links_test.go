@@ -3,6 +3,7 @@ package specs
 import (
 	"context"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,7 +17,7 @@ var _ = Describe("Latency with jitter on every link", Label("latency"), func() {
 	It("delivers by the oracle's deadline, and not sooner than the injected latency allows", func(ctx SpecContext) {
 		inject(ctx, chaos.Latency{Links: allLinks(), Latency: 200 * time.Millisecond, Jitter: 50 * time.Millisecond})
 		o := cluster.Oracle()
-		for _, origin := range []string{"Welsh", "Hands", "Goloman"} {
+		for _, origin := range slices.Compact([]string{graph.leaf(), graph.far(graph.leaf()), graph.hub()}) {
 			u, err := cluster.Update(ctx, origin, id("lat"), "+34.068930-118.445127", now())
 			check(err)
 			got, err := cluster.AwaitDelivery(ctx, u)
@@ -34,46 +35,63 @@ var _ = Describe("Latency with jitter on every link", Label("latency"), func() {
 })
 
 var _ = Describe("One-way cuts", Label("quick"), func() {
-	It("still gets an update from Goloman to Hands via Wilkes when Goloman->Hands is cut", func(ctx SpecContext) {
-		inject(ctx, chaos.Cut{Links: []chaos.Link{{From: "Goloman", To: "Hands"}}})
-		Expect(cluster.Oracle().Hops("Goloman", "Hands")).To(Equal(2))
-		update(ctx, "Goloman")
+	It("still gets an update across a cut direct link by its detour", func(ctx SpecContext) {
+		l, ok := graph.detour()
+		if !ok {
+			Skip("the herd's graph is a tree: no link has a detour")
+		}
+		inject(ctx, chaos.Cut{Links: []chaos.Link{{From: l[0], To: l[1]}}})
+		Expect(cluster.Oracle().Hops(l[0], l[1])).To(Equal(graph.hops(l[0], l[1], l)))
+		update(ctx, l[0])
 	})
 
-	It("keeps Hands ignorant with every link into it cut, while its own updates reach the others", func(ctx SpecContext) {
-		inject(ctx, chaos.Cut{Links: []chaos.Link{{From: "Goloman", To: "Hands"}, {From: "Wilkes", To: "Hands"}}})
-		Expect(cluster.Oracle().MustNotReach("Welsh")).To(Equal([]string{"Hands"}))
-		fromWelsh := update(ctx, "Welsh") // checks Hands does not get it
-		fromHands := update(ctx, "Hands") // checks the other four do
-		Expect(cluster.Oracle().MustReach("Hands")).To(HaveLen(5))
+	It("keeps a server ignorant with every link into it cut, while its own updates reach the others", func(ctx SpecContext) {
+		dark := graph.hub()
+		inject(ctx, chaos.Cut{Links: graph.linksInto(dark)})
+		far := graph.far(dark)
+		Expect(cluster.Oracle().MustNotReach(far)).To(Equal([]string{dark}))
+		fromFar := update(ctx, far)   // checks dark does not get it
+		fromDark := update(ctx, dark) // checks the others do
+		Expect(cluster.Oracle().MustReach(dark)).To(HaveLen(len(names)))
 		check(cluster.HealAll(ctx))
-		check(cluster.AwaitConvergence(ctx, map[string]string{fromWelsh.Client: fromWelsh.AT, fromHands.Client: fromHands.AT}, 15*time.Second))
+		check(cluster.AwaitConvergence(ctx, map[string]string{fromFar.Client: fromFar.AT, fromDark.Client: fromDark.AT}, 15*time.Second))
 	})
 })
 
 var _ = Describe("Black holes and resets on links", Label("links"), func() {
 	It("routes around a black-holed link and converges after it heals", func(ctx SpecContext) {
-		inject(ctx, chaos.BlackHole{Links: []chaos.Link{{From: "Goloman", To: "Hands"}, {From: "Hands", To: "Goloman"}}})
-		a := update(ctx, "Goloman")
-		b := update(ctx, "Hands")
+		l, ok := graph.detour()
+		if !ok {
+			l = graph.links()[0] // a tree: the black hole cuts it in two
+		}
+		inject(ctx, chaos.BlackHole{Links: both(l[0], l[1])})
+		a := update(ctx, l[0])
+		b := update(ctx, l[1])
 		check(cluster.HealAll(ctx))
 		check(cluster.AwaitConvergence(ctx, map[string]string{a.Client: a.AT, b.Client: b.AT}, 15*time.Second))
 	})
 
-	It("cuts Welsh off behind a black hole, keeps it serving, and converges after", func(ctx SpecContext) {
-		inject(ctx, chaos.BlackHole{Links: []chaos.Link{{From: "Holiday", To: "Welsh"}, {From: "Welsh", To: "Holiday"}}})
-		a := update(ctx, "Goloman") // must not reach Welsh
+	It("cuts a leaf off behind black holes, keeps it serving, and converges after", func(ctx SpecContext) {
+		leaf := graph.leaf()
+		var holes []chaos.Link
+		for _, p := range graph.adj[leaf] {
+			holes = append(holes, both(leaf, p)...)
+		}
+		inject(ctx, chaos.BlackHole{Links: holes})
+		a := update(ctx, graph.far(leaf)) // must not reach the leaf
 		start := time.Now()
-		w := update(ctx, "Welsh") // Welsh still answers its clients
+		w := update(ctx, leaf) // the leaf still answers its clients
 		Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 		check(cluster.HealAll(ctx))
 		check(cluster.AwaitConvergence(ctx, map[string]string{a.Client: a.AT, w.Client: w.AT}, 15*time.Second))
 	})
 
 	It("survives reset_peer on links and converges after", func(ctx SpecContext) {
-		inject(ctx, chaos.ResetPeer{Links: []chaos.Link{{From: "Goloman", To: "Hands"}, {From: "Holiday", To: "Welsh"}}, After: 100 * time.Millisecond})
-		a := update(ctx, "Goloman")
-		b := update(ctx, "Welsh")
+		leaf := graph.leaf()
+		first, into := graph.links()[0], graph.linksInto(leaf)[0]
+		inject(ctx, chaos.ResetPeer{Links: []chaos.Link{{From: first[0], To: first[1]}, into}, After: 100 * time.Millisecond})
+		a := update(ctx, first[0])
+		b := update(ctx, leaf)
 		check(cluster.HealAll(ctx))
 		check(cluster.AwaitConvergence(ctx, map[string]string{a.Client: a.AT, b.Client: b.AT}, 15*time.Second))
 	})
@@ -82,17 +100,18 @@ var _ = Describe("Black holes and resets on links", Label("links"), func() {
 var _ = Describe("Slicer and low bandwidth", Label("links"), func() {
 	It("floods through links that cut every write into pieces of a few bytes", func(ctx SpecContext) {
 		inject(ctx, chaos.Slicer{Links: allLinks(), AverageBytes: 3, SizeVariation: 2, Delay: 200 * time.Microsecond})
-		update(ctx, "Welsh")
-		update(ctx, "Hands")
+		update(ctx, graph.leaf())
+		update(ctx, graph.hub())
 	})
 
 	It("answers commands written one byte at a time", func(ctx SpecContext) {
-		addr, err := cluster.Backend().ClientAddr(ctx, "Holiday")
+		n := graph.at(2)
+		addr, err := cluster.Backend().ClientAddr(ctx, n)
 		check(err)
 		client := id("bytes")
-		out := byteAtATime(ctx, addr, "IAMAT "+client+" +34.068930-118.445127 "+now()+"\r\nWHATSAT "+client+" 5 2\n")
+		out := byteAtATime(ctx, addr, "IAMAT "+client+" "+here+" "+now()+"\r\nWHATSAT "+client+" 5 2\n")
 		lines := strings.SplitN(out, "\n", 3)
-		Expect(lines[0]).To(HavePrefix("AT Holiday "))
+		Expect(lines[0]).To(HavePrefix("AT " + n + " "))
 		Expect(lines[1]).To(Equal(lines[0]), "the WHATSAT answer starts with the stored AT line")
 		Expect(out).To(HaveSuffix("}\n\n"))
 	})
@@ -105,17 +124,18 @@ var _ = Describe("A resync over a slow link", Ordered, Label("links"), func() {
 
 	It("completes a resync of many clients over a slow link", func(ctx SpecContext) {
 		herd := ownHerdOf()
-		crash, err := herd.Inject(ctx, chaos.Crash{Node: "Welsh"})
+		leaf := graph.leaf()
+		crash, err := herd.Inject(ctx, chaos.Crash{Node: leaf})
 		check(err)
 		newest := map[string]string{}
 		for range 150 {
-			u, err := herd.Update(ctx, "Goloman", id("bulk"), "+34.068930-118.445127", now())
+			u, err := herd.Update(ctx, graph.far(leaf), id("bulk"), here, now())
 			check(err)
 			newest[u.Client] = u.AT
 		}
-		_, err = herd.Inject(ctx, chaos.Bandwidth{Links: []chaos.Link{{From: "Holiday", To: "Welsh"}}, KBps: 4})
+		_, err = herd.Inject(ctx, chaos.Bandwidth{Links: graph.linksInto(leaf), KBps: 4})
 		check(err)
-		check(herd.Heal(ctx, crash)) // Welsh restarts empty and must get all 150 through 4 KB/s
+		check(herd.Heal(ctx, crash)) // the leaf restarts empty and must get all 150 through 4 KB/s
 		check(herd.AwaitConvergence(ctx, newest, 45*time.Second))
 	})
 })

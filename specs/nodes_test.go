@@ -12,13 +12,22 @@ import (
 	"github.com/herdchaos/herd/chaos"
 )
 
-// crashSets are every one- and two-server subset of the five.
+// crashSets are every one- and two-server subset of the herd (on a herd of more than
+// six, every one and a seeded sample of 15 pairs), never the whole herd.
 func crashSets() []TableEntry {
 	var out []TableEntry
-	for i, a := range names {
+	for _, a := range names {
 		out = append(out, Entry(a, []string{a}))
+	}
+	var pairs [][]string
+	for i, a := range names {
 		for _, b := range names[i+1:] {
-			out = append(out, Entry(a+" and "+b, []string{a, b}))
+			pairs = append(pairs, []string{a, b})
+		}
+	}
+	if len(names) > 2 {
+		for _, p := range sample(pairs, 15) {
+			out = append(out, Entry(p[0]+" and "+p[1], p))
 		}
 	}
 	return out
@@ -48,10 +57,11 @@ var _ = Describe("Crashes", Label("crash"), func() {
 	)
 
 	It("keeps serving around a gracefully stopped server, which converges when it starts again", func(ctx SpecContext) {
-		stop := inject(ctx, chaos.Stop{Node: "Wilkes"})
-		Expect(cluster.State("Wilkes")).To(Equal(chaos.Stopped))
-		a := update(ctx, "Hands") // Hands' only other neighbour is Goloman
-		b := update(ctx, "Welsh")
+		hub := graph.hub()
+		stop := inject(ctx, chaos.Stop{Node: hub})
+		Expect(cluster.State(hub)).To(Equal(chaos.Stopped))
+		a := update(ctx, graph.adj[hub][0]) // a neighbour of the stopped server
+		b := update(ctx, graph.far(hub))
 		check(cluster.Heal(ctx, stop))
 		check(cluster.AwaitConvergence(ctx, map[string]string{a.Client: a.AT, b.Client: b.AT}, 15*time.Second))
 	})
@@ -60,15 +70,37 @@ var _ = Describe("Crashes", Label("crash"), func() {
 		newest := map[string]string{}
 		for i := range 30 {
 			if i == 10 {
-				inject(ctx, chaos.Restart{Node: "Holiday"})
+				inject(ctx, chaos.Restart{Node: graph.hub()})
 			}
-			u, err := cluster.Update(ctx, "Goloman", id("flood"), here, now())
+			u, err := cluster.Update(ctx, graph.leaf(), id("flood"), here, now())
 			check(err)
 			newest[u.Client] = u.AT
 		}
 		check(cluster.AwaitConvergence(ctx, newest, 15*time.Second))
 	})
 })
+
+// pauses are the servers the pause specs freeze: the hub, a leaf, and a leaf's only
+// neighbour (which cuts the leaf off while it is frozen) when there is one.
+func pauses() []TableEntry {
+	leaf, hub := graph.leaf(), graph.hub()
+	var out []TableEntry
+	add := func(n, why string) {
+		if len(out) == 0 {
+			out = append(out, Entry(n+", "+why, Label("quick"), n))
+		} else {
+			out = append(out, Entry(n+", "+why, n))
+		}
+	}
+	if graph.degree(leaf) == 1 && graph.adj[leaf][0] != hub {
+		add(graph.adj[leaf][0], leaf+"'s only neighbour")
+	}
+	add(hub, "the hub")
+	if leaf != hub {
+		add(leaf, "a leaf")
+	}
+	return out
+}
 
 var _ = Describe("Pauses", Label("pause"), func() {
 	DescribeTable("a paused server stalls no one, and converges after it resumes",
@@ -93,28 +125,32 @@ var _ = Describe("Pauses", Label("pause"), func() {
 			check(cluster.HealAll(ctx))
 			check(cluster.AwaitConvergence(ctx, newest, 15*time.Second))
 		},
-		Entry("Holiday, Welsh's only neighbour", Label("quick"), "Holiday"),
-		Entry("Goloman, a hub", "Goloman"),
-		Entry("Welsh, a leaf", "Welsh"),
+		pauses(),
 	)
 })
 
 var _ = Describe("Bad client input during faults", Label("quick"), func() {
 	It("answers invalid lines with '? ' and changes nothing", func(ctx SpecContext) {
-		u := update(ctx, "Goloman")
-		inject(ctx, chaos.Partition{Groups: [][]string{{"Goloman", "Hands", "Wilkes"}, {"Holiday", "Welsh"}}})
+		u := update(ctx, graph.hub())
+		inject(ctx, chaos.Partition{Groups: graph.halves(graph.hub())})
 		inject(ctx, chaos.Latency{Links: allLinks(), Latency: 50 * time.Millisecond})
 		bad := []string{
-			"IAMAT " + u.Client + " +91.0-118.4 " + now(),                    // latitude out of range
-			"IAMAT " + u.Client + " 34.06-118.44 " + now(),                   // no sign
-			"IAMAT " + u.Client + " +34.06-118.44 1e9",                       // exponent
-			"IAMAT " + u.Client + " +34.06-118.44",                           // missing field
-			"WHATSAT " + u.Client + " 51 5",                                  // radius over 50
-			"WHATSAT " + u.Client + " 10 21",                                 // bound over 20
-			"WHATSAT nobody-" + u.Client + " 10 5",                           // unknown client
-			"HERD-AT Goloman +0.000000000 " + u.Client + " +1+1 99999999999", // a client posing as a peer
+			"IAMAT " + u.Client + " 34.06-118.44 " + now(), // no sign
+			"IAMAT " + u.Client + " +34.06-118.44 1e9",     // exponent
+			"IAMAT " + u.Client + " +34.06-118.44",         // missing field
+			"WHATSAT " + u.Client + " 51 5",                // radius over 50
+			"WHATSAT " + u.Client + " 10 21",               // bound over 20
 			"iamat lower case",
 			"\x00\xff binary",
+		}
+		if claims("range-checks") {
+			bad = append(bad, "IAMAT "+u.Client+" +91.0-118.4 "+now()) // latitude out of range
+		}
+		if claims("unknown-client") {
+			bad = append(bad, "WHATSAT nobody-"+u.Client+" 10 5") // unknown client
+		}
+		if claims("peer-protocol") {
+			bad = append(bad, "HERD-AT "+graph.hub()+" +0.000000000 "+u.Client+" +1+1 99999999999") // a client posing as a peer
 		}
 		for _, n := range names {
 			for _, line := range bad {
@@ -146,7 +182,7 @@ var _ = Describe("Places faults", Label("places"), func() {
 
 	It("answers promptly with an error status when the upstream is down, while flooding goes on", Label("quick"), func(ctx SpecContext) {
 		inject(ctx, chaos.PlacesDown{})
-		u := update(ctx, "Welsh")
+		u := update(ctx, graph.leaf())
 		for _, n := range names {
 			body := whatsatQuickly(ctx, n, u.Client, 3*time.Second)
 			Expect(body["status"]).NotTo(Equal("OK"))
@@ -156,16 +192,17 @@ var _ = Describe("Places faults", Label("places"), func() {
 
 	It("answers within its timeout when the upstream is slow", func(ctx SpecContext) {
 		inject(ctx, chaos.PlacesSlow{Latency: 10 * time.Second})
-		u := update(ctx, "Hands")
-		body := whatsatQuickly(ctx, "Hands", u.Client, 5*time.Second)
+		n := graph.at(1)
+		u := update(ctx, n)
+		body := whatsatQuickly(ctx, n, u.Client, 5*time.Second)
 		Expect(body["status"]).NotTo(Equal("OK"))
 		Expect(body["results"]).To(BeEmpty())
 	})
 
 	It("passes on the upstream's error status", func(ctx SpecContext) {
 		inject(ctx, chaos.PlacesError{Status: "OVER_QUERY_LIMIT"})
-		u := update(ctx, "Goloman")
-		body := whatsatQuickly(ctx, "Wilkes", u.Client, 3*time.Second)
+		u := update(ctx, graph.hub())
+		body := whatsatQuickly(ctx, graph.far(graph.hub()), u.Client, 3*time.Second)
 		Expect(body["status"]).To(Equal("OVER_QUERY_LIMIT"))
 		Expect(body["results"]).To(BeEmpty())
 	})

@@ -1,6 +1,9 @@
 package specs
 
 import (
+	"fmt"
+	"slices"
+	"sort"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -9,6 +12,34 @@ import (
 	"github.com/herdchaos/herd/chaos"
 )
 
+// partitions are cuts of the herd's graph: halves around the hub and around a leaf, and
+// three groups (the hub alone, the rest in two).
+func partitions() []TableEntry {
+	hub, leaf := graph.hub(), graph.leaf()
+	var out []TableEntry
+	seen := map[string]bool{}
+	add := func(what string, groups [][]string) {
+		key := fmt.Sprint(groups)
+		for _, g := range groups {
+			if len(g) == 0 || seen[key] {
+				return
+			}
+		}
+		seen[key] = true
+		out = append(out, Entry(fmt.Sprintf("%s: %v", what, groups), groups))
+	}
+	add("halves around the hub", graph.halves(hub))
+	add("halves around a leaf", graph.halves(leaf))
+	if len(names) >= 3 {
+		rest := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == hub })
+		sort.SliceStable(rest, func(i, j int) bool { return graph.hops(leaf, rest[i]) < graph.hops(leaf, rest[j]) })
+		k := (len(rest) + 1) / 2
+		halves := [][]string{rest[:k], rest[k:]}
+		add("three groups", [][]string{{hub}, halves[0], halves[1]})
+	}
+	return out
+}
+
 var _ = Describe("Partitions", Label("partition"), func() {
 	DescribeTable("updates reach exactly their side, and everything converges after healing",
 		func(ctx SpecContext, groups [][]string) {
@@ -16,34 +47,24 @@ var _ = Describe("Partitions", Label("partition"), func() {
 			newest := map[string]string{}
 			for _, g := range groups {
 				u := update(ctx, g[0]) // checks delivery to its side and none across
-				Expect(cluster.Oracle().MustReach(g[0])).To(ConsistOf(g))
+				Expect(cluster.Oracle().MustReach(g[0])).To(ConsistOf(graph.reach(g[0], g)))
 				newest[u.Client] = u.AT
 			}
 			check(cluster.HealAll(ctx))
 			check(cluster.AwaitConvergence(ctx, newest, 15*time.Second))
 		},
-		Entry("west | east", [][]string{{"Goloman", "Hands", "Wilkes"}, {"Holiday", "Welsh"}}),
-		Entry("Welsh's side holds Goloman", [][]string{{"Hands", "Wilkes"}, {"Goloman", "Holiday", "Welsh"}}),
-		Entry("three groups", [][]string{{"Goloman"}, {"Hands", "Wilkes"}, {"Holiday", "Welsh"}}),
+		partitions(),
 	)
 
-	isolations := []TableEntry{}
-	for _, n := range names {
-		isolations = append(isolations, Entry(n, n))
-	}
 	DescribeTable("isolating a server keeps its updates in and the others' out, until it heals",
 		func(ctx SpecContext, node string) {
 			inject(ctx, chaos.Isolate{Node: node})
 			inside := update(ctx, node) // reaches only node
 			Expect(cluster.Oracle().MustReach(node)).To(Equal([]string{node}))
-			other := names[0]
-			if other == node {
-				other = names[1]
-			}
-			outside := update(ctx, other) // reaches everyone but node
+			outside := update(ctx, graph.other(node)) // reaches everyone but node
 			check(cluster.HealAll(ctx))
 			check(cluster.AwaitConvergence(ctx, map[string]string{inside.Client: inside.AT, outside.Client: outside.AT}, 15*time.Second))
 		},
-		isolations,
+		entries(sample(names, 8)),
 	)
 })

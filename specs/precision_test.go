@@ -37,7 +37,7 @@ func atEverywhere(ctx context.Context, client string) map[string]string {
 	for _, n := range cluster.Nodes() {
 		rep, err := cluster.WHATSAT(ctx, n, client, "1", 1)
 		check(err, "WHATSAT at ", n)
-		if rep.Invalid {
+		if !strings.HasPrefix(rep.AT, "AT ") { // unknown there
 			out[n] = ""
 		} else {
 			out[n] = rep.AT

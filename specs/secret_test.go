@@ -115,9 +115,9 @@ func recordedHandshake(ctx context.Context, c *chaos.Cluster, from, node string)
 var _ = Describe("The peer secret", Ordered, Label("secret", "description"), func() {
 	var other *chaos.Cluster
 	var secret string
-	// Hands' neighbours are Goloman and Wilkes: a fake update "from Goloman" that Hands
-	// took would go on to Wilkes and from there everywhere.
-	const target, from = "Hands", "Goloman"
+	// The target is the hub, the fake peer poses as one of its neighbours: an update the
+	// hub took "from" it would go on to the hub's other neighbours and everywhere.
+	var target, from string
 	BeforeAll(func(ctx SpecContext) {
 		oursOnly("the peer secret")
 		spec, err := chaos.LoadHerdSpec("testdata/herd-from-flags.yaml")
@@ -126,6 +126,9 @@ var _ = Describe("The peer secret", Ordered, Label("secret", "description"), fun
 		Expect(secret).NotTo(BeEmpty(), "testdata/herd-from-flags.yaml sets HERD_SECRET")
 		// Our herd with a secret; a mutant of it when the suite tests one (HERD_OVERLAY).
 		other = startHerd(ctx, herdOptions{herd: spec, overlay: os.Getenv("HERD_OVERLAY")})
+		g := newGraph(other.Config())
+		target = g.hub()
+		from = g.adj[target][0]
 		settle(ctx, other) // every link up, its handshake done and logged
 	}, NodeTimeout(3*time.Minute))
 	AfterEach(func(ctx SpecContext) {

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,7 +30,6 @@ import (
 
 	"github.com/herdchaos/herd/chaos"
 	"github.com/herdchaos/herd/containers"
-	"github.com/herdchaos/herd/herd/topology"
 	"github.com/herdchaos/herd/local"
 )
 
@@ -37,7 +37,7 @@ var (
 	cluster   *chaos.Cluster
 	seed      uint64
 	artifacts string
-	names     = topology.DefaultNames
+	names     = graph.names
 )
 
 func TestSpecs(t *testing.T) {
@@ -79,6 +79,15 @@ type herdOptions struct {
 // or local) and removes it when the suite (or the container that called it) ends, even
 // on interrupt.
 func startHerd(ctx context.Context, o herdOptions) *chaos.Cluster {
+	c := launchHerd(ctx, o)
+	DeferCleanup(func(ctx SpecContext) {
+		Expect(c.Backend().Close(ctx)).To(Succeed())
+	}, NodeTimeout(2*time.Minute))
+	return c
+}
+
+// launchHerd starts a herd; the caller removes it (Backend().Close).
+func launchHerd(ctx context.Context, o herdOptions) *chaos.Cluster {
 	start := time.Now()
 	progress := func(s string) { GinkgoWriter.Printf("%6.1fs %s\n", time.Since(start).Seconds(), s) }
 	var b chaos.Backend
@@ -95,9 +104,6 @@ func startHerd(ctx context.Context, o herdOptions) *chaos.Cluster {
 		Fail(fmt.Sprintf("HERD_BACKEND=%s: want containers or local", backend))
 	}
 	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(func(ctx SpecContext) {
-		Expect(b.Close(ctx)).To(Succeed())
-	}, NodeTimeout(2*time.Minute))
 	AddReportEntry("herd start", time.Since(start).Round(time.Millisecond).String())
 	return chaos.NewCluster(b, seed)
 }
@@ -131,8 +137,17 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		opts.overlay = overlay
 		fmt.Fprintf(os.Stderr, "herd specs: testing our herd built with -overlay %s\n", overlay)
 	}
-	cluster = startHerd(ctx, opts)
+	suiteHerd = opts
+	cluster = launchHerd(ctx, opts)
+	// The suite's herd may be replaced by a fresh one (see AfterEach): remove whichever
+	// it is at the end.
+	DeferCleanup(func(ctx SpecContext) {
+		Expect(cluster.Backend().Close(ctx)).To(Succeed())
+	}, NodeTimeout(2*time.Minute))
 }, NodeTimeout(5*time.Minute))
+
+// suiteHerd is how the suite's herd was started, to start a fresh one like it.
+var suiteHerd herdOptions
 
 // A plain summary line, for tools that read the last lines of a run.
 var _ = ReportAfterSuite("summary", func(r Report) {
@@ -151,26 +166,60 @@ var _ = ReportAfterSuite("summary", func(r Report) {
 		}
 	}
 	fmt.Printf("specs: %d passed, %d failed, %d skipped\n", passed, failed, skipped)
+	if restarts > 0 {
+		fmt.Printf("specs: %d times a fresh herd replaced one that did not settle after a spec\n", restarts)
+	}
 })
 
 // Every spec starts and ends with a whole herd: faults healed, every server serving and
-// connected again.
+// connected again. A herd that does not settle fails the spec that left it so, and the
+// next spec gets a fresh herd: one broken herd does not fail every spec after it.
 var _ = AfterEach(func(ctx SpecContext) {
 	if CurrentSpecReport().Failed() {
 		saveArtifacts(ctx, cluster, specDir())
 	}
-	Expect(cluster.HealAll(ctx)).To(Succeed())
-	settle(ctx, cluster)
-}, NodeTimeout(2*time.Minute))
+	err := cluster.HealAll(ctx)
+	if err == nil {
+		err = trySettle(ctx, cluster)
+	}
+	if err == nil {
+		return
+	}
+	if !CurrentSpecReport().Failed() {
+		saveArtifacts(ctx, cluster, specDir())
+	}
+	restarts++
+	fmt.Fprintf(os.Stderr, "herd specs: the herd did not settle after %q (%v): a fresh herd for the next spec (%d so far)\n",
+		CurrentSpecReport().FullText(), err, restarts)
+	old := cluster
+	cluster = launchHerd(ctx, suiteHerd)
+	closeErr := old.Backend().Close(ctx)
+	Expect(err).NotTo(HaveOccurred(), "after the spec, with every fault healed, the herd did not settle (an update at each server reaching every other): the next spec runs on a fresh herd; seed %d; artifacts in %s", seed, specDir())
+	Expect(closeErr).NotTo(HaveOccurred())
+}, NodeTimeout(3*time.Minute))
 
-// settle waits until an update from every server reaches all the others again.
+// restarts counts the fresh herds the suite started after one did not settle.
+var restarts int
+
+// settle waits until an update from every server reaches all the others again, and fails
+// the spec if one does not.
 func settle(ctx context.Context, c *chaos.Cluster) {
+	GinkgoHelper()
+	Expect(trySettle(ctx, c)).To(Succeed(), "settling")
+}
+
+// trySettle sends an update at every server and waits until it reaches all the others.
+func trySettle(ctx context.Context, c *chaos.Cluster) error {
 	for _, n := range c.Nodes() {
 		u, err := c.Update(ctx, n, id("settle-"+n), here, now())
-		Expect(err).NotTo(HaveOccurred(), "settling after the spec")
-		_, err = c.AwaitDelivery(ctx, u)
-		Expect(err).NotTo(HaveOccurred(), "settling after the spec")
+		if err != nil {
+			return fmt.Errorf("an update at %s: %w", n, err)
+		}
+		if _, err := c.AwaitDelivery(ctx, u); err != nil {
+			return fmt.Errorf("an update at %s: %w", n, err)
+		}
 	}
+	return nil
 }
 
 var notFile = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -292,13 +341,43 @@ func shortLog(b []byte) []byte {
 	return out.Bytes()
 }
 
-// oursOnly skips a spec of a property our herd promises beyond PROTOCOL.md (an extension
-// marked "ours" there, our peer protocol, our limits) when the suite tests a herd from a
-// description: such a herd owes it nothing.
+// described is the herd description under test (HERD_DESCRIPTION), if any.
+var described = func() *chaos.HerdSpec {
+	path := os.Getenv("HERD_DESCRIPTION")
+	if path == "" {
+		return nil
+	}
+	spec, err := chaos.LoadHerdSpec(path) // an error is reported by BeforeSuite
+	if err != nil {
+		return nil
+	}
+	return &spec
+}()
+
+// claims says whether the herd under test claims an extension beyond PROTOCOL.md's
+// common part (a choice marked "ours" there; the names are in the README): ours claims
+// every one; a described herd those in its extensions ("all": every one).
+func claims(ext string) bool {
+	if described == nil {
+		return os.Getenv("HERD_DESCRIPTION") == ""
+	}
+	return slices.Contains(described.Extensions, ext) || slices.Contains(described.Extensions, "all")
+}
+
+// oursOnly skips a spec of a property only our herd promises (our peer protocol, our
+// limits, acknowledged means logged) unless the herd under test claims "ours" (or "all").
 func oursOnly(property string) {
 	GinkgoHelper()
-	if path := os.Getenv("HERD_DESCRIPTION"); path != "" {
-		Skip(property + " is an extension of our herd's; the herd under test comes from " + path)
+	if !claims("ours") {
+		Skip(property + " is a promise of our herd's; the herd under test, from " + os.Getenv("HERD_DESCRIPTION") + ", does not claim it")
+	}
+}
+
+// needs skips a spec (or the part of one) that tests an extension the herd does not claim.
+func needs(ext, property string) {
+	GinkgoHelper()
+	if !claims(ext) {
+		Skip(property + ": the extension " + ext + ", which the herd under test does not claim")
 	}
 }
 
