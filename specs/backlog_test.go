@@ -16,7 +16,7 @@ import (
 // A herd that cannot send as fast as its clients update must still deliver every
 // client's newest location: it may skip superseded updates (ours replaces a backlog too
 // long for its queue with a resync), but never drop the newest one of a client.
-var _ = Describe("A link slower than the updates", Ordered, Label("links"), func() {
+var _ = Describe("A link slower than the updates", Ordered, Label("links", "latency"), func() {
 	ownHerdOf := ownHerdIn()
 
 	It("delivers every client's newest location after a burst of 200,000 updates too fast for it", func(ctx SpecContext) {

@@ -43,7 +43,7 @@ func truncate(s string) string {
 	return s
 }
 
-var _ = Describe("Protocol conformance at the edges", Label("quick", "conformance"), func() {
+var _ = Describe("Protocol conformance at the edges", Label("quick", "conformance", "replies"), func() {
 	const loc = "+34.068930-118.445127"
 
 	It("accepts locations in the common format, with fraction digits, at the limits of the ranges", func(ctx SpecContext) {

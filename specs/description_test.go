@@ -18,7 +18,7 @@ var _ = describedHerd("testdata/herd-from-flags.yaml")
 var _ = describedHerd("testdata/herd-sandboxed.yaml")
 
 func describedHerd(path string) bool {
-	return Describe("A herd started from a description file ("+path+")", Ordered, Label("description"), func() {
+	return Describe("A herd started from a description file ("+path+")", Ordered, Label("description", "delivery"), func() {
 		var other *chaos.Cluster
 		var g herdGraph
 		BeforeAll(func(ctx SpecContext) {

@@ -14,7 +14,7 @@ import (
 	"github.com/herdchaos/herd/chaos"
 )
 
-var _ = Describe("Logs", Label("crash"), func() {
+var _ = Describe("Logs", Label("crash", "ours"), func() {
 	It("holds every reply a client received, even when the server is killed right after", func(ctx SpecContext) {
 		oursOnly("acknowledged means logged (PROTOCOL.md asks only that logs be flushed promptly)")
 		node := cluster.Nodes()[0]

@@ -10,7 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 )
 
-var _ = Describe("A healthy herd", Label("quick"), func() {
+var _ = Describe("A healthy herd", Label("quick", "delivery"), func() {
 	It("floods an IAMAT at each server to all the others, with exact AT fields", func(ctx SpecContext) {
 		for _, origin := range names {
 			tm := now()
@@ -30,7 +30,7 @@ var _ = Describe("A healthy herd", Label("quick"), func() {
 		}
 	})
 
-	It("answers WHATSAT at each server naming the origin, with the emulator's JSON cut to the bound", func(ctx SpecContext) {
+	It("answers WHATSAT at each server naming the origin, with the emulator's JSON cut to the bound", Label("whatsat"), func(ctx SpecContext) {
 		origin := graph.leaf()
 		u := update(ctx, origin)
 		queries := []struct {
@@ -53,7 +53,7 @@ var _ = Describe("A healthy herd", Label("quick"), func() {
 		Expect(rep.Raw).To(HaveSuffix("}\n\n"), "the answer ends with one blank line")
 	})
 
-	It("keeps the newest location per client and answers a stale IAMAT without storing or flooding it", func(ctx SpecContext) {
+	It("keeps the newest location per client and answers a stale IAMAT without storing or flooding it", Label("newer-wins"), func(ctx SpecContext) {
 		older := now()
 		u := update(ctx, graph.hub())
 		leaf := graph.leaf()

@@ -90,7 +90,7 @@ var separators = []struct{ name, b string }{
 	{"space", " "}, {"TAB", "\t"}, {"CR", "\r"}, {"FF", "\f"}, {"VT", "\v"},
 }
 
-var _ = Describe("Lines as graders send them", Label("quick", "conformance"), func() {
+var _ = Describe("Lines as graders send them", Label("quick", "conformance", "replies"), func() {
 	const loc = "+34.068930-118.445127"
 
 	It("answers an IAMAT that ends at EOF without a newline with its AT line and a newline", func(ctx SpecContext) {

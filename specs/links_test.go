@@ -34,7 +34,7 @@ var _ = Describe("Latency with jitter on every link", Label("latency"), func() {
 	})
 })
 
-var _ = Describe("One-way cuts", Label("quick"), func() {
+var _ = Describe("One-way cuts", Label("quick", "reachable"), func() {
 	It("still gets an update across a cut direct link by its detour", func(ctx SpecContext) {
 		l, ok := graph.detour()
 		if !ok {
@@ -58,7 +58,7 @@ var _ = Describe("One-way cuts", Label("quick"), func() {
 	})
 })
 
-var _ = Describe("Black holes and resets on links", Label("links"), func() {
+var _ = Describe("Black holes and resets on links", Label("links", "reachable"), func() {
 	It("routes around a black-holed link and converges after it heals", func(ctx SpecContext) {
 		l, ok := graph.detour()
 		if !ok {
@@ -97,7 +97,7 @@ var _ = Describe("Black holes and resets on links", Label("links"), func() {
 	})
 })
 
-var _ = Describe("Slicer and low bandwidth", Label("links"), func() {
+var _ = Describe("Slicer and low bandwidth", Label("links", "latency"), func() {
 	It("floods through links that cut every write into pieces of a few bytes", func(ctx SpecContext) {
 		inject(ctx, chaos.Slicer{Links: allLinks(), AverageBytes: 3, SizeVariation: 2, Delay: 200 * time.Microsecond})
 		update(ctx, graph.leaf())
@@ -119,7 +119,7 @@ var _ = Describe("Slicer and low bandwidth", Label("links"), func() {
 
 // In a herd of its own: a restarted server's resync carries every client the herd holds,
 // and the suite's herd holds more with every spec added before this one.
-var _ = Describe("A resync over a slow link", Ordered, Label("links"), func() {
+var _ = Describe("A resync over a slow link", Ordered, Label("links", "convergence"), func() {
 	ownHerdOf := ownHerdIn()
 
 	It("completes a resync of many clients over a slow link", func(ctx SpecContext) {

@@ -24,7 +24,7 @@ var timePairs = []TableEntry{
 	Entry("leading zeros: 0999 and 1000", "0999", "1000"),
 }
 
-var _ = Describe("Newer-wins over the whole time space", Label("conformance"), func() {
+var _ = Describe("Newer-wins over the whole time space", Label("conformance", "newer-wins"), func() {
 	DescribeTable("an older IAMAT never replaces a newer one, at the server that got it or anywhere it floods, and every server ends with the newer",
 		func(ctx SpecContext, older, newer string) {
 			a, b, _ := farthestPair()

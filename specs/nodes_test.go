@@ -33,7 +33,7 @@ func crashSets() []TableEntry {
 	return out
 }
 
-var _ = Describe("Crashes", Label("crash"), func() {
+var _ = Describe("Crashes", Label("crash", "survival"), func() {
 	DescribeTable("the survivors keep serving, updates reach exactly the reachable, and restarted servers converge",
 		func(ctx SpecContext, down []string) {
 			var faults []string
@@ -102,7 +102,7 @@ func pauses() []TableEntry {
 	return out
 }
 
-var _ = Describe("Pauses", Label("pause"), func() {
+var _ = Describe("Pauses", Label("pause", "survival"), func() {
 	DescribeTable("a paused server stalls no one, and converges after it resumes",
 		func(ctx SpecContext, node string) {
 			inject(ctx, chaos.Pause{Node: node})
@@ -129,7 +129,7 @@ var _ = Describe("Pauses", Label("pause"), func() {
 	)
 })
 
-var _ = Describe("Bad client input during faults", Label("quick"), func() {
+var _ = Describe("Bad client input during faults", Label("quick", "replies"), func() {
 	It("answers invalid lines with '? ' and changes nothing", func(ctx SpecContext) {
 		u := update(ctx, graph.hub())
 		inject(ctx, chaos.Partition{Groups: graph.halves(graph.hub())})
@@ -169,7 +169,7 @@ var _ = Describe("Bad client input during faults", Label("quick"), func() {
 	})
 })
 
-var _ = Describe("Places faults", Label("places"), func() {
+var _ = Describe("Places faults", Label("places", "places-faults"), func() {
 	whatsatQuickly := func(ctx context.Context, node, client string, within time.Duration) map[string]any {
 		GinkgoHelper()
 		start := time.Now()

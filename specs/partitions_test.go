@@ -40,7 +40,7 @@ func partitions() []TableEntry {
 	return out
 }
 
-var _ = Describe("Partitions", Label("partition"), func() {
+var _ = Describe("Partitions", Label("partition", "reachable"), func() {
 	DescribeTable("updates reach exactly their side, and everything converges after healing",
 		func(ctx SpecContext, groups [][]string) {
 			inject(ctx, chaos.Partition{Groups: groups})

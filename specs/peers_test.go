@@ -11,7 +11,7 @@ import (
 	"github.com/herdchaos/herd/chaos"
 )
 
-var _ = Describe("Updates of every size and origin", Label("links"), func() {
+var _ = Describe("Updates of every size and origin", Label("links", "ours"), func() {
 	It("floods an IAMAT of 60 KB (a 30,000-byte client id and a 30,000-digit time) to every server", func(ctx SpecContext) {
 		oursOnly("a 60 KB line (our --max-line is 64 KiB)")
 		// Its AT line, with a diff as long as the time, is half as long again as the

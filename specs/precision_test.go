@@ -54,7 +54,7 @@ func fullPrecisionTimes() (older, newer string) {
 	return base + "0000001", base + "0000002"
 }
 
-var _ = Describe("Newer-wins at full precision", Label("quick"), func() {
+var _ = Describe("Newer-wins at full precision", Label("quick", "newer-wins"), func() {
 	DescribeTable("every server ends up answering WHATSAT with the newer of two IAMATs whose times differ only past the 16th significant digit",
 		func(ctx SpecContext, newerFirst, waitForFirst bool) {
 			a, b, hops := farthestPair()
@@ -129,7 +129,7 @@ var _ = Describe("Newer-wins at full precision", Label("quick"), func() {
 	)
 })
 
-var _ = Describe("Newer-wins at full precision across a cut", Label("partition"), func() {
+var _ = Describe("Newer-wins at full precision across a cut", Label("partition", "newer-wins"), func() {
 	DescribeTable("servers that took two IAMATs for one client while cut apart all answer with the newer one once healed, or with one same AT line for equal times",
 		func(ctx SpecContext, times func() (atA, atB string), newer int) {
 			a, b, _ := farthestPair()

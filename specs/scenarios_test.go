@@ -13,7 +13,7 @@ import (
 )
 
 // The scenarios herdctl ships must stay valid and pass against a healthy herd.
-var _ = Describe("The shipped scenarios", Label("scenarios"), func() {
+var _ = Describe("The shipped scenarios", Label("scenarios", "survival"), func() {
 	files, _ := filepath.Glob("../cmd/herdctl/scenarios/*.yaml")
 	It("are shipped", func() { Expect(files).NotTo(BeEmpty()) })
 	for _, f := range files {

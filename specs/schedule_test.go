@@ -10,7 +10,7 @@ import (
 	"github.com/herdchaos/herd/chaos"
 )
 
-var _ = Describe("A seeded random schedule of every fault, with concurrent clients", Label("schedule"), func() {
+var _ = Describe("A seeded random schedule of every fault, with concurrent clients", Label("schedule", "survival"), func() {
 	It("keeps the invariants after every step and loses no acknowledged IAMAT", func(ctx SpecContext) {
 		rng := rand.New(rand.NewPCG(seed, 11))
 		steps := chaos.RandomSchedule(rng, cluster.Config(), 14)

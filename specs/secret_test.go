@@ -112,7 +112,7 @@ func recordedHandshake(ctx context.Context, c *chaos.Cluster, from, node string)
 	return nonceA, proof
 }
 
-var _ = Describe("The peer secret", Ordered, Label("secret", "description"), func() {
+var _ = Describe("The peer secret", Ordered, Label("secret", "description", "ours"), func() {
 	var other *chaos.Cluster
 	var secret string
 	// The target is the hub, the fake peer poses as one of its neighbours: an update the

@@ -40,7 +40,7 @@ func stallTriple(c *chaos.Cluster) (stalled, near, far string) {
 	return stalled, near, far
 }
 
-var _ = Describe("A stalled neighbour under heavy traffic", Ordered, Label("pause"), func() {
+var _ = Describe("A stalled neighbour under heavy traffic", Ordered, Label("pause", "survival"), func() {
 	ownHerdOf := ownHerdIn()
 
 	DescribeTable("a stalled neighbour does not delay client replies at its neighbour or elsewhere once its socket buffers are full, and the herd converges after it recovers", func(ctx SpecContext, how string, stall func(node string) chaos.Fault) {

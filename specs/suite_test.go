@@ -169,7 +169,53 @@ var _ = ReportAfterSuite("summary", func(r Report) {
 	if restarts > 0 {
 		fmt.Printf("specs: %d times a fresh herd replaced one that did not settle after a spec\n", restarts)
 	}
+	writeScorecard(r)
 })
+
+// writeScorecard prints one row per property of the herd (chaos.Properties) and saves it
+// as scorecard.txt, .json and .html in the run's artifacts folder.
+func writeScorecard(r Report) {
+	var results []chaos.SpecResult
+	for _, s := range r.SpecReports {
+		if s.LeafNodeType != types.NodeTypeIt {
+			continue
+		}
+		res := chaos.SpecResult{Name: s.FullText(), Labels: s.Labels(), State: "skipped"}
+		switch {
+		case s.State.Is(types.SpecStatePassed):
+			res.State = "passed"
+		case s.State.Is(types.SpecStateFailureStates):
+			res.State, res.Failure = "failed", s.Failure.Message
+		}
+		for _, e := range s.ReportEntries {
+			if e.Name == "artifacts" {
+				res.Artifacts = e.StringRepresentation()
+			}
+		}
+		results = append(results, res)
+	}
+	herd := "our herd"
+	if described != nil {
+		herd = described.Name
+	}
+	sc := chaos.NewScorecard(herd, seed, results)
+	var text bytes.Buffer
+	sc.WriteText(&text)
+	fmt.Print("\n" + text.String())
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		fmt.Fprintf(os.Stderr, "scorecard: %v\n", err)
+		return
+	}
+	os.WriteFile(filepath.Join(artifacts, "scorecard.txt"), text.Bytes(), 0o644)
+	if b, err := sc.JSON(); err == nil {
+		os.WriteFile(filepath.Join(artifacts, "scorecard.json"), b, 0o644)
+	}
+	var page bytes.Buffer
+	if sc.WriteHTML(&page) == nil {
+		os.WriteFile(filepath.Join(artifacts, "scorecard.html"), page.Bytes(), 0o644)
+	}
+	fmt.Printf("scorecard: %s (also .json, .html)\n", filepath.Join(artifacts, "scorecard.txt"))
+}
 
 // Every spec starts and ends with a whole herd: faults healed, every server serving and
 // connected again. A herd that does not settle fails the spec that left it so, and the

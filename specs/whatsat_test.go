@@ -7,7 +7,7 @@ import (
 	. "github.com/onsi/gomega"
 )
 
-var _ = Describe("WHATSAT after a client moves", Label("quick", "places"), func() {
+var _ = Describe("WHATSAT after a client moves", Label("quick", "places", "whatsat"), func() {
 	It("queries Places at the newest location: every server answers with the new AT line and the JSON for the new place", func(ctx SpecContext) {
 		a, b, _ := farthestPair()
 		const radius, bound = "10", 5
