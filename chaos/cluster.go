@@ -76,6 +76,9 @@ type Cluster struct {
 	Rand    *rand.Rand
 	History *History
 	Timing  Timing
+	// Claims says which extensions beyond PROTOCOL.md's common part the herd claims (see
+	// HerdSpec.Extensions): the checkers hold it to those only. Nil: every one (ours).
+	Claims func(ext string) bool
 
 	mu        sync.Mutex
 	nextID    int
@@ -266,6 +269,9 @@ func (c *Cluster) Active() []ActiveFault {
 	}
 	return out
 }
+
+// claims says whether the herd claims an extension (see Claims).
+func (c *Cluster) claims(ext string) bool { return c.Claims == nil || c.Claims(ext) }
 
 // placesDelay is the latency the faults in force add to node's Places link: a WHATSAT
 // there takes that much longer to be answered (or the herd's own timeout), so a check

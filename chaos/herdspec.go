@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"text/template"
@@ -64,6 +65,11 @@ type HerdSpec struct {
 	Here string `yaml:"-"`
 }
 
+// ExtJSONBytes is the extension of a herd whose WHATSAT JSON is the upstream's bytes, cut
+// to the bound, every other byte kept (ours); without it the checkers compare values, with
+// the fields in the upstream's order.
+const ExtJSONBytes = "json-bytes"
+
 // DialLoopback is HerdSpec.Dial for a herd that dials its neighbours at localhost on
 // their fixed ports.
 const DialLoopback = "loopback"
@@ -98,6 +104,16 @@ func (s HerdSpec) Topology() (cfg topology.Config, ok bool, err error) {
 		return cfg, false, fmt.Errorf("herd description: %w", err)
 	}
 	return cfg, true, nil
+}
+
+// Claims says whether the herd claims an extension beyond PROTOCOL.md's common part:
+// ours (the zero HerdSpec, or OurHerd) every one, a described herd those it lists
+// ("all": every one).
+func (s HerdSpec) Claims(ext string) bool {
+	if len(s.Args) == 0 && len(s.Command) == 0 {
+		return true
+	}
+	return slices.Contains(s.Extensions, ext) || slices.Contains(s.Extensions, "all")
 }
 
 // FixedPort is the port the server listens on by the herd's own choice (0: none).
@@ -162,6 +178,7 @@ func OurHerd() HerdSpec {
 		Port:        12000,
 		MetricsPort: 9100,
 		LogFiles:    []string{"{{.LogDir}}/{{.Name}}.log"},
+		Extensions:  []string{"all"},
 	}
 }
 

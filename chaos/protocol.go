@@ -6,9 +6,13 @@ package chaos
 // herd/core, and where it can it uses another algorithm than they do.
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
+	"strconv"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -602,4 +606,53 @@ func (s *scanner) number() error {
 		}
 	}
 	return nil
+}
+
+// sameJSONInOrder reports whether a and b are one JSON value each, equal with every
+// object's members in the same order: the answer of a herd that decoded the upstream's
+// JSON and encoded it again (other white space, other escapes, other number forms) but
+// kept its fields and their order, as PROTOCOL.md asks. Where they differ, it says how.
+func sameJSONInOrder(a, b []byte) (bool, string) {
+	da, db := json.NewDecoder(bytes.NewReader(a)), json.NewDecoder(bytes.NewReader(b))
+	da.UseNumber()
+	db.UseNumber()
+	for i := 0; ; i++ {
+		ta, ea := da.Token()
+		tb, eb := db.Token()
+		if ea == io.EOF && eb == io.EOF {
+			return true, ""
+		}
+		if ea != nil || eb != nil {
+			return false, fmt.Sprintf("at token %d: %v / %v", i, ea, eb)
+		}
+		if !sameToken(ta, tb) {
+			return false, fmt.Sprintf("token %d is %v, the upstream's is %v", i, describeToken(ta), describeToken(tb))
+		}
+	}
+}
+
+func sameToken(a, b json.Token) bool {
+	na, aNum := a.(json.Number)
+	nb, bNum := b.(json.Number)
+	if aNum || bNum {
+		if !aNum || !bNum {
+			return false
+		}
+		ra, ok1 := new(big.Rat).SetString(string(na))
+		rb, ok2 := new(big.Rat).SetString(string(nb))
+		return ok1 && ok2 && ra.Cmp(rb) == 0
+	}
+	return a == b
+}
+
+func describeToken(t json.Token) string {
+	switch v := t.(type) {
+	case json.Delim:
+		return "'" + v.String() + "'"
+	case string:
+		return strconv.Quote(clip(v, 80))
+	case nil:
+		return "null"
+	}
+	return fmt.Sprint(t)
 }

@@ -795,3 +795,36 @@ func TestNewerOrSameAndFreshnessCompareTimesExactly(t *testing.T) {
 		t.Fatal("an older AT line in an answer that breaks the newline rules not caught")
 	}
 }
+
+func TestAReEncodedAnswerIsTheSameJSONOnlyWithItsFieldsInTheirOrder(t *testing.T) {
+	upstream := `{
+   "html_attributions" : [],
+   "results" : [
+      { "name" : "Caf\u00e9 \u0026 Bar", "rating" : 4.50, "types" : [ "cafe", "food" ] }
+   ],
+   "status" : "OK"
+}`
+	same := []string{
+		"{\n   \"html_attributions\": [],\n   \"results\": [\n      {\n         \"name\": \"Café & Bar\",\n         \"rating\": 4.5,\n         \"types\": [\n            \"cafe\",\n            \"food\"\n         ]\n      }\n   ],\n   \"status\": \"OK\"\n}",
+		`{"html_attributions":[],"results":[{"name":"Caf\u00e9 & Bar","rating":45e-1,"types":["cafe","food"]}],"status":"OK"}`,
+	}
+	for _, s := range same {
+		if ok, how := sameJSONInOrder([]byte(s), []byte(upstream)); !ok {
+			t.Errorf("%s: not the same: %s", s, how)
+		}
+	}
+	differ := []string{
+		`{"results":[{"name":"Café & Bar","rating":4.5,"types":["cafe","food"]}],"html_attributions":[],"status":"OK"}`, // fields reordered
+		`{"html_attributions":[],"results":[{"name":"Café & Bar","types":["cafe","food"]}],"status":"OK"}`,              // a field dropped
+		`{"html_attributions":[],"results":[{"name":"Café & Bar","rating":4.51,"types":["cafe","food"]}],"status":"OK"}`, // a value changed
+		`{"html_attributions":[],"results":[{"name":"Café & Bar","rating":"4.5","types":["cafe","food"]}],"status":"OK"}`,
+		`{"html_attributions":[],"results":[{"name":"Café & Bar","rating":4.5,"types":["food","cafe"]}],"status":"OK"}`,
+		`{"html_attributions":[],"results":[],"status":"OK"}`,
+		`{"html_attributions":[],"results":[{"name":"Café & Bar","rating":4.5,"types":["cafe","food"]}],"status":"OK"} {}`,
+	}
+	for _, s := range differ {
+		if ok, _ := sameJSONInOrder([]byte(s), []byte(upstream)); ok {
+			t.Errorf("%s: the same as the upstream's", s)
+		}
+	}
+}

@@ -18,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -105,7 +104,9 @@ func launchHerd(ctx context.Context, o herdOptions) *chaos.Cluster {
 	}
 	Expect(err).NotTo(HaveOccurred())
 	AddReportEntry("herd start", time.Since(start).Round(time.Millisecond).String())
-	return chaos.NewCluster(b, seed)
+	c := chaos.NewCluster(b, seed)
+	c.Claims = o.herd.Claims
+	return c
 }
 
 var _ = BeforeSuite(func(ctx SpecContext) {
@@ -407,7 +408,7 @@ func claims(ext string) bool {
 	if described == nil {
 		return os.Getenv("HERD_DESCRIPTION") == ""
 	}
-	return slices.Contains(described.Extensions, ext) || slices.Contains(described.Extensions, "all")
+	return described.Claims(ext)
 }
 
 // oursOnly skips a spec of a property only our herd promises (our peer protocol, our
