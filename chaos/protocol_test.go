@@ -814,8 +814,8 @@ func TestAReEncodedAnswerIsTheSameJSONOnlyWithItsFieldsInTheirOrder(t *testing.T
 		}
 	}
 	differ := []string{
-		`{"results":[{"name":"Café & Bar","rating":4.5,"types":["cafe","food"]}],"html_attributions":[],"status":"OK"}`, // fields reordered
-		`{"html_attributions":[],"results":[{"name":"Café & Bar","types":["cafe","food"]}],"status":"OK"}`,              // a field dropped
+		`{"results":[{"name":"Café & Bar","rating":4.5,"types":["cafe","food"]}],"html_attributions":[],"status":"OK"}`,  // fields reordered
+		`{"html_attributions":[],"results":[{"name":"Café & Bar","types":["cafe","food"]}],"status":"OK"}`,               // a field dropped
 		`{"html_attributions":[],"results":[{"name":"Café & Bar","rating":4.51,"types":["cafe","food"]}],"status":"OK"}`, // a value changed
 		`{"html_attributions":[],"results":[{"name":"Café & Bar","rating":"4.5","types":["cafe","food"]}],"status":"OK"}`,
 		`{"html_attributions":[],"results":[{"name":"Café & Bar","rating":4.5,"types":["food","cafe"]}],"status":"OK"}`,
