@@ -1,6 +1,8 @@
-// Package places answers WHATSAT's "what is near": a client for Google's legacy Places
-// Nearby Search, an emulator of that endpoint over a deterministic worldwide data set, and
-// the trimming rules of PROTOCOL.md.
+// Package places answers WHATSAT's "what is near": a client for Google's Places Nearby
+// Search, legacy (GET /maps/api/place/nearbysearch/json) or New (POST
+// /v1/places:searchNearby), an emulator of both endpoints over one deterministic
+// worldwide data set with a log of the queries it answered, and the trimming rules of
+// PROTOCOL.md.
 package places
 
 import (
@@ -184,6 +186,12 @@ type hit struct {
 // Nearby returns the places within radius metres of (lat, lng), nearest first (ties by
 // id), and how many there were in all.
 func Nearby(lat, lng, radius float64) ([]Place, int) {
+	all := nearbyAll(lat, lng, radius)
+	return all[:min(len(all), pageSize):min(len(all), pageSize)], len(all)
+}
+
+// nearbyAll is every place within radius metres of (lat, lng), nearest first (ties by id).
+func nearbyAll(lat, lng, radius float64) []Place {
 	dlat := radius / metresPerDeg
 	rLo := int(math.Floor((lat - dlat + 90) / cellDeg))
 	rHi := int(math.Floor((lat + dlat + 90) / cellDeg))
@@ -222,9 +230,9 @@ func Nearby(lat, lng, radius float64) ([]Place, int) {
 		}
 		return hits[i].p.ID < hits[j].p.ID
 	})
-	out := make([]Place, 0, min(len(hits), pageSize))
-	for i := 0; i < len(hits) && i < pageSize; i++ {
-		out = append(out, hits[i].p)
+	out := make([]Place, len(hits))
+	for i, h := range hits {
+		out[i] = h.p
 	}
-	return out, len(hits)
+	return out
 }

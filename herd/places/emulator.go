@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -81,13 +82,30 @@ type gArray struct {
 // gEscaped is a string already escaped for JSON, written between quotes as it is.
 type gEscaped string
 
-const gIndent = "   "
+// gStyle is how one API's JSON is laid out.
+type gStyle struct {
+	indent string // one level of indentation
+	colon  string // between a key and its value
+	inline bool   // gArrays marked inline are written on one line
+	// escapeAngles writes '<' and '>' as \u003c and \u003e (the New API does; the
+	// legacy one does not in names).
+	escapeAngles bool
+	double       func(float64) string
+}
 
-type gWriter struct{ bytes.Buffer }
+// legacyStyle is the legacy API's layout: `"key" : value`, three spaces, short arrays on
+// one line, numbers as the data has them.
+var legacyStyle = gStyle{indent: "   ", colon: " : ", inline: true,
+	double: func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }}
+
+type gWriter struct {
+	bytes.Buffer
+	style gStyle
+}
 
 func (w *gWriter) indent(n int) {
 	for range n {
-		w.WriteString(gIndent)
+		w.WriteString(w.style.indent)
 	}
 }
 
@@ -102,7 +120,7 @@ func (w *gWriter) value(v any, depth int) {
 		for i, m := range v {
 			w.indent(depth + 1)
 			w.str(m.key)
-			w.WriteString(" : ")
+			w.WriteString(w.style.colon)
 			w.value(m.val, depth+1)
 			if i < len(v)-1 {
 				w.WriteByte(',')
@@ -115,7 +133,7 @@ func (w *gWriter) value(v any, depth int) {
 		switch {
 		case len(v.items) == 0:
 			w.WriteString("[]")
-		case v.inline:
+		case v.inline && w.style.inline:
 			w.WriteString("[ ")
 			for i, it := range v.items {
 				if i > 0 {
@@ -149,7 +167,7 @@ func (w *gWriter) value(v any, depth int) {
 	case int:
 		w.WriteString(strconv.Itoa(v))
 	case float64:
-		w.WriteString(strconv.FormatFloat(v, 'f', -1, 64))
+		w.WriteString(w.style.double(v))
 	case bool:
 		w.WriteString(strconv.FormatBool(v))
 	default:
@@ -158,7 +176,8 @@ func (w *gWriter) value(v any, depth int) {
 }
 
 // str writes s as a JSON string escaping only what JSON requires: '"', '\\' and control
-// bytes. Everything else (&, <, >, /, UTF-8) is written as it is.
+// bytes (and, in the New API's style, '<' and '>'). Everything else (&, /, UTF-8) is
+// written as it is.
 func (w *gWriter) str(s string) {
 	w.WriteByte('"')
 	for i := 0; i < len(s); i++ {
@@ -172,7 +191,7 @@ func (w *gWriter) str(s string) {
 			w.WriteString(`\t`)
 		case c == '\r':
 			w.WriteString(`\r`)
-		case c < 0x20:
+		case c < 0x20, w.style.escapeAngles && (c == '<' || c == '>'):
 			fmt.Fprintf(w, `\u%04x`, c)
 		default:
 			w.WriteByte(c)
@@ -181,9 +200,14 @@ func (w *gWriter) str(s string) {
 	w.WriteByte('"')
 }
 
-// google formats a whole answer: the object and a final newline.
+// google formats a whole legacy answer: the object and a final newline.
 func google(o gObject) []byte {
-	var w gWriter
+	return write(o, legacyStyle)
+}
+
+// write formats a whole answer in a style: the object and a final newline.
+func write(o gObject, style gStyle) []byte {
+	w := gWriter{style: style}
 	w.value(o, 0)
 	w.WriteByte('\n')
 	return w.Bytes()
@@ -312,31 +336,88 @@ func parseLatLng(s string) (float64, float64, bool) {
 	return lat, lng, true
 }
 
-// Emulator serves the Nearby Search endpoint from the data set. Its control endpoint
-// (POST /emulator/status?status=S) makes every answer fail with status S (an API status,
-// or "HTTP500"), so a test can make the upstream err; an empty status restores it.
+// Emulator serves the legacy Nearby Search endpoint (GET NearbyPath) and the New API's
+// (POST NewPath) from the data set, and keeps a log of the queries it answered (Queries,
+// GET /emulator/queries?after=N). Its control endpoint (POST /emulator/status?status=S)
+// makes every answer of both APIs fail with status S: "HTTP500" is an HTTP 500 with a
+// text body; an API status is the legacy API's answer with that status, and the New
+// API's error for it (see forcedNew); an empty status restores normal answers. The zero
+// value is ready to use.
 type Emulator struct {
 	mu     sync.Mutex
 	forced string
+	log    queryLog
 }
+
+func (e *Emulator) forcedStatus() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.forced
+}
+
+// maxRequestBody bounds a New API request's body.
+const maxRequestBody = 1 << 20
+
+const emulatedFailure = "emulated upstream failure"
 
 // Handler is the emulator's HTTP handler.
 func (e *Emulator) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+NearbyPath, func(w http.ResponseWriter, r *http.Request) {
-		e.mu.Lock()
-		forced := e.forced
-		e.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-		switch forced {
+		q := r.URL.Query()
+		lat, lng, _ := strings.Cut(q.Get("location"), ",")
+		rec := Query{API: APILegacy, Lat: parseLoose(lat), Lng: parseLoose(lng), Radius: parseLoose(q.Get("radius")),
+			Raw: r.URL.RawQuery, Key: q.Get("key"), Status: http.StatusOK}
+		switch forced := e.forcedStatus(); forced {
 		case "":
-			q := r.URL.Query()
-			w.Write(Answer(q.Get("location"), q.Get("radius"), q.Get("key")))
+			rec.Answer = Answer(q.Get("location"), q.Get("radius"), q.Get("key"))
 		case "HTTP500":
-			http.Error(w, "emulated upstream failure", http.StatusInternalServerError)
+			e.fail(w, rec)
+			return
 		default:
-			w.Write(googleError(forced, "forced by the emulator's control endpoint"))
+			rec.Answer = googleError(forced, "forced by the emulator's control endpoint")
 		}
+		e.record(rec)
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		w.Write(rec.Answer)
+	})
+	mux.HandleFunc("POST "+NewPath, func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
+		key, fieldMask := r.Header.Get("X-Goog-Api-Key"), r.Header.Get("X-Goog-FieldMask")
+		if key == "" {
+			key = r.URL.Query().Get("key")
+		}
+		if fieldMask == "" {
+			fieldMask = r.URL.Query().Get("fields")
+		}
+		if fieldMask == "" {
+			fieldMask = r.URL.Query().Get("$fields")
+		}
+		rec := Query{API: APINew, Raw: string(body), Key: key, FieldMask: fieldMask}
+		var req NewRequest
+		switch {
+		case err != nil || len(body) > maxRequestBody:
+			rec.Status = http.StatusBadRequest
+			rec.Answer = newErrorAnswer(http.StatusBadRequest, StatusInvalidArgument, "The request body could not be read, or is over 1 MiB.")
+		default:
+			rec.Status, rec.Answer, req = answerNew(body, key, fieldMask)
+		}
+		if rec.Status != http.StatusOK {
+			req = looseNewRequest(body)
+		}
+		rec.Lat, rec.Lng, rec.Radius, rec.MaxResultCount = req.Lat, req.Lng, req.Radius, req.MaxResultCount
+		switch forced := e.forcedStatus(); forced {
+		case "":
+		case "HTTP500":
+			e.fail(w, rec)
+			return
+		default:
+			rec.Status, rec.Answer = forcedNew(forced)
+		}
+		e.record(rec)
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		w.WriteHeader(rec.Status)
+		w.Write(rec.Answer)
 	})
 	mux.HandleFunc("POST /emulator/status", func(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()
@@ -344,16 +425,97 @@ func (e *Emulator) Handler() http.Handler {
 		e.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	})
+	mux.HandleFunc("GET /emulator/queries", func(w http.ResponseWriter, r *http.Request) {
+		after := 0
+		if s := r.URL.Query().Get("after"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				http.Error(w, "after: want an integer, got "+strconv.Quote(s), http.StatusBadRequest)
+				return
+			}
+			after = n
+		}
+		qs := e.Queries(after)
+		if qs == nil {
+			qs = []Query{}
+		}
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		enc.Encode(qs)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
 	return mux
 }
 
-// Local answers from the data set in-process: the herd's offline default.
-type Local struct{}
+// fail answers a query with the control endpoint's HTTP 500, and logs it.
+func (e *Emulator) fail(w http.ResponseWriter, rec Query) {
+	rec.Status = http.StatusInternalServerError
+	rec.Answer = []byte(emulatedFailure + "\n") // what http.Error writes
+	e.record(rec)
+	http.Error(w, emulatedFailure, http.StatusInternalServerError)
+}
 
-// Nearby implements Source.
-func (Local) Nearby(_ context.Context, location, radiusMetres string) ([]byte, error) {
+// looseNewRequest is what the log keeps of a New API body that AnswerNew refused: what
+// ParseNewRequest parsed, and where it stopped before a value, that value wherever it
+// can be read (0 where it cannot).
+func looseNewRequest(body []byte) NewRequest {
+	req, msg := ParseNewRequest(body)
+	if msg == "" {
+		return req
+	}
+	var v struct {
+		MaxResultCount      *float64
+		LocationRestriction struct {
+			Circle struct {
+				Center struct{ Latitude, Longitude *float64 }
+				Radius *float64
+			}
+		}
+	}
+	json.Unmarshal(body, &v) // as much as it can
+	or := func(parsed float64, loose *float64) float64 {
+		if parsed != 0 || loose == nil {
+			return parsed
+		}
+		return *loose
+	}
+	c := v.LocationRestriction.Circle
+	req.Lat, req.Lng, req.Radius = or(req.Lat, c.Center.Latitude), or(req.Lng, c.Center.Longitude), or(req.Radius, c.Radius)
+	if n := or(float64(req.MaxResultCount), v.MaxResultCount); n == math.Trunc(n) && math.Abs(n) <= math.MaxInt32 {
+		req.MaxResultCount = int(n)
+	}
+	return req
+}
+
+// Local answers from the data set in-process: the herd's offline default. API is the API
+// whose answers it gives: APILegacy ("" too) or APINew (with the herd's field mask,
+// DefaultFieldMask, and no key).
+type Local struct {
+	API string
+}
+
+// PlacesAPI implements APISource.
+func (l Local) PlacesAPI() string {
+	if l.API == APINew {
+		return APINew
+	}
+	return APILegacy
+}
+
+// Nearby implements Source (at most 20 places with the New API).
+func (l Local) Nearby(ctx context.Context, location, radiusMetres string) ([]byte, error) {
+	return l.NearbyBounded(ctx, location, radiusMetres, pageSize)
+}
+
+// NearbyBounded implements BoundedSource: the New API's answer has at most bound places
+// (clamped to 1..20); the legacy API has no bound.
+func (l Local) NearbyBounded(_ context.Context, location, radiusMetres string, bound int) ([]byte, error) {
+	if l.API == APINew {
+		_, body := AnswerNew(NewRequestBody(location, radiusMetres, min(max(bound, 1), pageSize)), "", DefaultFieldMask)
+		return body, nil
+	}
 	return Answer(location, radiusMetres, ""), nil
 }
