@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -47,6 +48,9 @@ type Config struct {
 	// PlacesURL is the Nearby Search endpoint; empty means the in-process emulator data
 	// unless a key is set in the environment, when it means Google's endpoint.
 	PlacesURL string `yaml:"places_url,omitempty" json:"places_url,omitempty"`
+	// PlacesAPI is the Places API the herd asks: "legacy" (Nearby Search, the default when
+	// empty) or "new" (Places API (New) searchNearby, PlacesURL being its base URL).
+	PlacesAPI string `yaml:"places_api,omitempty" json:"places_api,omitempty"`
 	// PlacesTimeout bounds each Places request ("3s").
 	PlacesTimeout Duration `yaml:"places_timeout,omitempty" json:"places_timeout,omitempty"`
 	// LogDir holds one log file per server, NAME.log.
@@ -176,6 +180,9 @@ func (c *Config) Validate() error {
 	if len(c.Servers) == 0 {
 		return errors.New("no servers")
 	}
+	if err := CheckPlacesAPI(c.PlacesAPI); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for _, s := range c.Servers {
 		if err := proto.CheckName(s.Name); err != nil {
@@ -205,6 +212,17 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("server %s: address of peer %s %q: %w", s.Name, p, s.Peers[p], err)
 			}
 		}
+	}
+	return nil
+}
+
+// PlacesAPIs are the values places_api may take ("" is legacy).
+var PlacesAPIs = []string{"legacy", "new"}
+
+// CheckPlacesAPI checks a places_api value.
+func CheckPlacesAPI(api string) error {
+	if api != "" && !slices.Contains(PlacesAPIs, api) {
+		return fmt.Errorf("places_api %q: want %s", api, strings.Join(PlacesAPIs, " or "))
 	}
 	return nil
 }

@@ -91,3 +91,24 @@ func TestLoadRejectsBadConfigsClearly(t *testing.T) {
 		}
 	}
 }
+
+func TestPlacesAPIIsLoadedAndChecked(t *testing.T) {
+	for _, api := range []string{"legacy", "new"} {
+		c, err := Load(write(t, "places_api: "+api+"\nservers: [{name: A, listen: ':1'}]"))
+		if err != nil || c.PlacesAPI != api {
+			t.Errorf("places_api %s: %q %v", api, c.PlacesAPI, err)
+		}
+	}
+	if c, err := Load(write(t, `{"places_api": "new", "servers": [{"name": "A", "listen": ":1"}]}`)); err != nil || c.PlacesAPI != "new" {
+		t.Errorf("JSON places_api: %q %v", c.PlacesAPI, err)
+	}
+	if c, err := Load(write(t, "servers: [{name: A, listen: ':1'}]")); err != nil || c.PlacesAPI != "" {
+		t.Errorf("no places_api: %q %v", c.PlacesAPI, err)
+	}
+	for _, bad := range []string{"New", "v1", "both"} {
+		_, err := Load(write(t, "places_api: "+bad+"\nservers: [{name: A, listen: ':1'}]"))
+		if err == nil || !strings.Contains(err.Error(), "places_api") {
+			t.Errorf("places_api %s: %v", bad, err)
+		}
+	}
+}
