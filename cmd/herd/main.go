@@ -1,7 +1,7 @@
 // Command herd runs one server of the proxy herd, or the Places emulator.
 //
 //	herd serve NAME [flags]       serve one server of the herd (default: the five of PROTOCOL.md)
-//	herd places --listen ADDR     serve the Places Nearby Search emulator
+//	herd places --listen ADDR     serve the Places Nearby Search emulator (legacy and New APIs)
 //	herd hold                     do nothing until stopped (the chaos framework runs one per
 //	                              server to hold its network namespace, like a pod's pause
 //	                              container, so a crashed server's address answers RST)
@@ -32,7 +32,7 @@ import (
 
 const usage = `usage:
   herd serve NAME [flags]     run server NAME of the herd (see 'herd serve --help')
-  herd places --listen ADDR   run the Places Nearby Search emulator
+  herd places --listen ADDR   run the Places Nearby Search emulator (legacy and New APIs)
 `
 
 func main() {
@@ -123,7 +123,8 @@ func serveOptions(args []string, logger *slog.Logger, stderr io.Writer) (server.
 	listen := fs.String("listen", "", "address to listen on (overrides the config)")
 	peers := peerFlags{}
 	fs.Var(peers, "peer", "NAME=HOST:PORT: dial neighbour NAME there (repeatable; overrides the config)")
-	placesURL := fs.String("places-url", "", "Places Nearby Search URL (default: Google's with HERD_PLACES_KEY set, else the built-in emulator data)")
+	placesURL := fs.String("places-url", "", "Places Nearby Search URL; with --places-api new, the API's base URL (default: Google's with HERD_PLACES_KEY set, else the built-in emulator data)")
+	placesAPI := fs.String("places-api", "", "Places API to ask: legacy (Nearby Search) or new (Places API (New) searchNearby) (default: the config's places_api, else legacy)")
 	placesTimeout := fs.Duration("places-timeout", 0, "timeout of one Places request (default 2s)")
 	logDir := fs.String("log-dir", "", "directory of the server's log file NAME.log (default: the config's log_dir, else $HERD_LOG_DIR, else logs)")
 	metricsAddr := fs.String("metrics", "", "address to serve Prometheus /metrics on (default: none)")
@@ -173,13 +174,23 @@ func serveOptions(args []string, logger *slog.Logger, stderr io.Writer) (server.
 	if *placesURL != "" {
 		self.PlacesURL = *placesURL
 	}
+	// The Places API: the flag, else the config's places_api, else legacy.
+	if *placesAPI != "" {
+		if err := topology.CheckPlacesAPI(*placesAPI); err != nil {
+			return server.Options{}, fmt.Errorf("--places-api: %w", err)
+		}
+		cfg.PlacesAPI = *placesAPI
+	}
+	if cfg.PlacesAPI == "" {
+		cfg.PlacesAPI = places.APILegacy
+	}
 	// The log directory: the flag, else the config's log_dir, else $HERD_LOG_DIR, else logs.
 	if *logDir != "" {
 		cfg.LogDir = *logDir
 	} else if cfg.LogDir == "" {
 		cfg.LogDir = envOr("HERD_LOG_DIR", "logs")
 	}
-	src, err := placesSource(self.PlacesURL, cfg.PlacesURL, cfg.PlacesTimeout.Duration, logger)
+	src, err := placesSource(cfg.PlacesAPI, self.PlacesURL, cfg.PlacesURL, cfg.PlacesTimeout.Duration, logger)
 	if err != nil {
 		return server.Options{}, err
 	}
@@ -194,7 +205,10 @@ func serveOptions(args []string, logger *slog.Logger, stderr io.Writer) (server.
 	}, nil
 }
 
-func placesSource(serverURL, herdURL string, timeout time.Duration, logger *slog.Logger) (places.Source, error) {
+// placesSource is the herd's Places client for api: the server's URL, else the herd's,
+// else Google's when HERD_PLACES_KEY is set (the legacy endpoint, or the New API's base
+// URL), else the built-in emulator data (offline).
+func placesSource(api, serverURL, herdURL string, timeout time.Duration, logger *slog.Logger) (places.Source, error) {
 	if timeout <= 0 {
 		timeout = 2 * time.Second
 	}
@@ -204,17 +218,20 @@ func placesSource(serverURL, herdURL string, timeout time.Duration, logger *slog
 		endpoint = herdURL
 	}
 	if endpoint == "" && key == "" {
-		logger.Info("no Places URL and no HERD_PLACES_KEY: answering WHATSAT from the built-in emulator data (offline)")
-		return places.Local{}, nil
+		logger.Info("no Places URL and no HERD_PLACES_KEY: answering WHATSAT from the built-in emulator data (offline)", "api", api)
+		return places.Local{API: api}, nil
 	}
 	if endpoint == "" {
 		endpoint = places.GoogleURL
+		if api == places.APINew {
+			endpoint = places.GoogleNewBase
+		}
 	}
-	src, err := places.NewHTTP(endpoint, key, timeout)
+	src, err := places.NewHTTPAPI(api, endpoint, key, timeout)
 	if err != nil {
 		return nil, err
 	}
-	logger.Info("places upstream", "url", src.URL, "timeout", timeout, "key_set", key != "")
+	logger.Info("places upstream", "api", api, "url", src.URL, "timeout", timeout, "key_set", key != "")
 	return src, nil
 }
 
@@ -241,7 +258,8 @@ func emulate(ctx context.Context, args []string, logger *slog.Logger, stderr io.
 		<-ctx.Done()
 		srv.Close()
 	}()
-	logger.Info("places emulator serving", "listen", ln.Addr().String(), "endpoint", places.NearbyPath)
+	logger.Info("places emulator serving", "listen", ln.Addr().String(), "legacy", "GET "+places.NearbyPath,
+		"new", "POST "+places.NewPath, "queries", "GET /emulator/queries?after=N")
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
