@@ -72,7 +72,7 @@ other terminals find it. Links are named A->B (one direction) or A<->B (both).`,
 	root.PersistentFlags().StringVar(&a.statePath, "state", defaultStatePath(), "the state file of the herd brought up with 'herdctl up'")
 	root.PersistentFlags().BoolVar(&a.json, "json", false, "print JSON (for scripts)")
 	root.AddCommand(a.upCmd(), a.downCmd(), a.cleanCmd(), a.statusCmd(), a.healCmd(),
-		a.iamatCmd(), a.whatsatCmd(), a.runCmd(), a.chaosCmd(), a.scenariosCmd(), a.benchCmd())
+		a.iamatCmd(), a.whatsatCmd(), a.runCmd(), a.chaosCmd(), a.scenariosCmd(), a.benchCmd(), a.testCmd())
 	for _, c := range a.faultCmds() {
 		root.AddCommand(c)
 	}
