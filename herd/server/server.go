@@ -666,15 +666,10 @@ func (s *Server) whatsat(ctx context.Context, c proto.WHATSAT) (string, bool) {
 	u := rec.Update()
 	ctx, cancel := context.WithTimeout(ctx, s.opts.PlacesTimeout)
 	defer cancel()
-	body, err := s.opts.Places.Nearby(ctx, u.Location.PlacesParam(), proto.RadiusMetres(c.RadiusKm))
-	var out []byte
-	if err == nil {
-		out, err = places.Trim(body, c.Bound)
-	}
+	out, err := places.Reply(ctx, s.opts.Places, u.Location.PlacesParam(), proto.RadiusMetres(c.RadiusKm), c.Bound)
 	if err != nil {
 		s.metrics.placesErrors.Add(1)
 		s.log.Warn("places", "err", err) // the full error, the upstream's host included
-		out = places.SqueezeNewlines(places.ErrorJSON(places.StatusUnknownError, places.PublicMessage(err)))
 	}
 	at := rec.AT
 	var b strings.Builder
