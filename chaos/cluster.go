@@ -86,6 +86,11 @@ type Cluster struct {
 	order     []string
 	cutCount  map[Link]int
 	nodeFault map[string]string // node -> id of the crash or pause fault holding it
+
+	// The Places emulator's query log, as far as it was read (see queryFor).
+	qmu      sync.Mutex
+	queries  []placesQuery
+	querySeq int
 }
 
 // Timing is what the oracle allows a herd on top of the injected latencies.

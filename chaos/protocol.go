@@ -273,10 +273,16 @@ func squeezeNewlines(b []byte) []byte {
 // top-level "results" array past the bound-th removed, every other byte kept as the
 // upstream sent it (the white space before ']' too), then the newline rules applied.
 func trimToBound(body []byte, bound int) ([]byte, error) {
+	return trimListToBound(body, "results", bound)
+}
+
+// trimListToBound is trimToBound for the answer's list named key: "results" (Nearby
+// Search) or "places" (Places API (New), whose answer has none when nothing is found).
+func trimListToBound(body []byte, key string, bound int) ([]byte, error) {
 	if bound < 1 {
 		return nil, fmt.Errorf("bound %d: must be at least 1", bound)
 	}
-	ends, err := resultEnds(body)
+	ends, err := listEnds(body, key, key == "results")
 	if err != nil {
 		return nil, err
 	}
@@ -294,13 +300,25 @@ func trimToBound(body []byte, bound int) ([]byte, error) {
 
 // countResults is how many elements the top-level "results" array of a JSON object has.
 func countResults(body []byte) (int, error) {
-	ends, err := resultEnds(body)
+	ends, err := listEnds(body, "results", true)
 	return len(ends), err
 }
 
-// resultEnds scans body as one JSON object with a "results" array and returns, for each
-// element of that array, the offset just past it.
-func resultEnds(body []byte) ([]int, error) {
+// countPlaces is how many places a WHATSAT answer's JSON holds, in either API's shape:
+// the elements of its top-level "results" or "places" array (none when it has neither,
+// as the New API's empty answer and error objects do).
+func countPlaces(body []byte) (int, error) {
+	n, err := listEnds(body, "results", false)
+	if err != nil || len(n) > 0 {
+		return len(n), err
+	}
+	p, err := listEnds(body, "places", false)
+	return len(p), err
+}
+
+// listEnds scans body as one JSON object and returns, for each element of its top-level
+// array named key, the offset just past it; required says the array must be there.
+func listEnds(body []byte, key string, required bool) ([]int, error) {
 	s := &scanner{b: body}
 	s.skipWhite()
 	if !s.eat('{') {
@@ -312,7 +330,7 @@ func resultEnds(body []byte) ([]int, error) {
 	if !s.eat('}') {
 		for {
 			s.skipWhite()
-			key, err := s.str(true)
+			name, err := s.str(true)
 			if err != nil {
 				return nil, err
 			}
@@ -321,9 +339,9 @@ func resultEnds(body []byte) ([]int, error) {
 				return nil, s.fail("no ':' after a key")
 			}
 			s.skipWhite()
-			if key == "results" {
+			if name == key {
 				if found {
-					return nil, s.fail(`a second "results"`)
+					return nil, s.fail(`a second "` + key + `"`)
 				}
 				found = true
 				if ends, err = s.arrayEnds(); err != nil {
@@ -346,8 +364,8 @@ func resultEnds(body []byte) ([]int, error) {
 	if s.i != len(s.b) {
 		return nil, s.fail("bytes after the object")
 	}
-	if !found {
-		return nil, errors.New(`JSON: the object has no "results"`)
+	if !found && required {
+		return nil, errors.New(`JSON: the object has no "` + key + `"`)
 	}
 	return ends, nil
 }

@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
 	"math/rand/v2"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"regexp"
 	"strings"
@@ -674,6 +677,10 @@ func TestCheckWhatsatRejectsWhatBreaksTheProtocol(t *testing.T) {
 		rep.Raw = raw
 		return rep
 	}
+	// The herd's own query, as it makes it for the WHATSAT: the checkers find it in the
+	// emulator's query log.
+	param, _ := placesLocation(want.Location)
+	herdQuery(t, srv.URL+emulatorPath+"?"+url.Values{"location": {param}, "radius": {"10000"}, "key": {"k"}}.Encode(), nil)
 	var value any
 	if err := json.Unmarshal(right, &value); err != nil {
 		t.Fatal(err)
@@ -727,6 +734,42 @@ func TestCheckWhatsatRejectsWhatBreaksTheProtocol(t *testing.T) {
 				t.Errorf("%s: the error does not say %q: %v", c2.name, w, err)
 			}
 		}
+	}
+	// The query behind the answer must be at the client's location, with radius km x 1000.
+	if err := c.CheckWhatsat(ctx, "Hands", reply(want.AT, right), want, "5", bound); err == nil || !strings.Contains(err.Error(), "radius of 10000 m, not the WHATSAT's 5000 m") {
+		t.Errorf("a WHATSAT of 5 km answered from a query of 10 km: %v", err)
+	}
+	elsewhere := want
+	elsewhere.Location = "+1.000000+1.000000"
+	elsewhere.AT = strings.Replace(want.AT, " "+want.Location+" ", " "+elsewhere.Location+" ", 1)
+	if err := c.CheckWhatsat(ctx, "Hands", reply(elsewhere.AT, right), elsewhere, radius, bound); err == nil || !strings.Contains(err.Error(), "never asked Places about the client's location") {
+		t.Errorf("an answer for a location the herd never asked about: %v", err)
+	}
+	// A herd that does not claim json-bytes may re-encode, keeping fields and their order.
+	values := NewCluster(emulatorBackend{newFake(), srv.URL}, 1)
+	values.Claims = func(string) bool { return false }
+	for _, js := range [][]byte{right, goIndented, escapedAmp, goSpacing} {
+		if err := values.CheckWhatsat(ctx, "Hands", reply(want.AT, js), want, radius, bound); err != nil {
+			t.Errorf("a re-encoded answer was rejected: %v", err)
+		}
+	}
+	for _, js := range [][]byte{otherRating, fewer} {
+		if err := values.CheckWhatsat(ctx, "Hands", reply(want.AT, js), want, radius, bound); err == nil || !strings.Contains(err.Error(), "its fields in their order") {
+			t.Errorf("a wrong answer re-encoded: %v", err)
+		}
+	}
+	// A herd on Places API (New): its answer is judged against its own query's answer.
+	newAPI := NewCluster(emulatorBackend{newFake(), srv.URL}, 1)
+	newWant := want
+	newWant.Location = "+34.068930-118.445127"
+	newWant.AT = strings.Replace(want.AT, " "+want.Location+" ", " "+newWant.Location+" ", 1)
+	newParam, _ := placesLocation(newWant.Location)
+	answer := herdQuery(t, srv.URL+places.NewPath, places.NewRequestBody(newParam, "10000", bound))
+	if err := newAPI.CheckWhatsat(ctx, "Hands", reply(newWant.AT, squeezeNewlines(answer)), newWant, radius, bound); err != nil {
+		t.Errorf("a Places API (New) answer: %v", err)
+	}
+	if err := newAPI.CheckWhatsat(ctx, "Hands", reply(newWant.AT, []byte(`{"places": []}`)), newWant, radius, bound); err == nil {
+		t.Errorf("an empty Places API (New) answer was accepted for a query that found places")
 	}
 	// The checkers' split is the judge, not the client's: a reply whose JSON field the
 	// client split differently is judged by its raw bytes.
@@ -827,4 +870,29 @@ func TestAReEncodedAnswerIsTheSameJSONOnlyWithItsFieldsInTheirOrder(t *testing.T
 			t.Errorf("%s: the same as the upstream's", s)
 		}
 	}
+}
+
+// herdQuery makes a query of the emulator as a herd would (GET, or POST of body to the
+// New API), and returns the answer.
+func herdQuery(t *testing.T, u string, body []byte) []byte {
+	t.Helper()
+	var resp *http.Response
+	var err error
+	if body == nil {
+		resp, err = http.Get(u)
+	} else {
+		req, _ := http.NewRequest(http.MethodPost, u, bytes.NewReader(body))
+		req.Header.Set("X-Goog-Api-Key", "k")
+		req.Header.Set("X-Goog-FieldMask", "*")
+		resp, err = http.DefaultClient.Do(req)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the herd's query %s: HTTP %d %v: %s", u, resp.StatusCode, err, b)
+	}
+	return b
 }

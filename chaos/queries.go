@@ -1,0 +1,107 @@
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// placesQuery is one query the Places emulator answered, as its query log gives it
+// (GET /emulator/queries?after=N): the checkers judge a herd's WHATSAT JSON against the
+// answer to the query the herd actually made, and that query against the client's
+// location and the WHATSAT's radius.
+type placesQuery struct {
+	Seq            int     `json:"seq"`
+	API            string  `json:"api"` // "legacy" or "new"
+	Lat            float64 `json:"lat"`
+	Lng            float64 `json:"lng"`
+	Radius         float64 `json:"radius"` // metres
+	MaxResultCount int     `json:"max_result_count"`
+	Status         int     `json:"status"`
+	Answer         string  `json:"answer"`
+}
+
+// keptQueries is how many recent queries a Cluster keeps to search.
+const keptQueries = 4000
+
+// errNoQueryLog is an emulator without a query log (an old image).
+var errNoQueryLog = errors.New("the Places emulator keeps no query log")
+
+// fetchQueries adds the queries the emulator answered since the last fetch.
+func (c *Cluster) fetchQueries(ctx context.Context) error {
+	c.qmu.Lock()
+	after := c.querySeq
+	c.qmu.Unlock()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.b.PlacesURL()+"/emulator/queries?after="+strconv.Itoa(after), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reading the emulator's query log: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return errNoQueryLog
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+		return fmt.Errorf("the emulator's query log: HTTP %d: %q", resp.StatusCode, b)
+	}
+	var qs []placesQuery
+	if err := json.NewDecoder(resp.Body).Decode(&qs); err != nil {
+		return fmt.Errorf("the emulator's query log: %w", err)
+	}
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	for _, q := range qs {
+		if q.Seq > c.querySeq {
+			c.queries = append(c.queries, q)
+			c.querySeq = q.Seq
+		}
+	}
+	if n := len(c.queries); n > keptQueries {
+		c.queries = append([]placesQuery(nil), c.queries[n-keptQueries:]...)
+	}
+	return nil
+}
+
+// queryFor finds the query behind a WHATSAT answer: the newest the emulator answered at
+// the client's location (lat, lng in degrees) with the radius the WHATSAT asked for
+// (metres). When there is none, it says what the herd asked instead.
+func (c *Cluster) queryFor(ctx context.Context, lat, lng, metres float64) (placesQuery, error) {
+	if err := c.fetchQueries(ctx); err != nil {
+		return placesQuery{}, err
+	}
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	near := func(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
+	var atLocation []placesQuery
+	for i := len(c.queries) - 1; i >= 0; i-- {
+		q := c.queries[i]
+		if !near(q.Lat, lat, 1e-6) || !near(q.Lng, lng, 1e-6) {
+			continue
+		}
+		if near(q.Radius, metres, 1e-6*math.Max(1, metres)) {
+			return q, nil
+		}
+		atLocation = append(atLocation, q)
+	}
+	if len(atLocation) > 0 {
+		return placesQuery{}, fmt.Errorf("the herd asked Places at the client's location with a radius of %g m, not the WHATSAT's %g m (km x 1000)", atLocation[0].Radius, metres)
+	}
+	var recent []string
+	for i := len(c.queries) - 1; i >= 0 && len(recent) < 3; i-- {
+		recent = append(recent, fmt.Sprintf("(%g, %g) radius %g m", c.queries[i].Lat, c.queries[i].Lng, c.queries[i].Radius))
+	}
+	if len(recent) == 0 {
+		return placesQuery{}, fmt.Errorf("the herd never asked Places (the emulator answered no query): it answered without asking, or its Places calls do not reach the emulator")
+	}
+	return placesQuery{}, fmt.Errorf("the herd never asked Places about the client's location (%g, %g) with radius %g m; its last queries: %s", lat, lng, metres, strings.Join(recent, "; "))
+}
