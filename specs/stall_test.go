@@ -40,7 +40,12 @@ func stallTriple(c *chaos.Cluster) (stalled, near, far string) {
 	return stalled, near, far
 }
 
-var _ = Describe("A stalled neighbour under heavy traffic", Ordered, Label("pause", "survival"), func() {
+// Every herd must keep serving whatever its peers do (the pause and black-hole specs);
+// answering within a second while 20 MB are pushed at a stalled neighbour is our herd's
+// promise (bounded queues, write deadlines): a herd that is slow under the load alone
+// owes it nothing.
+var _ = Describe("A stalled neighbour under heavy traffic", Ordered, Label("pause", "ours"), func() {
+	BeforeAll(func() { oursOnly("replies within a second under 20 MB of traffic toward a stalled neighbour") })
 	ownHerdOf := ownHerdIn()
 
 	DescribeTable("a stalled neighbour does not delay client replies at its neighbour or elsewhere once its socket buffers are full, and the herd converges after it recovers", func(ctx SpecContext, how string, stall func(node string) chaos.Fault) {
