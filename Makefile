@@ -3,7 +3,7 @@ GO      ?= go
 IMAGE   ?= herd-chaos/herd:latest
 export CGO_ENABLED := 0
 
-.PHONY: all build image run test unit specs specs-local quick mutants mutants-quick fuzz bench clean vet
+.PHONY: all build image run test unit specs specs-local quick mutants mutants-quick fixtures fuzz bench clean vet
 
 all: build
 
@@ -40,7 +40,7 @@ quick:
 specs-local:
 	HERD_BACKEND=local $(GO) tool ginkgo ./specs
 
-test: vet unit specs specs-local mutants-quick
+test: vet unit specs specs-local mutants-quick fixtures
 
 # The mutation campaign: our herd built with one realistic bug at a time (specs/mutants),
 # the whole suite against each on the local backend; a table of which spec killed which.
@@ -50,6 +50,12 @@ mutants:
 # The mutants marked quick, each against the spec that kills it (part of make test).
 mutants-quick:
 	$(GO) run ./specs/mutants -quick
+
+# herdctl test against each example herd of specs/testdata/herds (Python, each with one
+# planted flaw): its scorecard must fail exactly that flaw. Needs python3-aiohttp,
+# python3-yaml and root (network namespaces); .ci/run installs the packages.
+fixtures:
+	HERD_FIXTURES=1 $(GO) test -count=1 -timeout 80m -v -run TestEachFixtureHerdFailsExactlyItsFlaw ./specs/fixtures
 
 fuzz:
 	$(GO) test ./herd/proto -run '^$$' -fuzz FuzzParseCommand -fuzztime 60s
