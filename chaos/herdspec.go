@@ -116,6 +116,15 @@ func (s HerdSpec) Claims(ext string) bool {
 	return slices.Contains(s.Extensions, ext) || slices.Contains(s.Extensions, "all")
 }
 
+// Graph is the herd's graph from the description, or def when it gives none.
+func (s HerdSpec) Graph(def topology.Config) (topology.Config, error) {
+	cfg, ok, err := s.Topology()
+	if err != nil || !ok {
+		return def, err
+	}
+	return cfg, nil
+}
+
 // FixedPort is the port the server listens on by the herd's own choice (0: none).
 func (s HerdSpec) FixedPort(name string) int { return s.Servers[name] }
 

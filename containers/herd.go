@@ -167,12 +167,9 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 		return nil, errors.New("a herd that dials its neighbours at localhost on fixed ports (dial: loopback) runs on the local backend for now (HERD_BACKEND=local, or herdctl --backend local): the containers backend does not relay its ports yet")
 	}
 	if len(opts.Config.Servers) == 0 {
-		cfg, ok, err := opts.Herd.Topology()
+		cfg, err := opts.Herd.Graph(topology.Default("127.0.0.1"))
 		if err != nil {
 			return nil, err
-		}
-		if !ok {
-			cfg = topology.Default("127.0.0.1")
 		}
 		opts.Config = cfg
 	}

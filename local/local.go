@@ -112,12 +112,9 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 		opts.Progress = func(string) {}
 	}
 	if len(opts.Config.Servers) == 0 {
-		cfg, ok, err := opts.Herd.Topology()
+		cfg, err := opts.Herd.Graph(topology.Default("127.0.0.1"))
 		if err != nil {
 			return nil, err
-		}
-		if !ok {
-			cfg = topology.Default("127.0.0.1")
 		}
 		opts.Config = cfg
 	}
