@@ -29,7 +29,7 @@ func loadGraph() herdGraph {
 	if path := os.Getenv("HERD_DESCRIPTION"); path != "" {
 		// An error here is reported by BeforeSuite, which loads the description again.
 		if spec, err := chaos.LoadHerdSpec(path); err == nil {
-			if c, ok, err := spec.Topology(); err == nil && ok {
+			if c, err := spec.Graph(cfg); err == nil {
 				cfg = c
 			}
 		}
