@@ -33,6 +33,7 @@ import (
 
 	"github.com/herdchaos/herd/chaos"
 	"github.com/herdchaos/herd/herd/topology"
+	"github.com/herdchaos/herd/local/sandbox"
 )
 
 // Labels on everything the framework creates.
@@ -109,6 +110,10 @@ type Herd struct {
 	tp        *toxiclient.Client
 	placesURL string
 
+	// ca signs the certificate the holders of a herd that dials on loopback show for
+	// Google's Places names (nil for other herds).
+	ca *sandbox.CA
+
 	mu      sync.Mutex
 	proxies map[chaos.Link]*toxiclient.Proxy
 	nodes   map[string]*node
@@ -163,9 +168,6 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 	if opts.Progress == nil {
 		opts.Progress = func(string) {}
 	}
-	if opts.Herd.Sandboxed() {
-		return nil, errors.New("a herd that dials its neighbours at localhost on fixed ports (dial: loopback) runs on the local backend for now (HERD_BACKEND=local, or herdctl --backend local): the containers backend does not relay its ports yet")
-	}
 	if len(opts.Config.Servers) == 0 {
 		cfg, err := opts.Herd.Graph(topology.Default("127.0.0.1"))
 		if err != nil {
@@ -196,6 +198,11 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 	}
 	h := &Herd{opts: opts, cfg: opts.Config, cli: cli, RunID: opts.RunID,
 		proxies: map[chaos.Link]*toxiclient.Proxy{}, nodes: map[string]*node{}}
+	if opts.Herd.Sandboxed() {
+		if h.ca, err = sandbox.NewCA(sandbox.GoogleHosts); err != nil {
+			return nil, err
+		}
+	}
 	if !opts.Detached {
 		h.ownerPID = os.Getpid()
 	}
@@ -399,7 +406,7 @@ func (h *Herd) createProxies() error {
 	for l, port := range h.linkPorts() {
 		upstream := h.ip(hostPlaces).String() + ":8080"
 		if l.To != chaos.Places {
-			upstream = h.nodeIP(l.To).String() + ":" + strconv.Itoa(h.opts.Herd.Port)
+			upstream = h.nodeIP(l.To).String() + ":" + strconv.Itoa(h.clientPort())
 		}
 		want = append(want, toxiclient.Proxy{Name: proxyName(l), Listen: "0.0.0.0:" + strconv.Itoa(port), Upstream: upstream, Enabled: true})
 	}
@@ -434,7 +441,76 @@ func (h *Herd) nodeInfo(name string) chaos.NodeInfo {
 	for _, p := range h.cfg.Server(name).Neighbours() {
 		n.Peers = append(n.Peers, chaos.PeerInfo{Name: p, Addr: fmt.Sprintf("%s:%d", h.ip(hostToxiproxy), ports[chaos.Link{From: name, To: p}])})
 	}
+	if h.opts.Herd.Sandboxed() {
+		// In its holder's namespace: its own fixed port, its neighbours' on loopback (the
+		// holder's relays), Google's Places host (the holder's TLS relay).
+		fixed := h.opts.Herd.FixedPort(name)
+		n.Port, n.Listen, n.PlacesURL = fixed, "127.0.0.1:"+strconv.Itoa(fixed), "https://"+sandbox.GoogleHosts[0]
+		for i := range n.Peers {
+			n.Peers[i].Addr = "127.0.0.1:" + strconv.Itoa(h.opts.Herd.FixedPort(n.Peers[i].Name))
+		}
+	}
 	return n
+}
+
+// clientPort is the port a server is reached at on its address: the herd's port, or for
+// a herd that dials on loopback a port its holder relays to the server's fixed one on
+// loopback, which no server of the herd uses.
+func (h *Herd) clientPort() int {
+	if !h.opts.Herd.Sandboxed() {
+		return h.opts.Herd.Port
+	}
+	p := 19000
+	for used := true; used; p++ {
+		used = false
+		for _, n := range h.cfg.Names() {
+			used = used || h.opts.Herd.FixedPort(n) == p
+		}
+		if !used {
+			return p
+		}
+	}
+	return p
+}
+
+// sandboxHolder makes a holder also relay, inside the server's namespace, its
+// neighbours' fixed ports on loopback to the links' proxies, Google's Places ports (TLS
+// on 443) to its Places proxy, and its client port to the server's fixed port; and makes
+// Google's names resolve to loopback there. The server sees the run's CA as its trusted
+// bundle.
+func (h *Herd) sandboxHolder(name string, hreq, sreq *testcontainers.ContainerRequest) error {
+	ports := h.linkPorts()
+	toxi := func(l chaos.Link) string { return fmt.Sprintf("%s:%d", h.ip(hostToxiproxy), ports[l]) }
+	cmd := []string{"hold",
+		"--relay", fmt.Sprintf("%s:%d=127.0.0.1:%d", h.nodeIP(name), h.clientPort(), h.opts.Herd.FixedPort(name)),
+		"--relay", "127.0.0.1:80=" + toxi(chaos.Link{From: name, To: chaos.Places}),
+		"--tls-relay", "127.0.0.1:443=" + toxi(chaos.Link{From: name, To: chaos.Places}),
+		"--tls-cert", "/run/herd-chaos/cert.pem", "--tls-key", "/run/herd-chaos/key.pem"}
+	for _, p := range h.cfg.Server(name).Neighbours() {
+		cmd = append(cmd, "--relay", fmt.Sprintf("127.0.0.1:%d=%s", h.opts.Herd.FixedPort(p), toxi(chaos.Link{From: name, To: p})))
+	}
+	hreq.Cmd = cmd
+	chain, key, err := h.ca.ServerPEM()
+	if err != nil {
+		return err
+	}
+	hreq.Files = append(hreq.Files,
+		testcontainers.ContainerFile{Reader: bytes.NewReader(chain), ContainerFilePath: "/run/herd-chaos/cert.pem", FileMode: 0o644},
+		testcontainers.ContainerFile{Reader: bytes.NewReader(key), ContainerFilePath: "/run/herd-chaos/key.pem", FileMode: 0o600})
+	modify := hreq.HostConfigModifier
+	hreq.HostConfigModifier = func(hc *container.HostConfig) {
+		modify(hc)
+		for _, g := range sandbox.GoogleHosts {
+			hc.ExtraHosts = append(hc.ExtraHosts, g+":127.0.0.1")
+		}
+	}
+	for _, path := range []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/cert.pem", "/run/herd-chaos/ca.pem"} {
+		sreq.Files = append(sreq.Files, testcontainers.ContainerFile{Reader: bytes.NewReader(h.ca.PEM), ContainerFilePath: path, FileMode: 0o644})
+	}
+	for _, k := range []string{"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"} {
+		sreq.Env[k] = "/run/herd-chaos/ca.pem"
+	}
+	return nil
 }
 
 func (h *Herd) startNode(ctx context.Context, name string) error {
@@ -446,7 +522,7 @@ func (h *Herd) startNode(ctx context.Context, name string) error {
 	if image == "" {
 		image = h.Images.Herd
 	}
-	port := strconv.Itoa(h.opts.Herd.Port) + "/tcp"
+	port := strconv.Itoa(h.clientPort()) + "/tcp"
 	hreq := h.request(h.Images.Herd, port, alias(name), h.nodeIP(name))
 	if mp := h.opts.Herd.MetricsPort; mp != 0 {
 		metrics := dnetwork.MustParsePort(strconv.Itoa(mp) + "/tcp")
@@ -458,11 +534,7 @@ func (h *Herd) startNode(ctx context.Context, name string) error {
 		}
 	}
 	hreq.Cmd = []string{"hold"}
-	holder, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: hreq, Started: true})
-	if err != nil {
-		return fmt.Errorf("server %s: holder: %w", name, err)
-	}
-	holderID := holder.GetContainerID()
+	var holderID string
 	req := testcontainers.ContainerRequest{
 		Image:  image,
 		Labels: h.labels(),
@@ -478,6 +550,16 @@ func (h *Herd) startNode(ctx context.Context, name string) error {
 	for path, content := range r.Files {
 		req.Files = append(req.Files, testcontainers.ContainerFile{Reader: bytes.NewReader(content), ContainerFilePath: path, FileMode: 0o644})
 	}
+	if h.opts.Herd.Sandboxed() {
+		if err := h.sandboxHolder(name, &hreq, &req); err != nil {
+			return fmt.Errorf("server %s: %w", name, err)
+		}
+	}
+	holder, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: hreq, Started: true})
+	if err != nil {
+		return fmt.Errorf("server %s: holder: %w", name, err)
+	}
+	holderID = holder.GetContainerID()
 	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})
 	if err != nil {
 		return fmt.Errorf("server %s: %w", name, err)

@@ -2,9 +2,10 @@
 //
 //	herd serve NAME [flags]       serve one server of the herd (default: the five of PROTOCOL.md)
 //	herd places --listen ADDR     serve the Places Nearby Search emulator (legacy and New APIs)
-//	herd hold                     do nothing until stopped (the chaos framework runs one per
-//	                              server to hold its network namespace, like a pod's pause
-//	                              container, so a crashed server's address answers RST)
+//	herd hold [--relay L=T]...    do nothing but relay until stopped (the chaos framework runs
+//	                              one per server to hold its network namespace, like a pod's
+//	                              pause container, so a crashed server's address answers RST;
+//	                              for a herd dialling on loopback it relays the ports)
 //
 // Environment: HERD_PLACES_KEY is the Google Places key (never logged); HERD_SECRET is the
 // peer secret (peers must prove it); HERD_LOG_DIR is the default log directory.
@@ -54,7 +55,7 @@ func run(args []string, stderr io.Writer) int {
 	case "places":
 		err = emulate(ctx, args[1:], logger, stderr)
 	case "hold":
-		<-ctx.Done()
+		err = hold(ctx, args[1:], stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stderr, usage)
 		return 0

@@ -75,3 +75,16 @@ func NewCA(hosts []string) (*CA, error) {
 func (ca *CA) TLSConfig() *tls.Config {
 	return &tls.Config{Certificates: []tls.Certificate{ca.Server}, NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS12}
 }
+
+// ServerPEM is the server certificate's chain and private key as PEM, for a relay in
+// another process (herd hold --tls-relay).
+func (ca *CA) ServerPEM() (chain, key []byte, err error) {
+	for _, der := range ca.Server.Certificate {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	k, err := x509.MarshalPKCS8PrivateKey(ca.Server.PrivateKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	return chain, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: k}), nil
+}
