@@ -106,11 +106,14 @@ func (s HerdSpec) Topology() (cfg topology.Config, ok bool, err error) {
 	return cfg, true, nil
 }
 
+// IsOurs says whether the spec is the zero HerdSpec: our herd, built from this tree.
+func (s HerdSpec) IsOurs() bool { return len(s.Args) == 0 && len(s.Command) == 0 }
+
 // Claims says whether the herd claims an extension beyond PROTOCOL.md's common part:
 // ours (the zero HerdSpec, or OurHerd) every one, a described herd those it lists
 // ("all": every one).
 func (s HerdSpec) Claims(ext string) bool {
-	if len(s.Args) == 0 && len(s.Command) == 0 {
+	if s.IsOurs() {
 		return true
 	}
 	return slices.Contains(s.Extensions, ext) || slices.Contains(s.Extensions, "all")

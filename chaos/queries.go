@@ -72,36 +72,54 @@ func (c *Cluster) fetchQueries(ctx context.Context) error {
 	return nil
 }
 
-// queryFor finds the query behind a WHATSAT answer: the newest the emulator answered at
-// the client's location (lat, lng in degrees) with the radius the WHATSAT asked for
-// (metres). When there is none, it says what the herd asked instead.
-func (c *Cluster) queryFor(ctx context.Context, lat, lng, metres float64) (placesQuery, error) {
+// errQuery is a herd's Places query that does not fit its WHATSAT (or none at all): a
+// finding about the herd, unlike an error reading the log.
+type errQuery struct{ msg string }
+
+func (e errQuery) Error() string { return e.msg }
+
+// candidates is how many queries at the same place a WHATSAT's answer is compared with.
+const candidates = 20
+
+// queriesFor finds the queries that may be behind a WHATSAT answer: those the emulator
+// answered at the client's location (lat, lng in degrees) with the radius the WHATSAT
+// asked for (metres), newest first; those that asked for at least bound places (or any
+// number: the legacy API) before those that asked for fewer. When there is none, it says
+// what the herd asked instead (an errQuery).
+func (c *Cluster) queriesFor(ctx context.Context, lat, lng, metres float64, bound int) ([]placesQuery, error) {
 	if err := c.fetchQueries(ctx); err != nil {
-		return placesQuery{}, err
+		return nil, err
 	}
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	near := func(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
-	var atLocation []placesQuery
-	for i := len(c.queries) - 1; i >= 0; i-- {
+	var atLocation, enough, fewer []placesQuery
+	for i := len(c.queries) - 1; i >= 0 && len(enough)+len(fewer) < candidates; i-- {
 		q := c.queries[i]
 		if !near(q.Lat, lat, 1e-6) || !near(q.Lng, lng, 1e-6) {
 			continue
 		}
-		if near(q.Radius, metres, 1e-6*math.Max(1, metres)) {
-			return q, nil
+		switch {
+		case !near(q.Radius, metres, 1e-6*math.Max(1, metres)):
+			atLocation = append(atLocation, q)
+		case q.MaxResultCount == 0 || q.MaxResultCount >= bound:
+			enough = append(enough, q)
+		default:
+			fewer = append(fewer, q)
 		}
-		atLocation = append(atLocation, q)
+	}
+	if found := append(enough, fewer...); len(found) > 0 {
+		return found, nil
 	}
 	if len(atLocation) > 0 {
-		return placesQuery{}, fmt.Errorf("the herd asked Places at the client's location with a radius of %g m, not the WHATSAT's %g m (km x 1000)", atLocation[0].Radius, metres)
+		return nil, errQuery{fmt.Sprintf("the herd asked Places at the client's location with a radius of %g m, not the WHATSAT's %g m (km x 1000)", atLocation[0].Radius, metres)}
 	}
 	var recent []string
 	for i := len(c.queries) - 1; i >= 0 && len(recent) < 3; i-- {
 		recent = append(recent, fmt.Sprintf("(%g, %g) radius %g m", c.queries[i].Lat, c.queries[i].Lng, c.queries[i].Radius))
 	}
 	if len(recent) == 0 {
-		return placesQuery{}, fmt.Errorf("the herd never asked Places (the emulator answered no query): it answered without asking, or its Places calls do not reach the emulator")
+		return nil, errQuery{"the herd never asked Places (the emulator answered no query): it answered without asking, or its Places calls do not reach the emulator"}
 	}
-	return placesQuery{}, fmt.Errorf("the herd never asked Places about the client's location (%g, %g) with radius %g m; its last queries: %s", lat, lng, metres, strings.Join(recent, "; "))
+	return nil, errQuery{fmt.Sprintf("the herd never asked Places about the client's location (%g, %g) with radius %g m; its last queries: %s", lat, lng, metres, strings.Join(recent, "; "))}
 }

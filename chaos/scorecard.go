@@ -63,6 +63,9 @@ type Scorecard struct {
 	Herd string `json:"herd"`
 	Seed uint64 `json:"seed"`
 	Rows []Row  `json:"rows"`
+	// SuiteFailure is a failure outside every spec (the herd did not start, say): then no
+	// row says much, and the scorecard fails.
+	SuiteFailure string `json:"suite_failure,omitempty"`
 }
 
 // PropertyOf is the property a spec is mainly about: the last property label it carries
@@ -86,6 +89,10 @@ func blame(r SpecResult) string {
 		return "convergence"
 	case strings.Contains(msg, "WHATSAT correctness"):
 		return "whatsat"
+	case strings.Contains(msg, "did not settle"):
+		// With every fault healed, an update at each server did not reach all the others:
+		// the herd did not come back from what the spec did to it.
+		return "survival"
 	}
 	return PropertyOf(r.Labels)
 }
@@ -130,12 +137,15 @@ func firstLine(s string) string {
 
 // Failed says whether any property failed.
 func (sc Scorecard) Failed() bool {
-	return slices.ContainsFunc(sc.Rows, func(r Row) bool { return r.Verdict == "FAIL" })
+	return sc.SuiteFailure != "" || slices.ContainsFunc(sc.Rows, func(r Row) bool { return r.Verdict == "FAIL" })
 }
 
 // WriteText prints the scorecard as a table, then each failing row's cause and artifacts.
 func (sc Scorecard) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "scorecard of %s (seed %d)\n", sc.Herd, sc.Seed)
+	if sc.SuiteFailure != "" {
+		fmt.Fprintf(w, "THE SUITE FAILED OUTSIDE ITS SPECS: %s\n", sc.SuiteFailure)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "property\tverdict\tspecs passed\tfailed\tfirst failing spec")
 	for _, r := range sc.Rows {
@@ -169,7 +179,7 @@ var scorecardHTML = template.Must(template.New("scorecard").Parse(`<!doctype htm
 <meta charset="utf-8"><title>Scorecard: {{.Herd}}</title>
 <style>body{font-family:sans-serif;margin:2em}td,th{padding:.3em .8em;text-align:left;vertical-align:top}
 .FAIL{color:#b00;font-weight:bold}.pass{color:#070}tr:nth-child(even){background:#f4f4f4}small{color:#666}</style>
-<h1>Scorecard: {{.Herd}}</h1><p>seed {{.Seed}}</p>
+<h1>Scorecard: {{.Herd}}</h1><p>seed {{.Seed}}</p>{{if .SuiteFailure}}<p class="FAIL">The suite failed outside its specs: {{.SuiteFailure}}</p>{{end}}
 <table><tr><th>property</th><th>verdict</th><th>passed</th><th>failed</th><th>first failing spec, cause, artifacts</th></tr>
 {{range .Rows}}<tr><td>{{.Name}}{{if .Beyond}}<br><small>{{.Beyond}}</small>{{end}}</td><td class="{{.Verdict}}">{{.Verdict}}</td>
 <td>{{.Passed}}</td><td>{{.Failed}}</td><td>{{if .FirstFailing}}{{.FirstFailing}}<br><small>{{.Cause}}</small><br><small>{{.Artifacts}}</small>{{end}}</td></tr>

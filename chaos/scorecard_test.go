@@ -15,6 +15,7 @@ func TestTheScorecardBlamesTheCheckerAFailureNamesElseTheSpecsOwnProperty(t *tes
 		{Name: "healthy WHATSAT", Labels: []string{"quick", "delivery", "whatsat"}, State: "failed", Failure: "WHATSAT correctness at X: JSON differs"},
 		{Name: "flood", Labels: []string{"quick", "delivery"}, State: "passed"},
 		{Name: "secret", Labels: []string{"ours"}, State: "skipped"},
+		{Name: "lines", Labels: []string{"replies"}, State: "failed", Failure: "after the spec, with every fault healed, the herd did not settle (...)"},
 	}
 	sc := NewScorecard("herd X", 7, results)
 	row := map[string]Row{}
@@ -22,6 +23,9 @@ func TestTheScorecardBlamesTheCheckerAFailureNamesElseTheSpecsOwnProperty(t *tes
 		row[r.Label] = r
 	}
 	want := map[string]string{"convergence": "FAIL", "survival": "FAIL", "whatsat": "FAIL", "delivery": "pass", "ours": "not tested", "replies": "not tested"}
+	if r := row["survival"]; r.Failed != 2 {
+		t.Errorf("a herd that did not settle after a spec counts for survival: %+v", r)
+	}
 	for label, v := range want {
 		if row[label].Verdict != v {
 			t.Errorf("%s: %s, want %s (%+v)", label, row[label].Verdict, v, row[label])
@@ -30,7 +34,7 @@ func TestTheScorecardBlamesTheCheckerAFailureNamesElseTheSpecsOwnProperty(t *tes
 	if r := row["convergence"]; r.FirstFailing != "crash B" || r.Cause != "convergence: not converged 15s after the last heal: B answers \"\"" || r.Artifacts != "/a/crash-B" {
 		t.Errorf("convergence row: %+v", r)
 	}
-	if r := row["survival"]; r.Passed != 1 || r.Failed != 1 || r.FirstFailing != "crash C" {
+	if r := row["survival"]; r.Passed != 1 || r.FirstFailing != "crash C" {
 		t.Errorf("survival row: %+v", r)
 	}
 	if !sc.Failed() {
@@ -46,5 +50,18 @@ func TestTheScorecardBlamesTheCheckerAFailureNamesElseTheSpecsOwnProperty(t *tes
 	}
 	if !strings.Contains(page.String(), `class="FAIL"`) {
 		t.Errorf("the HTML scorecard marks no failure:\n%s", page.String())
+	}
+}
+
+func TestAScorecardOfASuiteThatFailedOutsideItsSpecsFails(t *testing.T) {
+	sc := NewScorecard("herd X", 7, nil)
+	if sc.Failed() {
+		t.Fatal("an empty scorecard fails")
+	}
+	sc.SuiteFailure = "BeforeSuite: server Hill: exited"
+	var text bytes.Buffer
+	sc.WriteText(&text)
+	if !sc.Failed() || !strings.Contains(text.String(), "BeforeSuite: server Hill: exited") {
+		t.Errorf("a suite that failed outside its specs: failed %v\n%s", sc.Failed(), text.String())
 	}
 }

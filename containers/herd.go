@@ -181,7 +181,7 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 	if n := len(opts.Config.Servers); hostFirstNode+n > 254 {
 		return nil, fmt.Errorf("%d servers: the containers backend gives each an address on one /24, so at most %d", n, 254-hostFirstNode)
 	}
-	if len(opts.Herd.Args) == 0 {
+	if opts.Herd.IsOurs() {
 		img := opts.Herd.Image
 		opts.Herd = chaos.OurHerd()
 		opts.Herd.Image = img
@@ -482,7 +482,7 @@ func (h *Herd) sandboxHolder(name string, hreq, sreq *testcontainers.ContainerRe
 	ports := h.linkPorts()
 	toxi := func(l chaos.Link) string { return fmt.Sprintf("%s:%d", h.ip(hostToxiproxy), ports[l]) }
 	cmd := []string{"hold",
-		"--relay", fmt.Sprintf("%s:%d=127.0.0.1:%d", h.nodeIP(name), h.clientPort(), h.opts.Herd.FixedPort(name)),
+		"--relay", fmt.Sprintf("%s:%d=%s", h.nodeIP(name), h.clientPort(), strings.Join(sandbox.Loopback(h.opts.Herd.FixedPort(name)), ",")),
 		"--relay", "127.0.0.1:80=" + toxi(chaos.Link{From: name, To: chaos.Places}),
 		"--tls-relay", "127.0.0.1:443=" + toxi(chaos.Link{From: name, To: chaos.Places}),
 		"--tls-cert", "/run/herd-chaos/cert.pem", "--tls-key", "/run/herd-chaos/key.pem"}
@@ -496,7 +496,7 @@ func (h *Herd) sandboxHolder(name string, hreq, sreq *testcontainers.ContainerRe
 	}
 	hreq.Files = append(hreq.Files,
 		testcontainers.ContainerFile{Reader: bytes.NewReader(chain), ContainerFilePath: "/run/herd-chaos/cert.pem", FileMode: 0o644},
-		testcontainers.ContainerFile{Reader: bytes.NewReader(key), ContainerFilePath: "/run/herd-chaos/key.pem", FileMode: 0o600})
+		testcontainers.ContainerFile{Reader: bytes.NewReader(key), ContainerFilePath: "/run/herd-chaos/key.pem", FileMode: 0o644}) // the holder runs as a user of its own; the key is the run's, thrown away with it
 	modify := hreq.HostConfigModifier
 	hreq.HostConfigModifier = func(hc *container.HostConfig) {
 		modify(hc)

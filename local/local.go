@@ -124,10 +124,8 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 	if err := opts.Config.Validate(); err != nil {
 		return nil, err
 	}
-	if len(opts.Herd.Args) == 0 {
-		cmd := opts.Herd.Command
+	if opts.Herd.IsOurs() {
 		opts.Herd = chaos.OurHerd()
-		opts.Herd.Command = cmd
 	}
 	h := &Herd{opts: opts, cfg: opts.Config, dir: opts.Dir, proxies: map[chaos.Link]*toxiproxy.Proxy{},
 		nodes: map[string]*node{}, emu: &places.Emulator{}}
@@ -563,8 +561,11 @@ func (h *Herd) sandboxes() error {
 		if n.ns, err = sandbox.Create(sandbox.Spec{Hostname: name, CAPEM: ca.PEM}); err != nil {
 			return err
 		}
-		fixed := "127.0.0.1:" + strconv.Itoa(h.opts.Herd.FixedPort(name))
-		if err := h.relay(nil, "127.0.0.1:"+strconv.Itoa(n.port), n.ns.Dialer(fixed)); err != nil {
+		var server []func(context.Context) (net.Conn, error)
+		for _, a := range sandbox.Loopback(h.opts.Herd.FixedPort(name)) {
+			server = append(server, n.ns.Dialer(a))
+		}
+		if err := h.relay(nil, "127.0.0.1:"+strconv.Itoa(n.port), sandbox.FirstOf(server...)); err != nil {
 			return err
 		}
 		if h.opts.Herd.MetricsPort > 0 {

@@ -18,10 +18,11 @@ var _ = describedHerd("testdata/herd-from-flags.yaml")
 var _ = describedHerd("testdata/herd-sandboxed.yaml")
 
 func describedHerd(path string) bool {
-	return Describe("A herd started from a description file ("+path+")", Ordered, Label("description", "delivery"), func() {
+	return Describe("A herd started from a description file ("+path+")", Ordered, Label("description", "ours"), func() {
 		var other *chaos.Cluster
 		var g herdGraph
 		BeforeAll(func(ctx SpecContext) {
+			oursOnly("the framework starting our herd from " + path)
 			spec, err := chaos.LoadHerdSpec(path)
 			check(err)
 			if spec.Sandboxed() && os.Getenv("HERD_BACKEND") == "local" && os.Geteuid() != 0 {

@@ -19,7 +19,12 @@ func partitions() []TableEntry {
 	var out []TableEntry
 	seen := map[string]bool{}
 	add := func(what string, groups [][]string) {
-		key := fmt.Sprint(groups)
+		var canon []string // the same cut however its groups and members are ordered
+		for _, g := range groups {
+			canon = append(canon, fmt.Sprint(slices.Sorted(slices.Values(g))))
+		}
+		slices.Sort(canon)
+		key := fmt.Sprint(canon)
 		for _, g := range groups {
 			if len(g) == 0 || seen[key] {
 				return

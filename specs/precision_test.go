@@ -143,16 +143,18 @@ var _ = Describe("Newer-wins at full precision across a cut", Label("partition",
 			}
 			client := id("cut")
 			inject(ctx, chaos.Isolate{Node: b})
+			// A control: an update at b with a time any comparison orders, sent first, so
+			// that b tries to flood it long before the heal. Without a resync after the
+			// heal it never leaves b, and that is the convergence property's failure, not
+			// newer-wins'.
+			control, err := cluster.Update(ctx, b, id("control"), here, now())
+			check(err, "IAMAT at ", b)
 			uA, err := cluster.Update(ctx, a, client, here, tA)
 			check(err, "IAMAT at ", a)
 			_, err = cluster.AwaitDelivery(ctx, uA) // everywhere but b
 			check(err)
+			check(cluster.CheckNotDelivered(ctx, control))
 			uB, err := cluster.Update(ctx, b, client, "-33.868800+151.209300", tB)
-			check(err, "IAMAT at ", b)
-			// A control: an update at b with a time any comparison orders. Without a resync
-			// after the heal it never leaves b, and that is the convergence property's
-			// failure, not newer-wins'.
-			control, err := cluster.Update(ctx, b, id("control"), here, now())
 			check(err, "IAMAT at ", b)
 			check(cluster.HealAll(ctx))
 			check(cluster.AwaitConvergence(ctx, map[string]string{control.Client: control.AT}, 15*time.Second), "the control update from the cut-off server")

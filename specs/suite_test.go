@@ -126,6 +126,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		}
 	}
 
+	if len(graph.names) < 2 || len(graph.links()) == 0 {
+		Fail(fmt.Sprintf("the herd's graph has %d servers and %d links: the suite tests a herd of at least two linked servers", len(graph.names), len(graph.links())))
+	}
 	var opts herdOptions
 	if path := os.Getenv("HERD_DESCRIPTION"); path != "" {
 		spec, err := chaos.LoadHerdSpec(path)
@@ -173,12 +176,24 @@ var _ = ReportAfterSuite("summary", func(r Report) {
 	writeScorecard(r)
 })
 
+func firstLineOf(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
 // writeScorecard prints one row per property of the herd (chaos.Properties) and saves it
 // as scorecard.txt, .json and .html in the run's artifacts folder.
 func writeScorecard(r Report) {
 	var results []chaos.SpecResult
+	var outside []string // failures of setup outside every spec (BeforeSuite: the herd did not start)
 	for _, s := range r.SpecReports {
 		if s.LeafNodeType != types.NodeTypeIt {
+			if s.State.Is(types.SpecStateFailureStates) {
+				outside = append(outside, s.LeafNodeType.String()+": "+firstLineOf(s.Failure.Message))
+			}
 			continue
 		}
 		res := chaos.SpecResult{Name: s.FullText(), Labels: s.Labels(), State: "skipped"}
@@ -200,6 +215,7 @@ func writeScorecard(r Report) {
 		herd = described.Name
 	}
 	sc := chaos.NewScorecard(herd, seed, results)
+	sc.SuiteFailure = strings.Join(outside, "; ")
 	var text bytes.Buffer
 	sc.WriteText(&text)
 	fmt.Print("\n" + text.String())
@@ -238,12 +254,13 @@ var _ = AfterEach(func(ctx SpecContext) {
 	restarts++
 	fmt.Fprintf(os.Stderr, "herd specs: the herd did not settle after %q (%v): a fresh herd for the next spec (%d so far)\n",
 		CurrentSpecReport().FullText(), err, restarts)
-	old := cluster
+	// The old herd goes first, with time of its own: it must not outlive the run.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	closeErr := cluster.Backend().Close(cctx)
+	cancel()
 	cluster = launchHerd(ctx, suiteHerd)
-	closeErr := old.Backend().Close(ctx)
-	Expect(err).NotTo(HaveOccurred(), "after the spec, with every fault healed, the herd did not settle (an update at each server reaching every other): the next spec runs on a fresh herd; seed %d; artifacts in %s", seed, specDir())
-	Expect(closeErr).NotTo(HaveOccurred())
-}, NodeTimeout(3*time.Minute))
+	Expect(err).NotTo(HaveOccurred(), "after the spec, with every fault healed, the herd did not settle (an update at each server reaching every other): the next spec runs on a fresh herd (removing this one: %v); seed %d; artifacts in %s", closeErr, seed, specDir())
+}, NodeTimeout(5*time.Minute))
 
 // restarts counts the fresh herds the suite started after one did not settle.
 var restarts int
@@ -452,6 +469,9 @@ func ownHerdIn() func() *chaos.Cluster {
 		herd = ownHerd(ctx)
 	}, NodeTimeout(3*time.Minute))
 	AfterEach(func(ctx SpecContext) {
+		if herd == nil { // skipped before it started
+			return
+		}
 		if CurrentSpecReport().Failed() {
 			saveArtifacts(ctx, herd, specDir()+"/own-herd")
 		}

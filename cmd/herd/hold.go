@@ -34,7 +34,7 @@ func hold(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("hold", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var plain, secure relayFlags
-	fs.Var(&plain, "relay", "LISTEN=TARGET: relay connections at LISTEN to TARGET (repeatable)")
+	fs.Var(&plain, "relay", "LISTEN=TARGET[,TARGET...]: relay connections at LISTEN to the first TARGET that answers (repeatable)")
 	fs.Var(&secure, "tls-relay", "LISTEN=TARGET: the same, speaking TLS at LISTEN with --tls-cert and --tls-key (repeatable)")
 	certFile := fs.String("tls-cert", "", "the certificate chain (PEM) of --tls-relay")
 	keyFile := fs.String("tls-key", "", "its private key (PEM)")
@@ -63,7 +63,11 @@ func hold(ctx context.Context, args []string, stderr io.Writer) error {
 		if cfg != nil {
 			ln = tls.NewListener(ln, cfg)
 		}
-		relays = append(relays, sandbox.NewRelay(ln, sandbox.DialTCP(r[1])))
+		var dials []func(context.Context) (net.Conn, error)
+		for _, t := range strings.Split(r[1], ",") {
+			dials = append(dials, sandbox.DialTCP(t))
+		}
+		relays = append(relays, sandbox.NewRelay(ln, sandbox.FirstOf(dials...)))
 		return nil
 	}
 	for _, r := range plain {

@@ -74,7 +74,8 @@ loopback at fixed ports (dial: loopback) runs on the local backend, as root.`,
 			env = append(env, "HERD_ARTIFACTS="+out, "HERD_SEED="+strconv.FormatUint(seed, 10))
 			logPath := filepath.Join(out, "suite.log")
 			fmt.Fprintf(a.errOut, "testing %s with the suite (seed %d; replay with --seed %d); its output goes to %s\n", name, seed, seed, logPath)
-			if err := runSuite(ctx, root, env, focus, logPath, a.errOut); err != nil {
+			suiteFailed, err := runSuite(ctx, root, env, focus, logPath, a.errOut)
+			if err != nil {
 				return err
 			}
 			scPath := filepath.Join(out, fmt.Sprintf("run-%d", seed), "scorecard.json")
@@ -107,6 +108,9 @@ loopback at fixed ports (dial: loopback) runs on the local backend, as root.`,
 			if sc.Failed() {
 				return alreadyReported{} // the scorecard says what failed
 			}
+			if suiteFailed {
+				return fmt.Errorf("the suite failed, but no property did: its log ends with\n%s", logTail(logPath, 3000))
+			}
 			return nil
 		},
 	}
@@ -119,16 +123,30 @@ loopback at fixed ports (dial: loopback) runs on the local backend, as root.`,
 	return cmd
 }
 
-// runSuite compiles and runs the suite in root with env added, its output to logPath; a
-// dot per spec goes to progress. A failing suite is not an error here: the scorecard
-// says what failed.
-func runSuite(ctx context.Context, root string, env []string, focus, logPath string, progress io.Writer) error {
+// logTail is the end of a file, for an error message.
+func logTail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > n {
+		f.Seek(-n, io.SeekEnd)
+	}
+	b, _ := io.ReadAll(f)
+	return string(b)
+}
+
+// runSuite compiles and runs the suite in root with env added, its output to logPath,
+// and a line of progress every 30 s. A failing suite is not an error here (the scorecard
+// says what failed); failed says whether it failed.
+func runSuite(ctx context.Context, root string, env []string, focus, logPath string, progress io.Writer) (failed bool, err error) {
 	log, err := os.Create(logPath)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer log.Close()
-	args := []string{"test", "./specs", "-count=1", "-timeout=85m", "-args", "-ginkgo.no-color"}
+	args := []string{"test", "./specs", "-count=1", "-timeout=85m", "-args", "-ginkgo.no-color", "-ginkgo.timeout=85m"}
 	if focus != "" {
 		args = append(args, "-ginkgo.focus="+focus)
 	}
@@ -146,12 +164,12 @@ func runSuite(ctx context.Context, root string, env []string, focus, logPath str
 		case err := <-done:
 			fmt.Fprintf(progress, "the suite ran for %v\n", time.Since(start).Round(time.Second))
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return false, ctx.Err()
 			}
 			if _, ok := err.(*exec.ExitError); err != nil && !ok {
-				return fmt.Errorf("running the suite: %w", err)
+				return false, fmt.Errorf("running the suite: %w", err)
 			}
-			return nil
+			return err != nil, nil
 		case <-tick.C:
 			fmt.Fprintf(progress, "  %v ...\n", time.Since(start).Round(time.Second))
 		}

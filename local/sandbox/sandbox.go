@@ -20,7 +20,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"sync"
+	"time"
 )
 
 // GoogleHosts are the names a herd may have hard-coded for the Places API (legacy Nearby
@@ -71,11 +73,13 @@ func (r *Relay) serve() {
 	for {
 		c, err := r.ln.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			// Out of descriptors, say: the listener stays, so try again shortly rather
+			// than leave connections waiting in its backlog forever.
+			time.Sleep(50 * time.Millisecond)
+			continue
 		}
 		r.wg.Add(1)
 		go func() {
@@ -140,6 +144,28 @@ func DialTCP(addr string) func(context.Context) (net.Conn, error) {
 	return func(ctx context.Context) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", addr)
+	}
+}
+
+// Loopback are the addresses of a port on loopback to try in turn: IPv4, then IPv6 (a
+// server that listens on "localhost" may have bound either).
+func Loopback(port int) []string {
+	p := strconv.Itoa(port)
+	return []string{"127.0.0.1:" + p, "[::1]:" + p}
+}
+
+// FirstOf dials each of dials in turn and returns the first connection made.
+func FirstOf(dials ...func(context.Context) (net.Conn, error)) func(context.Context) (net.Conn, error) {
+	return func(ctx context.Context) (net.Conn, error) {
+		var errs []error
+		for _, d := range dials {
+			c, err := d(ctx)
+			if err == nil {
+				return c, nil
+			}
+			errs = append(errs, err)
+		}
+		return nil, errors.Join(errs...)
 	}
 }
 

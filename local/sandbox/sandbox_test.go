@@ -270,3 +270,25 @@ func TestSweepRemovesTheNamespacesOfARunThatIsGone(t *testing.T) {
 		t.Fatal("its /etc files are still there")
 	}
 }
+
+func TestFirstOfDialsInTurnUntilOneAnswers(t *testing.T) {
+	live, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer live.Close()
+	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	c, err := FirstOf(DialTCP(deadAddr), DialTCP(live.Addr().String()))(context.Background())
+	if err != nil {
+		t.Fatalf("FirstOf(dead, live): %v", err)
+	}
+	if c.RemoteAddr().String() != live.Addr().String() {
+		t.Errorf("connected to %s, want %s", c.RemoteAddr(), live.Addr())
+	}
+	c.Close()
+	if _, err := FirstOf(DialTCP(deadAddr))(context.Background()); err == nil {
+		t.Error("FirstOf(dead): no error")
+	}
+	if got := Loopback(11795); got[0] != "127.0.0.1:11795" || got[1] != "[::1]:11795" {
+		t.Errorf("Loopback(11795) = %v", got)
+	}
+}
