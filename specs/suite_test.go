@@ -304,7 +304,11 @@ func check(err error, what ...any) {
 	if desc != "" {
 		desc += ": "
 	}
-	Expect(err).NotTo(HaveOccurred(), "%sseed %d; artifacts in %s", desc, seed, specDir())
+	if err == nil {
+		return
+	}
+	// The error first: the first line of a failure is what a scorecard shows of it.
+	Fail(fmt.Sprintf("%s%v\nseed %d; artifacts in %s", desc, err, seed, specDir()))
 }
 
 func saveArtifacts(ctx context.Context, c *chaos.Cluster, dir string) {
