@@ -128,11 +128,12 @@ func NewScorecard(herd string, seed uint64, results []SpecResult) Scorecard {
 
 // firstLine is the first line of a failure message, cut to a readable length.
 func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
+	lines := strings.SplitN(strings.TrimSpace(s), "\n", 3)
+	line := strings.TrimSpace(lines[0])
+	if len(lines) > 1 && strings.HasPrefix(line, "Timed out after") {
+		line += " " + strings.TrimSpace(lines[1]) // an Eventually's own message is on the next line
 	}
-	return clip(s, 300)
+	return clip(line, 300)
 }
 
 // Failed says whether any property failed.

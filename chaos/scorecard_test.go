@@ -11,7 +11,7 @@ func TestTheScorecardBlamesTheCheckerAFailureNamesElseTheSpecsOwnProperty(t *tes
 		{Name: "crash A", Labels: []string{"crash", "survival"}, State: "passed"},
 		{Name: "crash B", Labels: []string{"crash", "survival"}, State: "failed",
 			Failure: "convergence: not converged 15s after the last heal: B answers \"\"\nmore", Artifacts: "/a/crash-B"},
-		{Name: "crash C", Labels: []string{"crash", "survival"}, State: "failed", Failure: "delivery to every reachable server: ..."},
+		{Name: "crash C", Labels: []string{"crash", "survival"}, State: "failed", Failure: "Timed out after 15s.\ndelivery to every reachable server: ...\nExpected"},
 		{Name: "healthy WHATSAT", Labels: []string{"quick", "delivery", "whatsat"}, State: "failed", Failure: "WHATSAT correctness at X: JSON differs"},
 		{Name: "flood", Labels: []string{"quick", "delivery"}, State: "passed"},
 		{Name: "secret", Labels: []string{"ours"}, State: "skipped"},
@@ -34,7 +34,7 @@ func TestTheScorecardBlamesTheCheckerAFailureNamesElseTheSpecsOwnProperty(t *tes
 	if r := row["convergence"]; r.FirstFailing != "crash B" || r.Cause != "convergence: not converged 15s after the last heal: B answers \"\"" || r.Artifacts != "/a/crash-B" {
 		t.Errorf("convergence row: %+v", r)
 	}
-	if r := row["survival"]; r.Passed != 1 || r.FirstFailing != "crash C" {
+	if r := row["survival"]; r.Passed != 1 || r.FirstFailing != "crash C" || r.Cause != "Timed out after 15s. delivery to every reachable server: ..." {
 		t.Errorf("survival row: %+v", r)
 	}
 	if !sc.Failed() {
