@@ -3,6 +3,7 @@ package specs
 import (
 	"bufio"
 	"context"
+	"crypto/aes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -19,6 +20,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/herdchaos/herd/chaos"
+	"golang.org/x/crypto/poly1305" //nolint:staticcheck // the herd's peer MAC is Poly1305-AES
 )
 
 // peerProof is our herd's handshake proof (herd/server/peer.go, proof): an HMAC-SHA256 of
@@ -35,9 +37,18 @@ func peerProof(secret, from, to, nonceA, nonceB string) string {
 func streamMACLine(secret, from, to, nonceA, nonceB, text string) string {
 	k := hmac.New(sha256.New, []byte(secret))
 	k.Write([]byte("herd-link-key\x00dialler\x00" + from + "\x00" + to + "\x00" + nonceA + "\x00" + nonceB))
-	m := hmac.New(sha256.New, k.Sum(nil))
-	m.Write([]byte(text))
-	return "HERD-MAC " + hex.EncodeToString(m.Sum(nil)) + "\n"
+	// Poly1305-AES: the first batch's one-time key is AES-256(link key) of (0, 0), (0, 1).
+	block, err := aes.NewCipher(k.Sum(nil))
+	if err != nil {
+		panic(err)
+	}
+	var key [32]byte
+	key[31] = 1
+	block.Encrypt(key[0:16], key[0:16])
+	block.Encrypt(key[16:32], key[16:32])
+	var tag [16]byte
+	poly1305.Sum(&tag, []byte(text), &key)
+	return "HERD-MAC " + hex.EncodeToString(tag[:]) + "\n"
 }
 
 func hexNonce() string {

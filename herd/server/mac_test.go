@@ -2,8 +2,10 @@ package server
 
 import (
 	"bufio"
+	"crypto/aes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -19,6 +21,7 @@ import (
 	"github.com/herdchaos/herd/herd/client"
 	"github.com/herdchaos/herd/herd/proto"
 	"github.com/herdchaos/herd/herd/topology"
+	"golang.org/x/crypto/poly1305" //nolint:staticcheck // the herd's peer MAC is Poly1305-AES
 )
 
 // relay is a man in the middle on the link A dials to B: it forwards B's lines to A as
@@ -383,9 +386,9 @@ func TestWithoutASecretNoMACGoesOnTheWire(t *testing.T) {
 }
 
 // The wire format spelled out, as a peer written from the description in peer.go must
-// speak it (the specs' fake peers do): the listener's welcome is followed by the HMAC of
-// the welcome line under its key; a dialler's update is applied once the HMAC of every
-// byte it sent follows it, and not before.
+// speak it (the specs' fake peers do): the listener's welcome is followed by the tag of
+// the welcome line, batch 0 under its key; a dialler's updates are applied once the tag of
+// their batch follows them, and not before; each batch has the one-time key of its index.
 func TestTheMACWireFormatAsDocumented(t *testing.T) {
 	cfg := topology.Build([]string{"A", "B"}, [][2]string{{"A", "B"}}, func(string) string { return "127.0.0.1:1" }, func(string) string { return "127.0.0.1:1" })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -417,9 +420,25 @@ func TestTheMACWireFormatAsDocumented(t *testing.T) {
 		m.Write([]byte("herd-link-key\x00" + dir + "\x00A\x00B\x00" + na + "\x00" + nb))
 		return m.Sum(nil)
 	}
+	// Poly1305-AES: batch seq's one-time key is AES-256(link key) of (seq, 0) and (seq, 1).
+	batchTag := func(key []byte, seq uint64, data string) string {
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var k [32]byte
+		binary.BigEndian.PutUint64(k[0:8], seq)
+		binary.BigEndian.PutUint64(k[16:24], seq)
+		k[31] = 1
+		block.Encrypt(k[0:16], k[0:16])
+		block.Encrypt(k[16:32], k[16:32])
+		var tag [16]byte
+		poly1305.Sum(&tag, []byte(data), &k)
+		return hex.EncodeToString(tag[:])
+	}
 	welcome, _ := r.ReadString('\n')
 	mac, _ := r.ReadString('\n')
-	if welcome != "HERD-WELCOME B\n" || mac != "HERD-MAC "+hmacHex(key("listener"), welcome)+"\n" {
+	if welcome != "HERD-WELCOME B\n" || mac != "HERD-MAC "+batchTag(key("listener"), 0, welcome)+"\n" {
 		t.Fatalf("welcome %q then %q", welcome, mac)
 	}
 	go io.Copy(io.Discard, r) // the pongs and their MACs
@@ -448,7 +467,7 @@ func TestTheMACWireFormatAsDocumented(t *testing.T) {
 			t.Fatalf("B applied %q before its MAC", at)
 		}
 	}
-	send("HERD-MAC " + hmacHex(key("dialler"), sent) + "\n")
+	send("HERD-MAC " + batchTag(key("dialler"), 0, sent) + "\n")
 	eventually(t, 3*time.Second, func() error {
 		for _, c := range []string{"first", "second"} {
 			if _, ok := srv.Lookup(c); !ok {
@@ -457,13 +476,26 @@ func TestTheMACWireFormatAsDocumented(t *testing.T) {
 		}
 		return nil
 	})
-	// The MAC line is part of the stream: the next one covers it.
-	send("HERD-AT A +0.000000001 third +1+1 1\n")
-	send("HERD-MAC " + hmacHex(key("dialler"), sent) + "\n")
+	// The next batch is tagged under the next key, and covers only what follows.
+	third := "HERD-AT A +0.000000001 third +1+1 1\n"
+	send(third, "HERD-MAC "+batchTag(key("dialler"), 1, third)+"\n")
 	eventually(t, 3*time.Second, func() error {
 		if _, ok := srv.Lookup("third"); !ok {
 			return errors.New("B lacks third after its MAC")
 		}
 		return nil
 	})
+	// A batch tagged under another batch's key (a replay of its place) is refused.
+	fourth := "HERD-AT A +0.000000001 fourth +1+1 1\n"
+	send(fourth, "HERD-MAC "+batchTag(key("dialler"), 1, fourth)+"\n")
+	eventually(t, 3*time.Second, func() error {
+		b, _ := os.ReadFile(filepath.Join(dir, "B.log"))
+		if !strings.Contains(string(b), "tampered") {
+			return errors.New("B has not dropped the link yet")
+		}
+		return nil
+	})
+	if at, ok := srv.Lookup("fourth"); ok {
+		t.Fatalf("B applied %q under another batch's tag", at)
+	}
 }
