@@ -51,8 +51,8 @@ type HerdSpec struct {
 	// Dial is how the herd reaches its neighbours: "" (at the addresses the framework
 	// gives it, .Peers) or "loopback" (at localhost:PORT, its neighbour's fixed port, as
 	// herds with ports in their source do). With loopback each server runs in a network
-	// namespace of its own where the framework relays those ports to the links (local
-	// backend, root).
+	// namespace of its own where the framework relays those ports to the links (the local
+	// backend makes one, as root; the containers backend uses the server's holder).
 	Dial string `yaml:"dial,omitempty"`
 	// Copy are files, relative to the description's folder, copied into each server's
 	// working directory before it starts (a config.yml the herd reads from there).
