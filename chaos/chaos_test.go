@@ -3,7 +3,9 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -248,5 +250,30 @@ func TestCheckFreshnessCatchesAnOlderAnswer(t *testing.T) {
 	h2.Complete(id, "AT X +0.000000000 c +1+1 10\n{}\n\n", nil)
 	if err := CheckFreshness(h2); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Client times the framework makes are far enough apart for any comparison to order them
+// (a float64 one too): only the precision specs test exact comparison.
+func TestClientTimesAreAMicrosecondApartAtLeast(t *testing.T) {
+	// The last time handed out is ahead of the clock (as after a burst): every next one
+	// comes from the gap, not from the clock.
+	clockMu.Lock()
+	lastClock = time.Now().Add(time.Second)
+	clockMu.Unlock()
+	prev := ClientTime()
+	for range 1000 {
+		next := ClientTime()
+		a, _ := new(big.Rat).SetString(prev)
+		b, _ := new(big.Rat).SetString(next)
+		if d, _ := new(big.Rat).Sub(b, a).Float64(); d < 1e-6 {
+			t.Fatalf("%s then %s: %g s apart", prev, next, d)
+		}
+		fa, _ := strconv.ParseFloat(prev, 64)
+		fb, _ := strconv.ParseFloat(next, 64)
+		if !(fb > fa) {
+			t.Fatalf("%s then %s: a float64 comparison does not order them", prev, next)
+		}
+		prev = next
 	}
 }

@@ -300,16 +300,23 @@ var (
 	lastClock time.Time
 )
 
+// clientTimeGap is the least difference between two client times the framework makes:
+// more than a float64 resolves at today's times (about 240 ns), so a spec about
+// anything else never turns on exact time comparison; the precision specs make their
+// own times, apart only in the last digits.
+const clientTimeGap = time.Microsecond
+
 // ClientTime is a client time from this machine's clock, strictly increasing within
-// the process: every update a runner sends is newer than every one sent before it (by
-// this runner, an earlier scenario, or an earlier run against the same herd), so
-// newer-wins is never ambiguous. The seed still picks every server and client.
+// the process, each at least clientTimeGap after the last: every update a runner sends
+// is newer than every one sent before it (by this runner, an earlier scenario, or an
+// earlier run against the same herd), so newer-wins is never ambiguous. The seed still
+// picks every server and client.
 func ClientTime() string {
 	clockMu.Lock()
 	defer clockMu.Unlock()
 	t := time.Now()
-	if !t.After(lastClock) {
-		t = lastClock.Add(time.Nanosecond)
+	if t.Sub(lastClock) < clientTimeGap {
+		t = lastClock.Add(clientTimeGap)
 	}
 	lastClock = t
 	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
