@@ -53,8 +53,9 @@ mutants-quick:
 
 # herdctl test against each example herd of specs/testdata/herds (Python, each with one
 # planted flaw): its scorecard must fail exactly that flaw. Needs python3-aiohttp,
-# python3-yaml and root (network namespaces); .ci/run installs the packages.
+# python3-yaml and iproute2 (installed when missing by specs/fixtures/deps.sh) and root.
 fixtures:
+	bash specs/fixtures/deps.sh
 	HERD_FIXTURES=1 $(GO) test -count=1 -timeout 80m -v -run TestEachFixtureHerdFailsExactlyItsFlaw ./specs/fixtures
 
 fuzz:
