@@ -107,7 +107,7 @@ func NewScorecard(herd string, seed uint64, results []SpecResult) Scorecard {
 			case r.State == "failed" && blame(r) == p.Label:
 				row.Failed++
 				if row.FirstFailing == "" {
-					row.FirstFailing, row.Cause, row.Artifacts = r.Name, firstLine(r.Failure), r.Artifacts
+					row.FirstFailing, row.Cause, row.Artifacts = r.Name, FirstLine(r.Failure), r.Artifacts
 				}
 			case r.State == "passed" && PropertyOf(r.Labels) == p.Label:
 				row.Passed++
@@ -126,8 +126,9 @@ func NewScorecard(herd string, seed uint64, results []SpecResult) Scorecard {
 	return sc
 }
 
-// firstLine is the first line of a failure message, cut to a readable length.
-func firstLine(s string) string {
+// FirstLine is the first line of a failure message (with an Eventually's own message,
+// which follows its timeout), cut to a readable length.
+func FirstLine(s string) string {
 	lines := strings.SplitN(strings.TrimSpace(s), "\n", 3)
 	line := strings.TrimSpace(lines[0])
 	if len(lines) > 1 && strings.HasPrefix(line, "Timed out after") {

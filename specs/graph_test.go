@@ -2,7 +2,6 @@ package specs
 
 import (
 	"math/rand/v2"
-	"os"
 	"slices"
 	"sort"
 
@@ -26,12 +25,9 @@ type herdGraph struct {
 
 func loadGraph() herdGraph {
 	cfg := topology.Default("127.0.0.1")
-	if path := os.Getenv("HERD_DESCRIPTION"); path != "" {
-		// An error here is reported by BeforeSuite, which loads the description again.
-		if spec, err := chaos.LoadHerdSpec(path); err == nil {
-			if c, err := spec.Graph(cfg); err == nil {
-				cfg = c
-			}
+	if described != nil { // a description that does not load is reported by BeforeSuite
+		if c, err := described.Graph(cfg); err == nil {
+			cfg = c
 		}
 	}
 	return newGraph(cfg)

@@ -176,14 +176,6 @@ var _ = ReportAfterSuite("summary", func(r Report) {
 	writeScorecard(r)
 })
 
-func firstLineOf(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
-}
-
 // writeScorecard prints one row per property of the herd (chaos.Properties) and saves it
 // as scorecard.txt, .json and .html in the run's artifacts folder.
 func writeScorecard(r Report) {
@@ -192,7 +184,7 @@ func writeScorecard(r Report) {
 	for _, s := range r.SpecReports {
 		if s.LeafNodeType != types.NodeTypeIt {
 			if s.State.Is(types.SpecStateFailureStates) {
-				outside = append(outside, s.LeafNodeType.String()+": "+firstLineOf(s.Failure.Message))
+				outside = append(outside, s.LeafNodeType.String()+": "+chaos.FirstLine(s.Failure.Message))
 			}
 			continue
 		}
