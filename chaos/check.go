@@ -19,7 +19,7 @@ import (
 	"github.com/herdchaos/herd/herd/proto"
 )
 
-// The checkers judge by chaos/protocol.go, their own reading of PROTOCOL.md: they use
+// The checkers judge by chaos/protocol.go, their own reading of docs/PROTOCOL.md: they use
 // herd/client only to send commands, and herd/proto only for the type of
 // EmulatorAnswer's location (its raw text).
 
@@ -286,7 +286,7 @@ func (c *Cluster) EmulatorAnswer(ctx context.Context, location proto.Location, r
 	return trimmed, err
 }
 
-// emulatorPath is the legacy Nearby Search endpoint, as PROTOCOL.md names it.
+// emulatorPath is the legacy Nearby Search endpoint, as docs/PROTOCOL.md names it.
 const emulatorPath = "/maps/api/place/nearbysearch/json"
 
 // emulatorAnswer asks the emulator what Google would answer for a client at location (as
@@ -370,7 +370,7 @@ func (c *Cluster) expectedJSON(ctx context.Context, location, radiusKm string, b
 }
 
 // CheckWhatsat checks a WHATSAT answer, as the server sent it (rep.Raw), against
-// PROTOCOL.md: the AT line is the newest one the server must hold; the answer ends with
+// docs/PROTOCOL.md: the AT line is the newest one the server must hold; the answer ends with
 // one blank line and its JSON has no run of newlines and no trailing newline; the JSON
 // has at most bound results; and its bytes are the emulator's answer for the same query,
 // with the results past the bound cut and every other byte kept.

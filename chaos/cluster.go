@@ -76,7 +76,7 @@ type Cluster struct {
 	Rand    *rand.Rand
 	History *History
 	Timing  Timing
-	// Claims says which extensions beyond PROTOCOL.md's common part the herd claims (see
+	// Claims says which extensions beyond docs/PROTOCOL.md's common part the herd claims (see
 	// HerdSpec.Extensions): the checkers hold it to those only. Nil: every one (ours).
 	Claims func(ext string) bool
 

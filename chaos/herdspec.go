@@ -44,7 +44,7 @@ type HerdSpec struct {
 
 	// Servers names the herd's servers, each with the port it listens on when the herd
 	// fixes it (0: the framework tells it one). With Links it replaces the default five
-	// of PROTOCOL.md; every spec derives its cases from this graph.
+	// of docs/PROTOCOL.md; every spec derives its cases from this graph.
 	Servers map[string]int `yaml:"servers,omitempty"`
 	// Links are the herd's undirected links (pairs of server names).
 	Links [][2]string `yaml:"links,omitempty"`
@@ -57,7 +57,7 @@ type HerdSpec struct {
 	// Copy are files, relative to the description's folder, copied into each server's
 	// working directory before it starts (a config.yml the herd reads from there).
 	Copy []string `yaml:"copy,omitempty"`
-	// Extensions are the properties beyond PROTOCOL.md's common part that the herd
+	// Extensions are the properties beyond docs/PROTOCOL.md's common part that the herd
 	// claims (see Extensions in the README): only those are tested on it.
 	Extensions []string `yaml:"extensions,omitempty"`
 
@@ -109,7 +109,7 @@ func (s HerdSpec) Topology() (cfg topology.Config, ok bool, err error) {
 // IsOurs says whether the spec is the zero HerdSpec: our herd, built from this tree.
 func (s HerdSpec) IsOurs() bool { return len(s.Args) == 0 && len(s.Command) == 0 }
 
-// Claims says whether the herd claims an extension beyond PROTOCOL.md's common part:
+// Claims says whether the herd claims an extension beyond docs/PROTOCOL.md's common part:
 // ours (the zero HerdSpec, or OurHerd) every one, a described herd those it lists
 // ("all": every one).
 func (s HerdSpec) Claims(ext string) bool {

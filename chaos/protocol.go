@@ -1,6 +1,6 @@
 package chaos
 
-// The checkers' own reading of PROTOCOL.md. A checker that shared the herd's code (its
+// The checkers' own reading of docs/PROTOCOL.md. A checker that shared the herd's code (its
 // time comparison, its radius conversion, its JSON trim) would be wrong exactly when the
 // herd is, and agree with it. So this file imports nothing of herd/proto, herd/places or
 // herd/core, and where it can it uses another algorithm than they do.
@@ -18,7 +18,7 @@ import (
 	"unicode/utf8"
 )
 
-// isWhite reports whether b is one of PROTOCOL.md's six white-space bytes: space, TAB,
+// isWhite reports whether b is one of docs/PROTOCOL.md's six white-space bytes: space, TAB,
 // CR, LF, FF, VT. Nothing else separates fields.
 func isWhite(b byte) bool {
 	switch b {
@@ -214,7 +214,7 @@ func placesLocation(loc string) (string, error) {
 	return strings.TrimPrefix(lat, "+") + "," + strings.TrimPrefix(lng, "+"), nil
 }
 
-// errNewlines marks a WHATSAT answer that breaks PROTOCOL.md's newline rules.
+// errNewlines marks a WHATSAT answer that breaks docs/PROTOCOL.md's newline rules.
 var errNewlines = errors.New("newline rules broken")
 
 // splitWhatsatReply splits one whole WHATSAT answer, as a one-shot client reads it, by the
@@ -246,7 +246,7 @@ func splitWhatsatReply(raw string) (at, js string, err error) {
 	}
 }
 
-// squeezeNewlines applies PROTOCOL.md's newline rules to a JSON body: every run of two
+// squeezeNewlines applies docs/PROTOCOL.md's newline rules to a JSON body: every run of two
 // or more '\n' becomes one, and newlines at the end go.
 func squeezeNewlines(b []byte) []byte {
 	out := make([]byte, 0, len(b))
@@ -629,7 +629,7 @@ func (s *scanner) number() error {
 // sameJSONInOrder reports whether a and b are one JSON value each, equal with every
 // object's members in the same order: the answer of a herd that decoded the upstream's
 // JSON and encoded it again (other white space, other escapes, other number forms) but
-// kept its fields and their order, as PROTOCOL.md asks. Where they differ, it says how.
+// kept its fields and their order, as docs/PROTOCOL.md asks. Where they differ, it says how.
 func sameJSONInOrder(a, b []byte) (bool, string) {
 	da, db := json.NewDecoder(bytes.NewReader(a)), json.NewDecoder(bytes.NewReader(b))
 	da.UseNumber()

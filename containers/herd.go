@@ -79,7 +79,7 @@ func ApplyDefaults() {
 
 // Options configure a herd under containers.
 type Options struct {
-	Config   topology.Config // default: the five servers of PROTOCOL.md
+	Config   topology.Config // default: the five servers of docs/PROTOCOL.md
 	Herd     chaos.HerdSpec  // default: ours; Image "" builds ours from this tree
 	Env      map[string]string
 	Logger   *slog.Logger

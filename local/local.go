@@ -36,7 +36,7 @@ import (
 
 // Options configure a local herd.
 type Options struct {
-	Config   topology.Config   // default: the five servers of PROTOCOL.md
+	Config   topology.Config   // default: the five servers of docs/PROTOCOL.md
 	Herd     chaos.HerdSpec    // default: ours, built from this tree
 	Env      map[string]string // added to every server's environment
 	Progress func(string)

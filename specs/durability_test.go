@@ -16,7 +16,7 @@ import (
 
 var _ = Describe("Logs", Label("crash", "ours"), func() {
 	It("holds every reply a client received, even when the server is killed right after", func(ctx SpecContext) {
-		oursOnly("acknowledged means logged (PROTOCOL.md asks only that logs be flushed promptly)")
+		oursOnly("acknowledged means logged (docs/PROTOCOL.md asks only that logs be flushed promptly)")
 		node := cluster.Nodes()[0]
 		addr, err := cluster.Backend().ClientAddr(ctx, node)
 		check(err)

@@ -12,7 +12,7 @@ import (
 )
 
 // graph is the herd under test's topology, known when the spec tree is built: the
-// servers and links of HERD_DESCRIPTION, or the five of PROTOCOL.md. Specs take their
+// servers and links of HERD_DESCRIPTION, or the five of docs/PROTOCOL.md. Specs take their
 // cases from it (the hub, a leaf, a link with a detour, cuts) and name no server, so the
 // same suite tests a herd of any names and links.
 var graph = loadGraph()

@@ -85,7 +85,7 @@ func checkWhatsatRaw(ctx context.Context, node, out string, u chaos.Accepted, ra
 	check(cluster.CheckWhatsat(ctx, node, rep, u, radius, bound), what)
 }
 
-// The six separator bytes that PROTOCOL.md allows around fields and lines.
+// The six separator bytes that docs/PROTOCOL.md allows around fields and lines.
 var separators = []struct{ name, b string }{
 	{"space", " "}, {"TAB", "\t"}, {"CR", "\r"}, {"FF", "\f"}, {"VT", "\v"},
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // timePairs are an older and a newer client time from every corner of the time space
-// PROTOCOL.md allows: negative times (ours), zero, times past 64 bits, more fraction
+// docs/PROTOCOL.md allows: negative times (ours), zero, times past 64 bits, more fraction
 // digits than nanoseconds, trailing zeros. A comparison through a float, by magnitude,
 // by string length or by the first nine decimals gets at least one of them wrong.
 var timePairs = []TableEntry{

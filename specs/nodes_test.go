@@ -171,7 +171,7 @@ var _ = Describe("Bad client input during faults", Label("quick", "replies"), fu
 	})
 })
 
-// Every herd must answer WHATSAT promptly whatever Places does (PROTOCOL.md: never hang,
+// Every herd must answer WHATSAT promptly whatever Places does (docs/PROTOCOL.md: never hang,
 // never drop the connection silently); the AT line with a JSON error in the API's own
 // shape, and the upstream's status passed on, are ours (places-errors).
 var _ = Describe("Places faults", Label("places", "places-faults"), func() {

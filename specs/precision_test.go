@@ -95,7 +95,7 @@ var _ = Describe("Newer-wins at full precision", Label("quick", "newer-wins"), f
 
 	DescribeTable("all servers converge on one same AT line for two IAMATs with identical times at two servers",
 		func(ctx SpecContext, waitForFirst bool) {
-			needs("tie-break", "one same AT line for equal times (PROTOCOL.md keeps the newer; equal times need a rule of the herd's own)")
+			needs("tie-break", "one same AT line for equal times (docs/PROTOCOL.md keeps the newer; equal times need a rule of the herd's own)")
 			a, b, _ := farthestPair()
 			tm := now() + "0000001"
 			client := id("tie")

@@ -21,7 +21,7 @@ var _ = Describe("The shipped scenarios", Label("scenarios", "survival"), func()
 	for _, f := range files {
 		It("pass: "+strings.TrimSuffix(filepath.Base(f), ".yaml"), func(ctx SpecContext) {
 			if def := newGraph(topology.Default("127.0.0.1")); !slices.Equal(graph.names, def.names) || !slices.Equal(graph.links(), def.links()) {
-				Skip("the shipped scenarios name the five servers and links of PROTOCOL.md; this herd's graph is another")
+				Skip("the shipped scenarios name the five servers and links of docs/PROTOCOL.md; this herd's graph is another")
 			}
 			sc, err := chaos.LoadScenario(f, cluster.Config())
 			check(err)

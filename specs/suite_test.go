@@ -335,7 +335,7 @@ func id(prefix string) string {
 }
 
 // here is the location the suite's clients send when any will do, in the common format
-// of PROTOCOL.md (six fraction digits: a herd may reject the short forms we accept).
+// of docs/PROTOCOL.md (six fraction digits: a herd may reject the short forms we accept).
 const here = "+34.068930-118.445127"
 
 // now is a client time: this machine's clock, so diffs stay small, always increasing.
@@ -414,7 +414,7 @@ var described = func() *chaos.HerdSpec {
 	return &spec
 }()
 
-// claims says whether the herd under test claims an extension beyond PROTOCOL.md's
+// claims says whether the herd under test claims an extension beyond docs/PROTOCOL.md's
 // common part (a choice marked "ours" there; the names are in the README): ours claims
 // every one; a described herd those in its extensions ("all": every one).
 func claims(ext string) bool {

@@ -1,6 +1,6 @@
 // Command herd runs one server of the proxy herd, or the Places emulator.
 //
-//	herd serve NAME [flags]       serve one server of the herd (default: the five of PROTOCOL.md)
+//	herd serve NAME [flags]       serve one server of the herd (default: the five of docs/PROTOCOL.md)
 //	herd places --listen ADDR     serve the Places Nearby Search emulator (legacy and New APIs)
 //	herd hold [--relay L=T]...    do nothing but relay until stopped (the chaos framework runs
 //	                              one per server to hold its network namespace, like a pod's
@@ -34,6 +34,8 @@ import (
 const usage = `usage:
   herd serve NAME [flags]     run server NAME of the herd (see 'herd serve --help')
   herd places --listen ADDR   run the Places Nearby Search emulator (legacy and New APIs)
+
+The protocol the servers speak (client commands, extensions, peer lines): docs/PROTOCOL.md
 `
 
 func main() {
@@ -120,7 +122,7 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stderr io.Wr
 func serveOptions(args []string, logger *slog.Logger, stderr io.Writer) (server.Options, error) {
 	fs := flag.NewFlagSet("herd serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "herd config file (YAML or JSON); default: the five servers of PROTOCOL.md")
+	configPath := fs.String("config", "", "herd config file (YAML or JSON); default: the five servers of docs/PROTOCOL.md")
 	listen := fs.String("listen", "", "address to listen on (overrides the config)")
 	peers := peerFlags{}
 	fs.Var(peers, "peer", "NAME=HOST:PORT: dial neighbour NAME there (repeatable; overrides the config)")

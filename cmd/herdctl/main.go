@@ -63,7 +63,9 @@ link routed through its own Toxiproxy proxy, injects and heals faults, talks to 
 as a client, and runs scenario files and seeded random schedules with checks.
 
 A herd brought up with 'herdctl up' keeps running; its state file lets later commands in
-other terminals find it. Links are named A->B (one direction) or A<->B (both).`,
+other terminals find it. Links are named A->B (one direction) or A<->B (both).
+
+The protocol a herd must speak, and the extensions it may claim: docs/PROTOCOL.md.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -29,7 +29,7 @@ type herdOptions struct {
 
 func (o *herdOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.herdFile, "herd", "", "a herd description (YAML) to test another implementation (default: ours, built from this tree)")
-	cmd.Flags().StringVar(&o.topologyFile, "topology", "", "a herd config file giving the servers and links (default: the five of PROTOCOL.md)")
+	cmd.Flags().StringVar(&o.topologyFile, "topology", "", "a herd config file giving the servers and links (default: the five of docs/PROTOCOL.md)")
 }
 
 func (o *herdOptions) containerOptions(progress func(string)) (containers.Options, error) {

@@ -67,7 +67,7 @@ func (n *Node) Len() int { return len(n.clients) }
 
 // ClientIAMAT handles an IAMAT received from a client at now. It returns the AT reply
 // (without newline) and the neighbours to flood to: all of them when the IAMAT is newer
-// than what the node holds, none when it is not (it is still answered, PROTOCOL.md).
+// than what the node holds, none when it is not (it is still answered, docs/PROTOCOL.md).
 func (n *Node) ClientIAMAT(now time.Time, c proto.IAMAT) (reply string, forward []string) {
 	at := proto.FormatAT(n.self, proto.FormatDiff(now, c.Time), c.Client, c.Location.Raw, c.Time.Raw)
 	if old, ok := n.clients[c.Client]; ok && c.Time.Compare(old.Time) <= 0 {

@@ -147,7 +147,7 @@ func TestSnapshotSinceHoldsWhatWasStoredAfterTheMark(t *testing.T) {
 	}
 }
 
-// The default herd's links (PROTOCOL.md).
+// The default herd's links (docs/PROTOCOL.md).
 var fiveLinks = map[string][]string{
 	"Goloman": {"Hands", "Holiday", "Wilkes"},
 	"Hands":   {"Goloman", "Wilkes"},

@@ -232,7 +232,7 @@ func redact(err error) error {
 }
 
 // Reply is the JSON of a WHATSAT reply from src: its answer for the circle, cut to at
-// most bound places and with PROTOCOL.md's newline rules applied (TrimAPI). When src
+// most bound places and with docs/PROTOCOL.md's newline rules applied (TrimAPI). When src
 // fails, or its answer is not one of its API's, Reply returns that error (for the server's
 // log; it names the upstream host) with a JSON error object in the shape of src's API,
 // which tells what went wrong without naming the host: the legacy API's
@@ -276,7 +276,7 @@ func FailureJSON(api string, err error) []byte {
 
 // Trim cuts an answer's places to at most bound entries: "results" in a legacy answer,
 // "places" in a New API one. It keeps every other byte as the upstream sent it (fields,
-// their order, each kept place's object), then applies PROTOCOL.md's newline rules. It
+// their order, each kept place's object), then applies docs/PROTOCOL.md's newline rules. It
 // takes either API's answer: a JSON object with a "results" or a "places" array, or one
 // with neither that is empty (the New API's answer when nothing is found) or holds an
 // "error" object (the New API's errors), which are kept whole; anything else fails.

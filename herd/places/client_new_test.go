@@ -43,7 +43,7 @@ func TestNewHTTPAPIEndpoints(t *testing.T) {
 	}
 }
 
-// The herd's client asks the emulator what PROTOCOL.md says (the client's location, the
+// The herd's client asks the emulator what docs/PROTOCOL.md says (the client's location, the
 // radius in metres, at most the bound with the New API), and Reply's JSON is the answer
 // to the query it made, cut to the bound with the newline rules: for both APIs, and the
 // in-process Local gives the same bytes.

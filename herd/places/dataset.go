@@ -2,7 +2,7 @@
 // Search, legacy (GET /maps/api/place/nearbysearch/json) or New (POST
 // /v1/places:searchNearby), an emulator of both endpoints over one deterministic
 // worldwide data set with a log of the queries it answered, and the trimming rules of
-// PROTOCOL.md.
+// docs/PROTOCOL.md.
 package places
 
 import (

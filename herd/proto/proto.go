@@ -1,5 +1,5 @@
 // Package proto is the herd's wire format: it splits and parses client and peer lines and
-// formats replies. It is pure: no I/O, no clock, no goroutines. See shared PROTOCOL.md.
+// formats replies. It is pure: no I/O, no clock, no goroutines. See docs/PROTOCOL.md.
 package proto
 
 import (

@@ -1,5 +1,5 @@
 // Package topology describes a herd: its servers, their client ports and the links between
-// them, the default five of PROTOCOL.md, and the config file that sets any other.
+// them, the default five of docs/PROTOCOL.md, and the config file that sets any other.
 package topology
 
 import (
@@ -88,7 +88,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // MarshalJSON implements json.Marshaler.
 func (d Duration) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(d.String())), nil }
 
-// DefaultNames are the five servers of PROTOCOL.md in order.
+// DefaultNames are the five servers of docs/PROTOCOL.md in order.
 var DefaultNames = []string{"Goloman", "Hands", "Holiday", "Welsh", "Wilkes"}
 
 // DefaultLinks are the five servers' undirected links.
