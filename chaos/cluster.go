@@ -37,7 +37,8 @@ type Backend interface {
 	Start(ctx context.Context, node string) error  // start a killed node; returns once it serves
 	Pause(ctx context.Context, node string) error  // freeze
 	Resume(ctx context.Context, node string) error // thaw
-	// Logs are the node's own log file and its standard error, for artifacts.
+	// Logs are the node's own log file and its standard error, for artifacts: of each,
+	// the last LogLimit bytes (TailFile, Tail).
 	Logs(ctx context.Context, node string) (map[string][]byte, error)
 	Close(ctx context.Context) error
 }

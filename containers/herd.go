@@ -767,10 +767,10 @@ func (h *Herd) Logs(ctx context.Context, name string) (map[string][]byte, error)
 	out := map[string][]byte{}
 	var errs []error
 	if rc, err := h.cli.ContainerLogs(ctx, n.Server, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true}); err == nil {
-		var b bytes.Buffer
-		_, err := stdcopy.StdCopy(&b, &b, rc)
+		var t chaos.Tail
+		_, err := stdcopy.StdCopy(&t, &t, rc)
 		rc.Close()
-		out["stderr"] = b.Bytes()
+		out["stderr"] = t.Bytes()
 		errs = append(errs, err)
 	} else {
 		errs = append(errs, err)
@@ -786,7 +786,7 @@ func (h *Herd) Logs(ctx context.Context, name string) (map[string][]byte, error)
 	return out, errors.Join(errs...)
 }
 
-// copyFile reads one file out of a container (running or not).
+// copyFile reads the end of one file out of a container (running or not): chaos.LogLimit.
 func (h *Herd) copyFile(ctx context.Context, id, path string) ([]byte, error) {
 	res, err := h.cli.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: path})
 	if err != nil {
@@ -797,7 +797,9 @@ func (h *Herd) copyFile(ctx context.Context, id, path string) ([]byte, error) {
 	if _, err := tr.Next(); err != nil {
 		return nil, err
 	}
-	return io.ReadAll(tr)
+	var t chaos.Tail
+	_, err = io.Copy(&t, tr)
+	return t.Bytes(), err
 }
 
 // running reports whether a container runs, and its exit code if not.

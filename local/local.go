@@ -497,7 +497,7 @@ func (h *Herd) Logs(_ context.Context, name string) (map[string][]byte, error) {
 		if !filepath.IsAbs(f) {
 			f = filepath.Join(n.dir, f)
 		}
-		b, err := os.ReadFile(f)
+		b, err := chaos.TailFile(f)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -386,6 +386,9 @@ func shortLog(b []byte) []byte {
 	}
 	from := max(0, cut-logScanned) // a busy herd's log is hundreds of MB: look at its end
 	var out bytes.Buffer
+	if bytes.HasPrefix(b, []byte("[log: ")) { // what the backend left out (chaos.LogLimit)
+		out.Write(b[:bytes.IndexByte(b, '\n')+1])
+	}
 	fmt.Fprintf(&out, "[artifacts: %d bytes of log; of the %d before the last %d, only lines about links, errors and refusals are kept]\n", len(b), cut-from, len(b)-cut)
 	for _, line := range bytes.SplitAfter(b[from:cut], []byte("\n")) {
 		if out.Len()+len(line) > logNotable {
