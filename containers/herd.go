@@ -205,6 +205,9 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 	}
 	if !opts.Detached {
 		h.ownerPID = os.Getpid()
+		if err := startReaper(); err != nil { // removes what we leave, however we end
+			return nil, err
+		}
 	}
 	defer func() {
 		if err != nil {

@@ -21,6 +21,11 @@ func Sweep(ctx context.Context, cli *client.Client, runID string) (Swept, error)
 	if runID != "" {
 		f = f.Add("label", labelRun+"="+runID)
 	}
+	return sweepFiltered(ctx, cli, f)
+}
+
+// sweepFiltered removes the containers, then the networks, that filter f selects.
+func sweepFiltered(ctx context.Context, cli *client.Client, f client.Filters) (Swept, error) {
 	var s Swept
 	var errs []error
 	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
@@ -97,4 +102,35 @@ func SweepStale(ctx context.Context, cli *client.Client) (Swept, error) {
 		errs = append(errs, err)
 	}
 	return total, errors.Join(errs...)
+}
+
+// Resource is a container or network the framework made.
+type Resource struct {
+	Kind, ID, Name string // Kind: "container" or "network"
+	Run, PID       string // its labels: the run, and the process that owns it
+}
+
+// Managed lists every container and network the framework made that exists now.
+func Managed(ctx context.Context, cli *client.Client) ([]Resource, error) {
+	f := client.Filters{}.Add("label", labelManaged+"=true")
+	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("listing containers: %w", err)
+	}
+	var out []Resource
+	for _, c := range list.Items {
+		name := c.ID
+		if len(c.Names) > 0 {
+			name = c.Names[0]
+		}
+		out = append(out, Resource{Kind: "container", ID: c.ID, Name: name, Run: c.Labels[labelRun], PID: c.Labels[labelPID]})
+	}
+	nets, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("listing networks: %w", err)
+	}
+	for _, n := range nets.Items {
+		out = append(out, Resource{Kind: "network", ID: n.ID, Name: n.Name, Run: n.Labels[labelRun], PID: n.Labels[labelPID]})
+	}
+	return out, nil
 }
