@@ -232,6 +232,9 @@ func writeScorecard(r Report) {
 var _ = AfterEach(func(ctx SpecContext) {
 	if CurrentSpecReport().Failed() {
 		saveArtifacts(ctx, cluster, specDir())
+		if suite, _ := GinkgoConfiguration(); suite.FailFast {
+			return // no spec follows (the mutation campaign): AfterSuite removes the herd as it is
+		}
 	}
 	err := cluster.HealAll(ctx)
 	if err == nil {
