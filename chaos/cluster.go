@@ -265,6 +265,22 @@ func (c *Cluster) HealAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Settle sends an update at every server, from a client of its own (prefix + the
+// server's name), and waits until each reached every other server: the herd is whole
+// again. Use it after HealAll, so the oracle allows for the links' reconnection.
+func (c *Cluster) Settle(ctx context.Context, prefix string) error {
+	for _, n := range c.Nodes() {
+		u, err := c.Update(ctx, n, prefix+n, "+34.068930-118.445127", ClientTime())
+		if err != nil {
+			return fmt.Errorf("an update at %s: %w", n, err)
+		}
+		if _, err := c.AwaitDelivery(ctx, u); err != nil {
+			return fmt.Errorf("an update at %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
 // Active are the faults in force, oldest first.
 func (c *Cluster) Active() []ActiveFault {
 	c.mu.Lock()

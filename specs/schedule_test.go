@@ -1,7 +1,9 @@
 package specs
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"time"
 
@@ -25,6 +27,11 @@ var _ = Describe("A seeded random schedule of every fault, with concurrent clien
 		GinkgoWriter.Printf("seed %d schedule: %s\n", seed, plan.String())
 		r := &chaos.Runner{C: cluster, Clients: 3, ConvergeWithin: 30 * time.Second,
 			Log: func(s string) { GinkgoWriter.Println(s) }}
-		check(r.Run(ctx, steps), "schedule from seed")
+		// The same schedule, as herdctl runs it, shrinks to the steps its failure needs.
+		shrink := fmt.Sprintf("herdctl chaos --seed %d --steps %d --shrink", seed, len(steps))
+		if d := os.Getenv("HERD_DESCRIPTION"); d != "" {
+			shrink += " --herd " + d
+		}
+		check(r.Run(ctx, steps), "schedule from seed (to shrink it: "+shrink+")")
 	}, NodeTimeout(5*time.Minute))
 })

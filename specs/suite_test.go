@@ -269,16 +269,7 @@ func settle(ctx context.Context, c *chaos.Cluster) {
 
 // trySettle sends an update at every server and waits until it reaches all the others.
 func trySettle(ctx context.Context, c *chaos.Cluster) error {
-	for _, n := range c.Nodes() {
-		u, err := c.Update(ctx, n, id("settle-"+n), here, now())
-		if err != nil {
-			return fmt.Errorf("an update at %s: %w", n, err)
-		}
-		if _, err := c.AwaitDelivery(ctx, u); err != nil {
-			return fmt.Errorf("an update at %s: %w", n, err)
-		}
-	}
-	return nil
+	return c.Settle(ctx, id("settle")+"-")
 }
 
 var notFile = regexp.MustCompile(`[^A-Za-z0-9._-]+`)

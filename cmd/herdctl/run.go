@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -56,11 +57,14 @@ type runOptions struct {
 	backend string
 	cfg     topology.Config // overrides --topology when set (bench --grid, --memory)
 	fresh   bool            // start a herd even if one is up (bench --netns cannot reach it)
+	shrink  int             // on a failure, shrink it in at most this many more runs (0: no)
 }
 
 func (o *runOptions) flags(cmd *cobra.Command) {
 	o.herdOptions.flags(cmd)
 	cmd.Flags().StringVar(&o.out, "out", "", "directory for history.json and timeline.html (default herdctl-run-TIME)")
+	cmd.Flags().IntVar(&o.shrink, "shrink", 0, "when a check fails, run smaller scenarios (at most this many runs: 30 is a good start) while the same check still fails, and save the smallest as shrunk.yaml in --out")
+	cmd.Flags().Lookup("shrink").NoOptDefVal = "30"
 	cmd.Flags().StringVar(&o.backend, "backend", "", "where to start a herd for the run when none is up: containers, local (processes, no Docker), or direct (processes with no proxies, so no link faults: to measure the herd alone); default containers, falling back to local when Docker does not answer")
 }
 
@@ -292,12 +296,55 @@ func (a *app) runScenario(ctx context.Context, o runOptions, load func(topology.
 		}
 		fmt.Fprintf(a.out, "%d checks: %d passed, %d failed\n", len(verdict.Checks), len(verdict.Checks)-failed, failed)
 	}
+	if runErr == nil && failed > 0 && o.shrink > 0 {
+		runErr = a.shrink(ctx, c, sc, dir, o.shrink)
+	}
 	if runErr != nil {
 		return runErr
 	}
 	if failed > 0 {
 		return checkFailed{failed}
 	}
+	return nil
+}
+
+// shrink looks for the smallest scenario that fails the check sc failed, on the same
+// herd: each trial runs on a herd healed and settled after the one before, with sc's
+// seed, and the smallest is saved as shrunk.yaml in dir.
+func (a *app) shrink(ctx context.Context, c *chaos.Cluster, sc *chaos.Scenario, dir string, trials int) error {
+	b, seed := c.Backend(), c.Seed
+	n := 0
+	// whole heals what a run left and waits until every server's update reaches all others.
+	whole := func(c *chaos.Cluster) error {
+		n++
+		return errors.Join(c.HealAll(ctx), c.Settle(ctx, fmt.Sprintf("shrink-%x-%d-", seed&0xffffff, n)))
+	}
+	if err := whole(c); err != nil {
+		return fmt.Errorf("shrinking: the herd did not settle after the run: %w", err)
+	}
+	trial := func(ctx context.Context, cand *chaos.Scenario) (chaos.Verdict, error) {
+		tc := chaos.NewCluster(b, seed)
+		v, err := chaos.RunScenario(ctx, tc, cand, nil)
+		if werr := whole(tc); werr != nil {
+			err = errors.Join(err, fmt.Errorf("the herd did not settle after it: %w", werr))
+		}
+		return v, err
+	}
+	fmt.Fprintf(a.errOut, "shrinking, in at most %d more runs of the scenario\n", trials)
+	got, err := chaos.Shrink(ctx, sc, c.Config(), trial, trials+1, func(s string) { fmt.Fprintln(a.errOut, s) })
+	if err != nil {
+		return fmt.Errorf("shrinking: %w", err)
+	}
+	out, err := got.Scenario.Marshal()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, "shrunk.yaml")
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.out, "shrunk: %d of %d steps still fail check %s (%d runs): %s\n  %s\nreplay: herdctl run %s\n",
+		len(got.Scenario.Steps), len(sc.Steps), got.Failure, got.Trials, path, got.Error, path)
 	return nil
 }
 
