@@ -136,17 +136,21 @@ type Node struct {
 	name     string
 }
 
+// ErrNoDocker is what every function that needs Docker returns, wrapped, when Docker does
+// not answer: errors.Is(err, ErrNoDocker) tells a caller to fall back or skip.
+var ErrNoDocker = errors.New("docker does not answer")
+
 // NewDockerClient connects to the Docker engine, with a clear error when it does not answer.
 func NewDockerClient(ctx context.Context) (*client.Client, error) {
 	cli, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
-		return nil, fmt.Errorf("docker: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrNoDocker, err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := cli.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		cli.Close()
-		return nil, fmt.Errorf("docker does not answer (%v): start the Docker engine, or use the local backend (HERD_BACKEND=local)", err)
+		return nil, fmt.Errorf("%w (%v): start the Docker engine, or use the local backend (HERD_BACKEND=local)", ErrNoDocker, err)
 	}
 	return cli, nil
 }

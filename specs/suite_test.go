@@ -14,6 +14,7 @@ package specs
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -94,7 +95,7 @@ func launchHerd(ctx context.Context, o herdOptions) *chaos.Cluster {
 	switch backend := os.Getenv("HERD_BACKEND"); backend {
 	case "", "containers":
 		b, err = containers.Start(ctx, containers.Options{Herd: o.herd, Env: o.env, BuildOverlay: o.overlay, Progress: progress})
-		if err != nil && strings.Contains(err.Error(), "docker does not answer") {
+		if errors.Is(err, containers.ErrNoDocker) {
 			err = fmt.Errorf("%w\n(no Docker here: HERD_BACKEND=local runs the suite with local processes)", err)
 		}
 	case "local":
