@@ -256,8 +256,10 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 			if err := os.WriteFile(p, content, 0o644); err != nil {
 				return nil, err
 			}
-			for i, a := range r.Args {
-				r.Args[i] = strings.ReplaceAll(a, path, p)
+			for _, argv := range [][]string{r.Command, r.Args} {
+				for i, a := range argv {
+					argv[i] = strings.ReplaceAll(a, path, p)
+				}
 			}
 		}
 		n.argv = append(append([]string{}, h.binary...), r.Args...)
