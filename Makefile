@@ -3,7 +3,7 @@ GO      ?= go
 IMAGE   ?= herd-chaos/herd:latest
 export CGO_ENABLED := 0
 
-.PHONY: all build image run test unit specs specs-local quick mutants mutants-quick fixtures interrupts fuzz bench clean vet
+.PHONY: all build image run test unit specs specs-local quick mutants mutants-quick fixtures interrupts examples fuzz bench clean vet
 
 all: build
 
@@ -40,7 +40,7 @@ quick:
 specs-local:
 	HERD_BACKEND=local $(GO) tool ginkgo ./specs
 
-test: vet unit specs specs-local mutants-quick fixtures interrupts
+test: vet unit specs specs-local examples mutants-quick fixtures interrupts
 
 # The mutation campaign: our herd built with one realistic bug at a time (specs/mutants),
 # the whole suite against each on the local backend; a table of which spec killed which.
@@ -57,6 +57,12 @@ mutants-quick:
 fixtures:
 	bash specs/fixtures/deps.sh
 	HERD_FIXTURES=1 $(GO) test -count=1 -timeout 80m -v -run TestEachFixtureHerdFailsExactlyItsFlaw ./specs/fixtures
+
+# examples/ is a module of its own, as a user's repository is: its tests import the
+# framework and start the herd with chaos/herdtest, on both backends.
+examples:
+	cd examples && $(GO) vet ./... && $(GO) test -count=1 ./...
+	cd examples && HERD_BACKEND=local $(GO) test -count=1 ./...
 
 # The suite on the containers backend, interrupted at 20 seeded moments (Ctrl-C, Ctrl-C
 # twice, SIGKILL): each time, no container and no network of the run may be left.

@@ -16,20 +16,30 @@ import (
 // SourceRoot finds the herd's source tree (the module that holds cmd/herd) from the
 // working directory, so backends build our herd from the code they run with.
 func SourceRoot(ctx context.Context) (string, error) {
+	hasHerd := func(root string) bool {
+		_, err := os.Stat(filepath.Join(root, "cmd", "herd"))
+		return err == nil
+	}
+	// This module (the repository's own suite and tools)...
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("finding the herd source tree (go env GOMOD): %w", err)
 	}
 	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", errors.New("not inside the herd source tree: run from it, or describe another herd")
+	if mod != "" && mod != os.DevNull && hasHerd(filepath.Dir(mod)) {
+		return filepath.Dir(mod), nil
 	}
-	root := filepath.Dir(mod)
-	if _, err := os.Stat(filepath.Join(root, "cmd", "herd")); err != nil {
-		return "", fmt.Errorf("%s has no cmd/herd: run from the herd source tree", root)
+	// ...or a module that requires it (a user's tests): the herd module's own folder, in
+	// the module cache or where a replace directive points.
+	out, err = exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", ModulePath).Output()
+	if dir := strings.TrimSpace(string(out)); err == nil && dir != "" && hasHerd(dir) {
+		return dir, nil
 	}
-	return root, nil
+	return "", fmt.Errorf("building our herd needs its source: run from the herd's source tree or from a module that requires %s, or describe another herd", ModulePath)
 }
+
+// ModulePath is this module's path, which a user's module requires.
+const ModulePath = "github.com/herdchaos/herd"
 
 // GoBuild compiles package pkg of the tree at root into out, with extra environment
 // (GOOS=linux CGO_ENABLED=0 for an image) and, when overlay is not "", the source files

@@ -299,24 +299,8 @@ func check(err error, what ...any) {
 }
 
 func saveArtifacts(ctx context.Context, c *chaos.Cluster, dir string) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := chaos.SaveArtifacts(ctx, c, dir); err != nil {
 		GinkgoWriter.Printf("artifacts: %v\n", err)
-		return
-	}
-	if b, err := c.History.JSON(); err == nil {
-		os.WriteFile(filepath.Join(dir, "history.json"), b, 0o644)
-	}
-	var faults strings.Builder
-	fmt.Fprintf(&faults, "seed %d\n%s\n", c.Seed, c.DescribeFaults())
-	os.WriteFile(filepath.Join(dir, "faults.txt"), []byte(faults.String()), 0o644)
-	for _, n := range c.Nodes() {
-		logs, err := c.Backend().Logs(ctx, n)
-		if err != nil {
-			GinkgoWriter.Printf("logs of %s: %v\n", n, err)
-		}
-		for name, b := range logs {
-			os.WriteFile(filepath.Join(dir, n+"-"+notFile.ReplaceAllString(filepath.Base(name), "_")), shortLog(b), 0o644)
-		}
 	}
 	AddReportEntry("artifacts", dir)
 }
@@ -356,47 +340,6 @@ func update(ctx context.Context, origin string) chaos.Accepted {
 	check(err)
 	check(cluster.CheckNotDelivered(ctx, u))
 	return u
-}
-
-// Logs kept as artifacts are cut to what a reader needs: a server's log after a busy
-// suite is tens of megabytes, and a broken herd fails many specs.
-const (
-	logTail    = 256 << 10 // the end of the log, whole
-	logNotable = 256 << 10 // before it, only the lines about links, errors and refusals
-	logScanned = 16 << 20  // of the part before the tail, how much is searched for them
-)
-
-// notable are the words of log lines worth keeping from before the tail.
-var notable = regexp.MustCompile(`(?i)\bevent\b|link |dropp|refus|error|panic|fail|closing|start|serving|stopp`)
-
-// shortLog keeps the last logTail bytes of a log and, from before them, up to logNotable
-// bytes of notable lines, with a note of what was cut.
-func shortLog(b []byte) []byte {
-	if len(b) <= logTail+logNotable {
-		return b
-	}
-	cut := len(b) - logTail
-	if i := bytes.IndexByte(b[cut:], '\n'); i >= 0 {
-		cut += i + 1
-	}
-	from := max(0, cut-logScanned) // a busy herd's log is hundreds of MB: look at its end
-	var out bytes.Buffer
-	if bytes.HasPrefix(b, []byte("[log: ")) { // what the backend left out (chaos.LogLimit)
-		out.Write(b[:bytes.IndexByte(b, '\n')+1])
-	}
-	fmt.Fprintf(&out, "[artifacts: %d bytes of log; of the %d before the last %d, only lines about links, errors and refusals are kept]\n", len(b), cut-from, len(b)-cut)
-	for _, line := range bytes.SplitAfter(b[from:cut], []byte("\n")) {
-		if out.Len()+len(line) > logNotable {
-			out.WriteString("[artifacts: more notable lines cut]\n")
-			break
-		}
-		if notable.Match(line) {
-			out.Write(line)
-		}
-	}
-	out.WriteString("[artifacts: the last part of the log, whole]\n")
-	out.Write(b[cut:])
-	return out.Bytes()
 }
 
 // described is the herd description under test (HERD_DESCRIPTION), if any.
