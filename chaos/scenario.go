@@ -239,29 +239,6 @@ func (sc *Scenario) Marshal() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// ScheduleScenario turns a random schedule into a scenario that replays it: the same
-// faults in the same order, the same number of updates (their servers and clients come
-// from the seed), and the same checks.
-func ScheduleScenario(name string, seed uint64, steps []Step) *Scenario {
-	sc := &Scenario{Name: name, Seed: seed}
-	for _, st := range steps {
-		switch {
-		case st.Inject != nil:
-			spec := SpecOf(st.Inject)
-			sc.Steps = append(sc.Steps, ScenarioStep{Inject: &spec, As: st.Label})
-		case st.Heal != "":
-			sc.Steps = append(sc.Steps, ScenarioStep{Heal: st.Heal})
-		case st.HealAll:
-			sc.Steps = append(sc.Steps, ScenarioStep{Heal: "all"})
-		}
-		if st.Updates > 0 {
-			sc.Steps = append(sc.Steps, ScenarioStep{Updates: st.Updates})
-		}
-	}
-	sc.Steps = append(sc.Steps, ScenarioStep{Heal: "all"}, ScenarioStep{Check: "converged"}, ScenarioStep{Check: "fresh"})
-	return sc
-}
-
 // CheckResult is the verdict of one check step.
 type CheckResult struct {
 	Line  int    `json:"line"`
@@ -284,11 +261,13 @@ func (v Verdict) Failed() bool {
 // the run goes on; a step that cannot be carried out (a fault that will not apply) stops
 // it with an error. log gets one line per step.
 func RunScenario(ctx context.Context, c *Cluster, sc *Scenario, log func(string)) (Verdict, error) {
-	if log == nil {
-		log = func(string) {}
-	}
-	r := &Runner{C: c, Log: log}
+	return (&Runner{C: c, Log: log}).RunScenario(ctx, sc)
+}
+
+// RunScenario is RunScenario with the runner's settings (clients, convergence time).
+func (r *Runner) RunScenario(ctx context.Context, sc *Scenario) (Verdict, error) {
 	r.init()
+	c, log := r.C, r.Log
 	var v Verdict
 	var pending []Accepted
 	var last struct {
@@ -428,6 +407,9 @@ func (r *Runner) checkLastWhatsat(ctx context.Context, st ScenarioStep, rep clie
 	}
 	return r.C.CheckWhatsat(ctx, w.Server, rep, acc, orDefault(w.Radius, "10"), orBound(w.Bound))
 }
+
+// String says what a step does, in a few words.
+func (st ScenarioStep) String() string { return describeStep(st) }
 
 func describeStep(st ScenarioStep) string {
 	switch {

@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -60,29 +59,33 @@ steps:
 
 func TestFaultSpecsRoundTrip(t *testing.T) {
 	cfg := five()
-	rng := rand.New(rand.NewPCG(3, 4))
-	for _, st := range RandomSchedule(rng, cfg, 200) {
+	for _, st := range RandomSchedule(3, cfg, 200).Steps {
 		if st.Inject == nil {
 			continue
 		}
-		back, err := SpecOf(st.Inject).Fault()
+		f, err := st.Inject.Fault()
 		if err != nil {
-			t.Fatalf("%s: %v", st.Inject, err)
+			t.Fatalf("%+v: %v", *st.Inject, err)
 		}
-		if !reflect.DeepEqual(back, st.Inject) {
-			t.Fatalf("%#v came back as %#v", st.Inject, back)
+		back, err := SpecOf(f).Fault()
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if !reflect.DeepEqual(back, f) {
+			t.Fatalf("%#v came back as %#v", f, back)
 		}
 	}
 }
 
 func TestASavedScheduleReplaysTheSameSteps(t *testing.T) {
 	cfg := five()
-	a := RandomSchedule(rand.New(rand.NewPCG(42, 11)), cfg, 25)
-	b := RandomSchedule(rand.New(rand.NewPCG(42, 11)), cfg, 25)
-	if !reflect.DeepEqual(a, b) {
+	sc := RandomSchedule(42, cfg, 25)
+	if b := RandomSchedule(42, cfg, 25); !reflect.DeepEqual(sc, b) {
 		t.Fatal("the same seed drew two schedules")
 	}
-	sc := ScheduleScenario("x", 42, a)
+	if n := len(sc.Steps); n != 2*25+3 || sc.Steps[n-3].Heal != "all" || sc.Steps[n-2].Check != "converged" || sc.Steps[n-1].Check != "fresh" {
+		t.Fatalf("25 rounds of a fault or heal and updates, then heal all and the two checks; got %d steps ending %+v", n, sc.Steps[max(0, n-3):])
+	}
 	data, err := sc.Marshal()
 	if err != nil {
 		t.Fatal(err)

@@ -13,32 +13,15 @@ import (
 	"github.com/herdchaos/herd/herd/topology"
 )
 
-// Step is one step of a schedule: inject a fault, heal one or all, and send updates from
-// concurrent clients, each followed by the checkers.
-type Step struct {
-	Inject  Fault  // a fault to inject, or nil
-	Label   string // names the injected fault, for a later Heal
-	Heal    string // the Label of a fault to heal
-	HealAll bool
-	Updates int // IAMATs from concurrent clients at random running servers
-}
-
-func (s Step) String() string {
-	switch {
-	case s.Inject != nil:
-		return fmt.Sprintf("inject %s as %s, %d updates", s.Inject, s.Label, s.Updates)
-	case s.Heal != "":
-		return fmt.Sprintf("heal %s, %d updates", s.Heal, s.Updates)
-	case s.HealAll:
-		return fmt.Sprintf("heal all, %d updates", s.Updates)
-	}
-	return fmt.Sprintf("%d updates", s.Updates)
-}
-
-// RandomSchedule draws steps from rng: faults from the whole catalogue, at most three in
-// force at once, each healed by a later step or by the final heal.
-func RandomSchedule(rng *rand.Rand, cfg topology.Config, steps int) []Step {
-	var out []Step
+// RandomSchedule draws a scenario of the given number of rounds from seed: in each, a
+// fault from the whole catalogue (at most three in force at once) or the heal of one,
+// then a few updates from concurrent clients, each checked; then the heal of everything
+// and the checks that nothing acknowledged was lost and no answer went back in time. It
+// is an ordinary scenario: RunScenario runs it, Marshal saves it, Shrink shrinks it.
+func RandomSchedule(seed uint64, cfg topology.Config, rounds int) *Scenario {
+	rng := rand.New(rand.NewPCG(seed, 11))
+	sc := &Scenario{Name: fmt.Sprintf("random schedule, seed %d, %d rounds", seed, rounds), Seed: seed}
+	add := func(st ScenarioStep) { sc.Steps = append(sc.Steps, st) }
 	var active []string
 	held := map[string]string{} // node -> label holding it
 	names := cfg.Names()
@@ -62,18 +45,19 @@ func RandomSchedule(rng *rand.Rand, cfg topology.Config, steps int) []Step {
 		}
 		return free[rng.IntN(len(free))], true
 	}
-	for i := range steps {
-		st := Step{Updates: 1 + rng.IntN(3)}
+	for i := range rounds {
+		updates := 1 + rng.IntN(3)
 		if len(active) > 0 && (len(active) >= 3 || rng.IntN(3) == 0) {
 			j := rng.IntN(len(active))
-			st.Heal = active[j]
+			heal := active[j]
 			active = slices.Delete(active, j, j+1)
 			for n, l := range held {
-				if l == st.Heal {
+				if l == heal {
 					delete(held, n)
 				}
 			}
-			out = append(out, st)
+			add(ScenarioStep{Heal: heal})
+			add(ScenarioStep{Updates: updates})
 			continue
 		}
 		label := fmt.Sprintf("s%d", i)
@@ -129,19 +113,21 @@ func RandomSchedule(rng *rand.Rand, cfg topology.Config, steps int) []Step {
 		case 11:
 			f = PlacesDown{Nodes: []string{names[rng.IntN(len(names))]}}
 		}
-		st.Inject, st.Label = f, label
+		spec := SpecOf(f)
+		add(ScenarioStep{Inject: &spec, As: label})
+		add(ScenarioStep{Updates: updates})
 		if _, momentary := f.(Restart); !momentary {
 			active = append(active, label)
 		}
-		out = append(out, st)
 	}
-	return out
+	add(ScenarioStep{Heal: "all"})
+	add(ScenarioStep{Check: "converged"})
+	add(ScenarioStep{Check: "fresh"})
+	return sc
 }
 
-// Runner runs steps against a cluster and checks the invariants after every one: each
-// acknowledged update reaches every server the oracle says it must by its deadline and no
-// server cut off from it; answers never go back in time. At the end it heals everything
-// and checks that no acknowledged update was lost.
+// Runner runs a scenario against a cluster (RunScenario) and keeps what its checks need:
+// each acknowledged update, the servers seen holding it, the names of injected faults.
 type Runner struct {
 	C *Cluster
 	// Clients is how many clients send updates concurrently (default 2).
@@ -178,46 +164,6 @@ func (r *Runner) init() {
 		r.labels = map[string]string{}
 		r.holders = map[string]map[string]bool{}
 	}
-}
-
-// Run runs every step, then heals and checks convergence.
-func (r *Runner) Run(ctx context.Context, steps []Step) error {
-	r.init()
-	for i, st := range steps {
-		r.Log(fmt.Sprintf("step %d: %s", i+1, st))
-		r.C.History.Note(fmt.Sprintf("step %d: %s", i+1, st))
-		if err := r.step(ctx, st); err != nil {
-			return fmt.Errorf("step %d (%s): %w", i+1, st, err)
-		}
-	}
-	r.Log("final: heal all, check convergence")
-	return r.Finish(ctx)
-}
-
-func (r *Runner) step(ctx context.Context, st Step) error {
-	c := r.C
-	switch {
-	case st.Inject != nil:
-		id, err := c.Inject(ctx, st.Inject)
-		if err != nil {
-			return err
-		}
-		r.labels[st.Label] = id
-		r.forget(st.Inject)
-	case st.Heal != "":
-		id, ok := r.labels[st.Heal]
-		if !ok {
-			return fmt.Errorf("no fault labelled %q was injected", st.Heal)
-		}
-		if err := c.Heal(ctx, id); err != nil {
-			return err
-		}
-	case st.HealAll:
-		if err := c.HealAll(ctx); err != nil {
-			return err
-		}
-	}
-	return r.Updates(ctx, st.Updates)
 }
 
 // forget drops the servers a crash or restart wipes from the holders of every update.
@@ -320,31 +266,4 @@ func ClientTime() string {
 	}
 	lastClock = t
 	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
-}
-
-// Finish heals everything and checks that every server holds, for each client, the
-// newest acknowledged update that some server still held (a crash may legitimately wipe
-// an update whose every holder crashed).
-func (r *Runner) Finish(ctx context.Context) error {
-	r.init()
-	if err := r.C.HealAll(ctx); err != nil {
-		return err
-	}
-	newest := map[string]Accepted{}
-	for _, u := range r.acked {
-		if len(r.holders[u.AT]) == 0 {
-			continue
-		}
-		if old, ok := newest[u.Client]; !ok || newerOrSame(u.AT, old.AT) {
-			newest[u.Client] = u
-		}
-	}
-	want := map[string]string{}
-	for cl, u := range newest {
-		want[cl] = u.AT
-	}
-	if err := r.C.AwaitConvergence(ctx, want, r.ConvergeWithin); err != nil {
-		return fmt.Errorf("no acknowledged IAMAT lost: %w", err)
-	}
-	return CheckFreshness(r.C.History)
 }

@@ -5,7 +5,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,8 +136,7 @@ step for step; the same seed draws the same schedule.`,
 			}
 			fmt.Fprintf(a.errOut, "seed %d (replay with --seed %d)\n", seed, seed)
 			return a.runScenario(cmd.Context(), o, func(cfg topology.Config) (*chaos.Scenario, error) {
-				sched := chaos.RandomSchedule(rand.New(rand.NewPCG(seed, 11)), cfg, steps)
-				sc := chaos.ScheduleScenario(fmt.Sprintf("random schedule, seed %d, %d steps", seed, steps), seed, sched)
+				sc := chaos.RandomSchedule(seed, cfg, steps)
 				b, err := sc.Marshal()
 				if err != nil {
 					return nil, err
