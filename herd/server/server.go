@@ -384,11 +384,16 @@ func lineBuffered(r *bufio.Reader) bool {
 // command without "\n") with io.EOF. A line over max bytes returns its first max bytes
 // and errLineTooLong.
 func readLine(r *bufio.Reader, max int, buf []byte) ([]byte, error) {
-	buf = buf[:0]
+	return appendLine(r, max, buf[:0])
+}
+
+// appendLine is readLine appending the line to buf (max bounds the line, not buf).
+func appendLine(r *bufio.Reader, max int, buf []byte) ([]byte, error) {
+	start := len(buf)
 	for {
 		chunk, err := r.ReadSlice('\n')
-		if len(buf)+len(chunk) > max {
-			return append(buf, chunk[:max-len(buf)]...), errLineTooLong
+		if n := len(buf) - start; n+len(chunk) > max {
+			return append(buf, chunk[:max-n]...), errLineTooLong
 		}
 		buf = append(buf, chunk...)
 		if err == bufio.ErrBufferFull {
@@ -423,6 +428,29 @@ func (s *Server) handle(ctx context.Context, conn net.Conn, peerSlot bool) {
 	}()
 	var buf []byte
 	var scratch []string
+	// The replies to the lines of one read, written in one write once no whole line is
+	// left (see flush); taken from replyPool for the batch only, so that a connection
+	// waiting for the network holds none.
+	var out *[]byte
+	flush := func() error {
+		if out == nil {
+			return nil
+		}
+		var err error
+		if len(*out) > 0 {
+			_, err = bufs.out.Write(*out) // the log is synced first (loggedWriter)
+		}
+		putReplies(out)
+		out = nil
+		return err
+	}
+	queue := func(b string) {
+		if out == nil {
+			out = replyPool.Get().(*[]byte)
+		}
+		*out = append(*out, b...)
+	}
+	defer flush() // a break, below, leaves replies to send
 	first := true
 	idleTimeout := s.opts.IdleTimeout
 	if peerSlot {
@@ -468,8 +496,7 @@ func (s *Server) handle(ctx context.Context, conn net.Conn, peerSlot bool) {
 			s.wire.add(logOut, id, reply)
 			s.wire.add(logEvent, id, "closing: line over "+strconv.Itoa(s.opts.MaxLineBytes)+" bytes")
 			s.wire.sync()
-			w.WriteString(reply)
-			w.Flush()
+			queue(reply)
 			return
 		}
 		if first && strings.HasPrefix(line, proto.PeerHello) {
@@ -500,15 +527,18 @@ func (s *Server) handle(ctx context.Context, conn net.Conn, peerSlot bool) {
 		reply, scratch = s.command(ctx, now, line, scratch)
 		if reply != "" {
 			s.wire.addAt(now, logOut, id, "", strings.TrimSuffix(reply, "\n"))
-			w.WriteString(reply)
+			queue(reply)
 		}
-		// Replies wait in w while whole lines wait in r, so a pipelined batch leaves in
-		// one write; once no whole line is left (a partial one may be), they go.
+		// Replies wait while whole lines wait in r, so a pipelined batch leaves in one
+		// write (and one sync of the log); once no whole line is left (a partial one may
+		// be), they go. Many big replies go before the batch ends, past maxReplies.
 		buffered = err == nil && lineBuffered(r)
-		if !buffered {
-			if w.Flush() != nil { // the log is synced first (loggedWriter)
+		if !buffered || out != nil && len(*out) >= maxReplies {
+			if flush() != nil {
 				return
 			}
+		}
+		if !buffered {
 			// The connection waits for the network, maybe for long: a big line's
 			// buffers go, so thousands of idle connections keep only small ones.
 			if cap(buf) > keepLineBuf {
@@ -526,7 +556,7 @@ func (s *Server) handle(ctx context.Context, conn net.Conn, peerSlot bool) {
 		}
 	}
 	s.wire.sync()
-	w.Flush()
+	flush()
 }
 
 // The largest line buffer and fields slice a client connection keeps while it waits.
@@ -534,6 +564,20 @@ const (
 	keepLineBuf = 4096
 	keepFields  = 64
 )
+
+// maxReplies is how many bytes of replies a client connection gathers before it writes
+// them even within a batch; replyPool keeps buffers up to that size.
+const maxReplies = 64 << 10
+
+var replyPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+func putReplies(b *[]byte) {
+	if cap(*b) > maxReplies {
+		return // grown by a huge reply: let it go
+	}
+	*b = (*b)[:0]
+	replyPool.Put(b)
+}
 
 // keepAliveAfter is how long a client connection lasts before it gets TCP keep-alive.
 const keepAliveAfter = 5 * time.Second
@@ -546,9 +590,10 @@ var connBufsPool = sync.Pool{New: func() any {
 	return b
 }}
 
-// connBufs are a client connection's buffers. Its writer writes through out, which syncs
-// the log before every write to the connection: whenever the writer sends (a Flush, or
-// a full buffer making room), every reply in it was logged first.
+// connBufs are a client connection's buffers. Replies (gathered per batch, see handle)
+// and its writer (a neighbour's link) write through out, which syncs the log before
+// every write to the connection: whatever is sent (a batch of replies, or a full buffer
+// making room), every line in it was logged first.
 type connBufs struct {
 	r   *bufio.Reader
 	w   *bufio.Writer
