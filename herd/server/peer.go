@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 
 	"math/rand/v2"
 	"net"
@@ -88,6 +89,9 @@ func linkKey(secret []byte, dir, from, to, nonceA, nonceB string) []byte {
 	m.Write([]byte("herd-link-key\x00" + dir + "\x00" + from + "\x00" + to + "\x00" + nonceA + "\x00" + nonceB))
 	return m.Sum(nil)
 }
+
+// peerReadBuf is the read buffer of a neighbour's link, at the listener.
+const peerReadBuf = 64 << 10
 
 // macEvery is how many bytes a sender writes at most before a HERD-MAC line even within
 // a batch (a long resync, a burst of queued updates): its receiver holds no more than this
@@ -386,7 +390,8 @@ func (l *link) session(ctx context.Context) error {
 	}()
 
 	l.setConnected(true)
-	reason := l.stream(ctx, conn, w, out, who, since, &lastPong, done)
+	lw := &linkWriter{s: l.s, w: deadlineWriter{conn, o.DeadAfter}, who: who, mac: out, buf: make([]byte, 0, linkWriteBuf)}
+	reason := l.stream(ctx, lw, since, &lastPong, done)
 	if ctx.Err() != nil {
 		reason = "server stopping"
 	}
@@ -488,16 +493,8 @@ func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who st
 // stream sends what the neighbour lacks (everything stored after since), then queued
 // updates and pings, until the link breaks. It returns why it stopped ("" when the reader
 // saw it first).
-func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, mac *streamMAC, who string, since uint64, lastPong *atomic.Int64, done <-chan struct{}) string {
+func (l *link) stream(ctx context.Context, w *linkWriter, since uint64, lastPong *atomic.Int64, done <-chan struct{}) string {
 	o := l.s.opts
-	// flush sends what is buffered, after its HERD-MAC line (with a secret).
-	flush := func() error {
-		if mac != nil && mac.n > 0 {
-			l.writeLine(w, nil, who, mac.next())
-		}
-		l.s.wire.sync()
-		return w.Flush()
-	}
 	// written is the mark: every update due to the neighbour with a Seq up to it has been
 	// written on this connection (the pings carry it).
 	written := since
@@ -506,17 +503,17 @@ func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, mac *
 		now := time.Now()
 		l.s.metrics.peerSent.Add(int64(len(qs)))
 		for _, q := range qs {
-			if err := l.write(w, mac, now, who, q.at); err != nil {
+			if err := w.update(now, q.at); err != nil {
 				return err
 			}
 		}
 		l.s.metrics.resyncSent.Add(int64(len(recs)))
 		for _, rec := range recs {
-			if err := l.write(w, mac, now, who, rec.AT); err != nil {
+			if err := w.update(now, rec.AT); err != nil {
 				return err
 			}
 		}
-		return flush()
+		return w.flush()
 	}
 	// sendQueued sends a batch from take and moves the mark past it.
 	sendQueued := func(batch []queued) error {
@@ -586,46 +583,93 @@ func (l *link) stream(ctx context.Context, conn net.Conn, w *bufio.Writer, mac *
 			}
 			seq++
 			line := proto.PeerPing + " " + strconv.FormatInt(seq, 10) + " " + l.s.instance + " " + strconv.FormatUint(written, 10)
-			l.writeLine(w, mac, who, line)
-			if err := flush(); err != nil {
+			w.line(line)
+			if err := w.flush(); err != nil {
 				return "ping: " + err.Error()
 			}
 		}
 	}
 }
 
-// write buffers one update's line (logged first, stamped now), "HERD-" + at + "\n", and
-// feeds it to mac; past macEvery bytes since the last HERD-MAC it adds one.
-func (l *link) write(w *bufio.Writer, mac *streamMAC, now time.Time, who string, at string) error {
-	l.s.wire.addAt(now, logOut, who, "HERD-", at)
-	if w.Available() < len("HERD-")+len(at)+1 {
-		l.s.wire.sync() // logged before the bytes leave
+// linkWriter is what a link sends after its handshake. Lines are logged, then gathered
+// in buf and written in one write a batch (or past linkWriteBuf bytes), the log synced
+// first. With a secret, each batch ends with its HERD-MAC line (and one comes every
+// macEvery bytes within a long batch); the MAC is fed the batch's bytes in one piece
+// (Poly1305 takes a batch much faster than line by line).
+type linkWriter struct {
+	s   *Server
+	w   io.Writer // the connection, each write with a deadline
+	who string
+	mac *streamMAC // nil without a secret
+	buf []byte     // lines not yet written
+	fed int        // the bytes of buf already fed to mac
+}
+
+// The most a link's writer gathers before it writes, and keeps for reuse.
+const linkWriteBuf = 32 << 10
+
+// update buffers one update's line (logged first, stamped now), "HERD-" + at + "\n".
+func (w *linkWriter) update(now time.Time, at string) error {
+	w.s.wire.addAt(now, logOut, w.who, "HERD-", at)
+	w.buf = append(append(append(w.buf, "HERD-"...), at...), '\n')
+	return w.added()
+}
+
+// line buffers one line (logged first).
+func (w *linkWriter) line(line string) error {
+	w.s.wire.add(logOut, w.who, line)
+	w.buf = append(append(w.buf, line...), '\n')
+	return w.added()
+}
+
+// added ends the batch with a HERD-MAC past macEvery bytes, and writes past linkWriteBuf.
+func (w *linkWriter) added() error {
+	if w.mac != nil && w.mac.n+len(w.buf)-w.fed >= macEvery {
+		w.seal()
 	}
-	w.WriteString("HERD-")
-	w.WriteString(at)
-	err := w.WriteByte('\n')
-	if mac != nil {
-		mac.addLine("HERD-", at)
-		if mac.n >= macEvery {
-			err = l.writeLine(w, nil, who, mac.next())
-		}
+	if len(w.buf) >= linkWriteBuf {
+		return w.write()
+	}
+	return nil
+}
+
+// seal ends the batch fed so far (if any) with its HERD-MAC line.
+func (w *linkWriter) seal() {
+	if w.mac == nil {
+		return
+	}
+	w.mac.add(w.buf[w.fed:])
+	w.fed = len(w.buf)
+	if w.mac.n == 0 {
+		return // nothing since the last one
+	}
+	line := w.mac.next()
+	w.s.wire.add(logOut, w.who, line)
+	w.buf = append(append(w.buf, line...), '\n')
+	w.fed = len(w.buf)
+}
+
+// write sends what is buffered, after the log is synced.
+func (w *linkWriter) write() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	if w.mac != nil {
+		w.mac.add(w.buf[w.fed:]) // a batch not ended yet: its tag goes on
+	}
+	w.s.wire.sync() // logged before the bytes leave
+	_, err := w.w.Write(w.buf)
+	w.buf, w.fed = w.buf[:0], 0
+	if cap(w.buf) > 2*linkWriteBuf {
+		w.buf = make([]byte, 0, linkWriteBuf) // grown by a huge line
 	}
 	return err
 }
 
-// writeLine buffers one line (logged first) and feeds it to mac (nil: none, or a
-// HERD-MAC line, which next fed already).
-func (l *link) writeLine(w *bufio.Writer, mac *streamMAC, who, line string) error {
-	l.s.wire.add(logOut, who, line)
-	if w.Available() < len(line)+1 {
-		l.s.wire.sync()
-	}
-	w.WriteString(line)
-	err := w.WriteByte('\n')
-	if mac != nil {
-		mac.addLine(line, "")
-	}
-	return err
+// flush ends the batch (with a secret) and sends it.
+func (w *linkWriter) flush() error {
+	w.seal()
+	return w.write()
 }
 
 // servePeer runs the listener side of a neighbour's link, whose first line was hello. It
@@ -781,6 +825,12 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 			}
 		}
 	}()
+	// A busy link brings many lines a read: a bigger buffer than a client's takes them
+	// in fewer reads (what the handshake left in the small one comes first).
+	r = bufio.NewReaderSize(r, peerReadBuf)
+	// The line read; with a secret, every line read since the last verified HERD-MAC and
+	// then it: the batch is fed to mac in one piece when its HERD-MAC comes (Poly1305
+	// takes a batch much faster than line by line).
 	var buf []byte
 	var scratch []string
 	var now time.Time
@@ -807,8 +857,13 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 			// for every line it waits for.)
 			conn.SetReadDeadline(time.Now().Add(o.DeadAfter))
 		}
-		raw, err := readLine(r, s.peerMaxLine, buf)
-		buf = raw
+		batch := 0 // where the line begins in buf
+		if mac != nil {
+			batch = len(buf)
+		}
+		all, err := appendLine(r, s.peerMaxLine, buf[:batch])
+		buf = all
+		raw := all[batch:]
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -825,6 +880,12 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 		scratch = proto.Fields(scratch[:0], line)
 		if mac != nil {
 			if len(scratch) > 0 && scratch[0] == proto.PeerMAC {
+				mac.add(buf[:batch]) // the batch it tags, without its own line
+				if cap(buf) > peerReadBuf {
+					buf = nil // a long batch's buffer goes
+				} else {
+					buf = buf[:0]
+				}
 				if len(scratch) != 2 || !mac.verify(raw, scratch[1]) {
 					s.log.Warn("peer link tampered with: bad HERD-MAC", "peer", from, "remote", conn.RemoteAddr().String())
 					return fmt.Sprintf("bad %s (the link was tampered with): the %d updates since the last verified one are dropped unapplied", proto.PeerMAC, len(pending))
@@ -841,10 +902,9 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 				pending = pending[:0]
 				continue
 			}
-			mac.add(raw)
-			if mac.n > macEvery+s.peerMaxLine {
+			if len(buf) > macEvery+s.peerMaxLine {
 				s.log.Warn("peer link dropped: no HERD-MAC", "peer", from, "remote", conn.RemoteAddr().String())
-				return fmt.Sprintf("%d bytes without a %s: the %d updates in them are dropped unapplied", mac.n, proto.PeerMAC, len(pending))
+				return fmt.Sprintf("%d bytes without a %s: the %d updates in them are dropped unapplied", len(buf), proto.PeerMAC, len(pending))
 			}
 		}
 		switch {
