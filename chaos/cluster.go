@@ -87,6 +87,9 @@ type Cluster struct {
 	order     []string
 	cutCount  map[Link]int
 	nodeFault map[string]string // node -> id of the crash or pause fault holding it
+	// changes are when the faults in force changed: from the start of each inject or heal
+	// to the end of its effects (Calm).
+	changes []change
 
 	// The Places emulator's query log, as far as it was read (see queryFor).
 	qmu      sync.Mutex
@@ -146,6 +149,7 @@ func (c *Cluster) Inject(ctx context.Context, f Fault) (string, error) {
 	c.nextID++
 	id := fmt.Sprintf("f%d", c.nextID)
 	af := &ActiveFault{ID: id, Fault: f, Effects: e, Since: c.History.Now()}
+	defer func() { c.changes = append(c.changes, change{af.Since, c.History.Now()}) }()
 	if err := c.apply(ctx, id, e); err != nil {
 		c.unapply(context.WithoutCancel(ctx), id, e)
 		return "", fmt.Errorf("%s: %w", f, err)
@@ -245,8 +249,10 @@ func (c *Cluster) Heal(ctx context.Context, id string) error {
 	}
 	delete(c.active, id)
 	c.order = slices.DeleteFunc(c.order, func(s string) bool { return s == id })
+	from := c.History.Now()
 	err := c.unapply(ctx, id, af.Effects)
 	c.History.FaultEnded(id, c.History.Now())
+	c.changes = append(c.changes, change{from, c.History.Now()})
 	if err != nil {
 		return fmt.Errorf("healing %s (%s): %w", id, af.Fault, err)
 	}
@@ -279,6 +285,23 @@ func (c *Cluster) Settle(ctx context.Context, prefix string) error {
 		}
 	}
 	return nil
+}
+
+// change is the time an inject or a heal took to take effect.
+type change struct{ from, to time.Duration }
+
+// Calm reports whether the faults in force stayed the same from from to to: no inject
+// or heal took effect, even in part, in between. An oracle's verdict on an update holds
+// only over such a stretch; a change in progress waits for its end (it holds c.mu).
+func (c *Cluster) Calm(from, to time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ch := range c.changes {
+		if ch.from <= to && ch.to >= from {
+			return false
+		}
+	}
+	return true
 }
 
 // Active are the faults in force, oldest first.

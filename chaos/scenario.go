@@ -43,6 +43,7 @@ type ScenarioStep struct {
 	IAMAT   *IAMATStep    `yaml:"iamat,omitempty"`
 	WHATSAT *WHATSATStep  `yaml:"whatsat,omitempty"`
 	Updates int           `yaml:"updates,omitempty"` // IAMATs from concurrent clients, each checked
+	Traffic *TrafficStep  `yaml:"traffic,omitempty"` // updates alongside the next steps
 	Wait    time.Duration `yaml:"wait,omitempty"`
 	Check   string        `yaml:"check,omitempty"` // delivered, converged, whatsat or fresh
 
@@ -75,7 +76,7 @@ var scenarioChecks = map[string]string{
 
 const defaultLocation = "+34.068930-118.445127"
 
-var stepKeys = []string{"inject", "as", "heal", "iamat", "whatsat", "updates", "wait", "check"}
+var stepKeys = []string{"inject", "as", "heal", "iamat", "whatsat", "updates", "traffic", "wait", "check"}
 
 // ParseScenario reads a scenario and checks it against the topology; errors name the
 // file and line.
@@ -141,13 +142,13 @@ func parseStep(n *yaml.Node) (ScenarioStep, error) {
 
 func (st ScenarioStep) validate(cfg topology.Config, labels map[string]bool) error {
 	actions := 0
-	for _, set := range []bool{st.Inject != nil, st.Heal != "", st.IAMAT != nil, st.WHATSAT != nil, st.Updates != 0, st.Wait != 0, st.Check != ""} {
+	for _, set := range []bool{st.Inject != nil, st.Heal != "", st.IAMAT != nil, st.WHATSAT != nil, st.Updates != 0, st.Traffic != nil, st.Wait != 0, st.Check != ""} {
 		if set {
 			actions++
 		}
 	}
 	if actions != 1 {
-		return fmt.Errorf("a step does exactly one thing (inject, heal, iamat, whatsat, updates, wait or check); this one does %d", actions)
+		return fmt.Errorf("a step does exactly one thing (inject, heal, iamat, whatsat, updates, traffic, wait or check); this one does %d", actions)
 	}
 	if st.As != "" && st.Inject == nil {
 		return fmt.Errorf("'as' names an injected fault; this step injects none")
@@ -204,6 +205,8 @@ func (st ScenarioStep) validate(cfg topology.Config, labels map[string]bool) err
 		}
 	case st.Updates < 0:
 		return fmt.Errorf("updates must be positive")
+	case st.Traffic != nil:
+		return st.Traffic.validate()
 	case st.Wait < 0:
 		return fmt.Errorf("wait must be positive")
 	case st.Check != "":
@@ -274,7 +277,34 @@ func (r *Runner) RunScenario(ctx context.Context, sc *Scenario) (Verdict, error)
 		step ScenarioStep
 		rep  client.WhatsatReply
 	}
+	// Traffic runs alongside the steps after it; a check step (and the end of the
+	// scenario, however it ends) waits for it and reports it.
+	tctx, stopTraffic := context.WithCancel(ctx)
+	var running []*traffic
+	join := func() {
+		for _, tr := range running {
+			summary, err := tr.wait()
+			cr := result(tr.step, "delivered", err)
+			v.Checks = append(v.Checks, cr)
+			verdict := "ok (" + summary + ")"
+			if !cr.OK {
+				verdict = "FAILED: " + cr.Error
+			}
+			log(fmt.Sprintf("  traffic of line %d: %s", tr.step.Line, verdict))
+			c.History.Note(fmt.Sprintf("check delivered (traffic, line %d): %s", tr.step.Line, verdict))
+		}
+		running = nil
+	}
+	defer func() {
+		stopTraffic()
+		for _, tr := range running {
+			<-tr.done
+		}
+	}()
 	for i, st := range sc.Steps {
+		if st.Check != "" {
+			join()
+		}
 		desc := describeStep(st)
 		log(fmt.Sprintf("step %d (line %d): %s", i+1, st.Line, desc))
 		c.History.Note(fmt.Sprintf("step %d: %s", i+1, desc))
@@ -307,8 +337,10 @@ func (r *Runner) RunScenario(ctx context.Context, sc *Scenario) (Verdict, error)
 			if err != nil {
 				return v, fail(err)
 			}
+			r.mu.Lock()
 			r.acked = append(r.acked, u)
-			r.holders[u.AT] = map[string]bool{u.Origin: true}
+			r.mu.Unlock()
+			r.hold(u, Delivery{u.Origin: u.At})
 			pending = append(pending, u)
 		case st.WHATSAT != nil:
 			w := st.WHATSAT
@@ -321,6 +353,8 @@ func (r *Runner) RunScenario(ctx context.Context, sc *Scenario) (Verdict, error)
 		case st.Updates > 0:
 			err := r.Updates(ctx, st.Updates)
 			v.Checks = append(v.Checks, result(st, "delivered", err))
+		case st.Traffic != nil:
+			running = append(running, r.startTraffic(tctx, st))
 		case st.Wait > 0:
 			t := time.NewTimer(st.Wait)
 			select {
@@ -335,9 +369,7 @@ func (r *Runner) RunScenario(ctx context.Context, sc *Scenario) (Verdict, error)
 			case "delivered":
 				for _, u := range pending {
 					got, derr := c.AwaitDelivery(ctx, u)
-					for s := range got {
-						r.holders[u.AT][s] = true
-					}
+					r.hold(u, got)
 					if derr == nil {
 						derr = c.CheckNotDelivered(ctx, u)
 					}
@@ -365,6 +397,7 @@ func (r *Runner) RunScenario(ctx context.Context, sc *Scenario) (Verdict, error)
 			c.History.Note(fmt.Sprintf("check %s (line %d): %s", cr.Check, cr.Line, verdict))
 		}
 	}
+	join()
 	return v, nil
 }
 
@@ -428,6 +461,8 @@ func describeStep(st ScenarioStep) string {
 		return fmt.Sprintf("WHATSAT %s at %s", st.WHATSAT.Client, st.WHATSAT.Server)
 	case st.Updates > 0:
 		return fmt.Sprintf("%d updates from concurrent clients", st.Updates)
+	case st.Traffic != nil:
+		return st.Traffic.String()
 	case st.Wait > 0:
 		return "wait " + st.Wait.String()
 	}

@@ -125,3 +125,24 @@ func TestTimelineShowsLanesFaultsAndSightings(t *testing.T) {
 		}
 	}
 }
+
+func TestTrafficStepsParseAndRefuseNonsense(t *testing.T) {
+	cfg := five()
+	sc, err := ParseScenario("t", []byte("steps:\n  - traffic: {clients: 3, every: 20ms, for: 4s}\n  - inject: {kind: crash, nodes: [Holiday]}\n  - check: delivered\n"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr := sc.Steps[0].Traffic; tr == nil || tr.Clients != 3 || tr.Every != 20*time.Millisecond || tr.For != 4*time.Second {
+		t.Fatalf("traffic step read as %+v", sc.Steps[0].Traffic)
+	}
+	for bad, want := range map[string]string{
+		"steps:\n  - traffic: {clients: 3}\n":              "needs for",
+		"steps:\n  - traffic: {for: 1s, clients: 100}\n":   "clients: 1 to 64",
+		"steps:\n  - traffic: {for: 1s}\n    updates: 3\n": "exactly one thing",
+		"steps:\n  - traffic: {for: 1s, every: -1s}\n":     "every must be positive",
+	} {
+		if _, err := ParseScenario("t", []byte(bad), cfg); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want an error saying %q", bad, err, want)
+		}
+	}
+}

@@ -142,6 +142,7 @@ type Runner struct {
 	mu      sync.Mutex
 	labels  map[string]string          // step label -> fault id
 	holders map[string]map[string]bool // AT line -> servers confirmed to hold it
+	wiped   map[string]time.Duration   // server -> when a crash, stop or restart last wiped it
 	acked   []Accepted
 }
 
@@ -163,6 +164,7 @@ func (r *Runner) init() {
 	if r.labels == nil {
 		r.labels = map[string]string{}
 		r.holders = map[string]map[string]bool{}
+		r.wiped = map[string]time.Duration{}
 	}
 }
 
@@ -172,9 +174,29 @@ func (r *Runner) forget(f Fault) {
 	if err != nil {
 		return
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, n := range slices.Concat(e.Crash, e.Stop, e.Restart) {
 		for _, h := range r.holders {
 			delete(h, n)
+		}
+		r.wiped[n] = r.C.History.Now()
+	}
+}
+
+// hold records the servers seen holding u (got: when each was seen), but not one that a
+// crash wiped after it was seen there (a sighting can be recorded after the crash).
+func (r *Runner) hold(u Accepted, got Delivery) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.holders[u.AT]
+	if h == nil {
+		h = map[string]bool{}
+		r.holders[u.AT] = h
+	}
+	for s, when := range got {
+		if wiped, ok := r.wiped[s]; !ok || wiped < when {
+			h[s] = true
 		}
 	}
 }
@@ -213,16 +235,12 @@ func (r *Runner) Updates(ctx context.Context, n int) error {
 			defer func() { <-sem }()
 			u, err := r.C.Update(ctx, j.node, j.client, "+34.068930-118.445127", j.tm)
 			if err == nil {
-				var got Delivery
-				got, err = r.C.AwaitDelivery(ctx, u)
 				r.mu.Lock()
 				r.acked = append(r.acked, u)
-				h := map[string]bool{}
-				for s := range got {
-					h[s] = true
-				}
-				r.holders[u.AT] = h
 				r.mu.Unlock()
+				var got Delivery
+				got, err = r.C.AwaitDelivery(ctx, u)
+				r.hold(u, got)
 			}
 			if err == nil {
 				err = r.C.CheckNotDelivered(ctx, u)

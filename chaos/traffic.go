@@ -1,0 +1,177 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// TrafficStep is updates from concurrent clients that run alongside the steps after it,
+// so faults land on updates in flight:
+//
+//   - traffic: {clients: 3, every: 20ms, for: 4s}
+//   - inject: {kind: crash, nodes: [Holiday]}     # while the traffic runs
+//
+// Each update is checked as the updates step checks it (delivery to every server the
+// oracle names, by its deadline, and none cut off), but only when the faults in force
+// did not change while it was in flight: the oracle cannot judge an update a crash or a
+// heal caught half-way. Those are left to the convergence check, which still requires
+// the newest acknowledged update of each client that some surviving server held. A check
+// step waits for running traffic to end, then reports it as a delivered check at the
+// traffic's line.
+type TrafficStep struct {
+	Clients int           `yaml:"clients,omitempty"` // default 2
+	Every   time.Duration `yaml:"every,omitempty"`   // each client's pause between updates, default 50ms
+	For     time.Duration `yaml:"for"`
+}
+
+func (t TrafficStep) String() string {
+	return fmt.Sprintf("traffic: %d clients, an update every %v each, for %v, alongside the next steps",
+		t.clients(), t.every(), t.For)
+}
+
+func (t TrafficStep) clients() int {
+	if t.Clients <= 0 {
+		return 2
+	}
+	return t.Clients
+}
+
+func (t TrafficStep) every() time.Duration {
+	if t.Every <= 0 {
+		return 50 * time.Millisecond
+	}
+	return t.Every
+}
+
+func (t TrafficStep) validate() error {
+	switch {
+	case t.For <= 0:
+		return errors.New("traffic needs for: how long it runs (e.g. 3s)")
+	case t.For > 10*time.Minute:
+		return errors.New("traffic for more than 10 minutes")
+	case t.Clients < 0 || t.Clients > 64:
+		return errors.New("traffic clients: 1 to 64")
+	case t.Every < 0:
+		return errors.New("traffic every must be positive")
+	}
+	return nil
+}
+
+// traffic is one traffic step while it runs and once it is over.
+type traffic struct {
+	step ScenarioStep
+	done chan struct{}
+
+	mu                     sync.Mutex
+	sent, judged, inflight int
+	errs                   []error
+}
+
+// startTraffic starts a traffic step's clients; each draws its servers and client ids from
+// a generator of its own, seeded from the scenario's seed, the step's line and its index.
+func (r *Runner) startTraffic(ctx context.Context, st ScenarioStep) *traffic {
+	tr := &traffic{step: st, done: make(chan struct{})}
+	t := st.Traffic
+	end := time.Now().Add(t.For)
+	var wg sync.WaitGroup
+	checking := make(chan struct{}, trafficCheckers)
+	for i := range t.clients() {
+		rng := rand.New(rand.NewPCG(r.C.Seed, uint64(st.Line)<<16|uint64(i)))
+		wg.Go(func() {
+			for ctx.Err() == nil && time.Now().Before(end) {
+				// The client sends at its pace; the checks follow on their own.
+				if u, from, ok := tr.send(ctx, r, rng); ok {
+					wg.Go(func() {
+						checking <- struct{}{}
+						defer func() { <-checking }()
+						tr.judge(ctx, r, u, from)
+					})
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(t.every()):
+				}
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(tr.done)
+	}()
+	return tr
+}
+
+// trafficCheckers bounds the updates of one traffic step being checked at once.
+const trafficCheckers = 16
+
+// send sends one update at a running server.
+func (tr *traffic) send(ctx context.Context, r *Runner, rng *rand.Rand) (Accepted, time.Duration, bool) {
+	c := r.C
+	var up []string
+	o := c.Oracle()
+	for _, n := range c.Nodes() {
+		if o.Up(n) {
+			up = append(up, n)
+		}
+	}
+	if len(up) == 0 {
+		return Accepted{}, 0, false
+	}
+	node, client := up[rng.IntN(len(up))], r.ClientIDs[rng.IntN(len(r.ClientIDs))]
+	from := c.History.Now()
+	u, err := c.Update(ctx, node, client, defaultLocation, ClientTime())
+	if err != nil {
+		// A server a crash caught mid-request fails it: the herd's error only in calm.
+		tr.record(ctx.Err() != nil || !c.Calm(from, c.History.Now()), err)
+		return Accepted{}, 0, false
+	}
+	r.mu.Lock()
+	r.acked = append(r.acked, u)
+	r.mu.Unlock()
+	return u, from, true
+}
+
+// judge checks one update sent at from, as the updates step does, unless the faults
+// changed while it was in flight.
+func (tr *traffic) judge(ctx context.Context, r *Runner, u Accepted, from time.Duration) {
+	c := r.C
+	got, err := c.AwaitDelivery(ctx, u)
+	r.hold(u, got)
+	if err == nil {
+		err = c.CheckNotDelivered(ctx, u)
+	}
+	tr.record(ctx.Err() != nil || !c.Calm(from, c.History.Now()), err)
+}
+
+// record counts one update: judged by the oracle (err its verdict), or caught in flight
+// by a change of the faults.
+func (tr *traffic) record(inflight bool, err error) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.sent++
+	if inflight {
+		tr.inflight++
+		return
+	}
+	tr.judged++
+	if err != nil {
+		tr.errs = append(tr.errs, err)
+	}
+}
+
+// wait waits for the traffic to end and returns its verdict.
+func (tr *traffic) wait() (string, error) {
+	<-tr.done
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	summary := fmt.Sprintf("%d updates: %d judged by the oracle, %d in flight while the faults changed (left to the convergence check)",
+		tr.sent, tr.judged, tr.inflight)
+	if len(tr.errs) == 0 {
+		return summary, nil
+	}
+	return summary, fmt.Errorf("%s; %d failed: %w", summary, len(tr.errs), errors.Join(tr.errs[:min(3, len(tr.errs))]...))
+}
