@@ -84,6 +84,7 @@ Scenario steps (one action each):
   - iamat: {server: Welsh, client: phone, location: "+34.068930-118.445127"}   # time: now
   - whatsat: {server: Hands, client: phone, radius: "10", bound: 5}
   - updates: 10                    # IAMATs from concurrent clients, each checked
+  - traffic: {clients: 3, every: 20ms, for: 4s}   # updates alongside the next steps; a check waits for it
   - wait: 2s
   - check: delivered               # or converged, whatsat, fresh
 
