@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -16,9 +17,10 @@ import (
 // SourceRoot finds the herd's source tree (the module that holds cmd/herd) from the
 // working directory, so backends build our herd from the code they run with.
 func SourceRoot(ctx context.Context) (string, error) {
-	hasHerd := func(root string) bool {
-		_, err := os.Stat(filepath.Join(root, "cmd", "herd"))
-		return err == nil
+	hasHerd := func(root string) bool { // this module, not any with a cmd/herd
+		b, err := os.ReadFile(filepath.Join(root, "go.mod"))
+		m := modulePath.FindSubmatch(b)
+		return err == nil && m != nil && string(m[1]) == ModulePath
 	}
 	// This module (the repository's own suite and tools)...
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
@@ -40,6 +42,8 @@ func SourceRoot(ctx context.Context) (string, error) {
 
 // ModulePath is this module's path, which a user's module requires.
 const ModulePath = "github.com/herdchaos/herd"
+
+var modulePath = regexp.MustCompile(`(?m)^module\s+(\S+)\s*$`)
 
 // GoBuild compiles package pkg of the tree at root into out, with extra environment
 // (GOOS=linux CGO_ENABLED=0 for an image) and, when overlay is not "", the source files

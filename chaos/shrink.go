@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/herdchaos/herd/herd/topology"
 )
@@ -21,40 +22,77 @@ type Shrunk struct {
 	Trials   int       // how many runs it took, the first included
 }
 
-// failure is the name of a verdict's first failed check and what it said ("" if none).
-func failure(v Verdict) (string, string) {
+// A signature says which failure a run had, so that a smaller scenario counts only when
+// it fails the same way: the same check, reported for the same step of the original
+// scenario, with the same kind of message (its text before the first colon, digits
+// left out: "delivery to every reachable server", "convergence", "whatsat check", ...).
+type signature struct {
+	check string
+	step  int // index in the original scenario's steps; -1 if not found
+	kind  string
+}
+
+// failure is the signature of a verdict's first failed check and what it said (check
+// "" if none). origin maps the run's steps to the original's.
+func failure(v Verdict, sc *Scenario, origin []int) (signature, string) {
 	for _, c := range v.Checks {
-		if !c.OK {
-			return c.Check, c.Error
+		if c.OK {
+			continue
 		}
+		sig := signature{check: c.Check, step: -1, kind: c.Error}
+		if i := strings.IndexByte(sig.kind, ':'); i >= 0 {
+			sig.kind = sig.kind[:i]
+		}
+		sig.kind = strings.TrimSpace(strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return -1
+			}
+			return r
+		}, sig.kind))
+		for k, st := range sc.Steps {
+			if st.Line == c.Line {
+				sig.step = origin[k]
+			}
+		}
+		return sig, c.Error
 	}
-	return "", ""
+	return signature{}, ""
 }
 
 // Shrink removes steps and operations from a failing scenario while it still fails the
-// same check, as delta debugging does: it first runs the scenario as it is (a failure
-// that does not come back is not shrunk), then tries to drop halves, quarters, ... down to
-// single steps, then to bisect the count of each updates step. Check steps stay, and so does a final
-// "heal: all" before them (without it a convergence check fails for the wrong reason);
-// dropping an inject drops the heals of its name. It stops after maxTrials runs, or when
+// same way (the same check, for the same step, with the same kind of message), as delta
+// debugging does: it first runs the scenario as it is (a failure that does not come back
+// is not shrunk), then tries to drop halves, quarters, ... down to single steps, then to
+// bisect the count of each updates step. Checks and heals stay (without its heal a fault
+// stays in force, and a convergence check fails for the wrong reason); dropping an inject
+// drops the heals of its name. It stops after maxTrials runs, the first included, or when
 // ctx ends, with the smallest failing scenario found so far. log gets a line per run.
 func Shrink(ctx context.Context, sc *Scenario, cfg topology.Config, trial Trial, maxTrials int, log func(string)) (Shrunk, error) {
 	if log == nil {
 		log = func(string) {}
 	}
+	sc, err := ParseScenario(sc.Name, mustMarshal(sc), cfg) // with line numbers
+	if err != nil {
+		return Shrunk{}, err
+	}
+	origin := make([]int, len(sc.Steps)) // best's steps, as indices into sc's
+	for i := range origin {
+		origin[i] = i
+	}
 	v, err := trial(ctx, sc)
 	if err != nil {
 		return Shrunk{}, fmt.Errorf("running the scenario as it is: %w", err)
 	}
-	want, msg := failure(v)
-	if want == "" {
+	want, msg := failure(v, sc, origin)
+	if want.check == "" {
 		return Shrunk{}, errors.New("the scenario passes every check: there is no failure to shrink")
 	}
-	best := Shrunk{Scenario: sc, Failure: want, Error: msg, Trials: 1}
-	log(fmt.Sprintf("shrink: %d steps fail check %s; trying smaller ones", len(sc.Steps), want))
+	best := Shrunk{Scenario: sc, Failure: want.check, Error: msg, Trials: 1}
+	log(fmt.Sprintf("shrink: %d steps fail check %s (%s); trying smaller ones", len(sc.Steps), want.check, want.kind))
 
-	// try runs a candidate and keeps it when it fails the same check.
-	try := func(cand *Scenario, what string) bool {
+	// try runs a candidate (its steps: the original's at indices from) and keeps it when
+	// it fails the same way.
+	try := func(cand *Scenario, from []int, what string) bool {
 		if best.Trials >= maxTrials || ctx.Err() != nil {
 			return false
 		}
@@ -65,20 +103,20 @@ func Shrink(ctx context.Context, sc *Scenario, cfg topology.Config, trial Trial,
 		}
 		best.Trials++
 		v, err := trial(ctx, cand)
-		got, msg := failure(v)
+		got, msg := failure(v, cand, from)
 		kept := err == nil && got == want
 		verdict := "passes: kept the step(s)"
 		switch {
 		case err != nil:
 			verdict = "could not run (" + err.Error() + "): kept the step(s)"
 		case kept:
-			verdict = "still fails " + want + ": dropped"
-		case got != "":
-			verdict = "fails " + got + " instead: kept the step(s)"
+			verdict = "still fails " + want.check + " the same way: dropped"
+		case got.check != "":
+			verdict = fmt.Sprintf("fails otherwise (%s at step %d: %s): kept the step(s)", got.check, got.step+1, got.kind)
 		}
 		log(fmt.Sprintf("shrink: trial %d, %s (%d steps): %s", best.Trials, what, len(cand.Steps), verdict))
 		if kept {
-			best.Scenario, best.Error = cand, msg
+			best.Scenario, best.Error, origin = cand, msg, from
 		}
 		return kept
 	}
@@ -90,7 +128,8 @@ func Shrink(ctx context.Context, sc *Scenario, cfg topology.Config, trial Trial,
 		progress := false
 		for start := 0; start < len(units); {
 			end := min(start+size, len(units))
-			if try(without(best.Scenario, units[start:end]), "without steps "+stepRange(units[start:end])) {
+			cand, from := without(best.Scenario, origin, units[start:end])
+			if try(cand, from, "without steps "+stepRange(units[start:end])) {
 				units = removable(best.Scenario)
 				progress = true
 				continue // the same start now names the steps after the dropped ones
@@ -117,7 +156,7 @@ func Shrink(ctx context.Context, sc *Scenario, cfg topology.Config, trial Trial,
 			mid := (lo + hi) / 2
 			cand := clone(best.Scenario)
 			cand.Steps[i].Updates = mid
-			if try(cand, fmt.Sprintf("step %d with %d updates instead of %d", i+1, mid, hi)) {
+			if try(cand, origin, fmt.Sprintf("step %d with %d updates instead of %d", i+1, mid, hi)) {
 				hi = mid
 			} else {
 				lo = mid + 1
@@ -129,19 +168,11 @@ func Shrink(ctx context.Context, sc *Scenario, cfg topology.Config, trial Trial,
 	return best, nil
 }
 
-// removable are the indices of the steps Shrink may drop: all but checks and the final
-// heal of everything before them.
+// removable are the indices of the steps Shrink may drop: all but checks and heals.
 func removable(sc *Scenario) []int {
-	tail := len(sc.Steps)
-	for tail > 0 && sc.Steps[tail-1].Check != "" {
-		tail--
-	}
-	if tail > 0 && sc.Steps[tail-1].Heal == "all" {
-		tail--
-	}
 	var out []int
-	for i, st := range sc.Steps[:tail] {
-		if st.Check == "" {
+	for i, st := range sc.Steps {
+		if st.Check == "" && st.Heal == "" {
 			out = append(out, i)
 		}
 	}
@@ -149,8 +180,8 @@ func removable(sc *Scenario) []int {
 }
 
 // without is sc without the steps at indices drop, and without the heals of the faults
-// those steps named.
-func without(sc *Scenario, drop []int) *Scenario {
+// those steps named; from maps its steps to the original's, as origin maps sc's.
+func without(sc *Scenario, origin, drop []int) (*Scenario, []int) {
 	gone := map[string]bool{}
 	for _, i := range drop {
 		if as := sc.Steps[i].As; as != "" {
@@ -158,13 +189,15 @@ func without(sc *Scenario, drop []int) *Scenario {
 		}
 	}
 	out := &Scenario{Name: sc.Name, Seed: sc.Seed}
+	var from []int
 	for i, st := range sc.Steps {
 		if slices.Contains(drop, i) || (st.Heal != "" && gone[st.Heal]) {
 			continue
 		}
 		out.Steps = append(out.Steps, st)
+		from = append(from, origin[i])
 	}
-	return out
+	return out, from
 }
 
 func clone(sc *Scenario) *Scenario {

@@ -81,7 +81,7 @@ func TestShrinkKeepsOnlyTheStepsTheFailureNeeds(t *testing.T) {
 	for _, st := range got.Scenario.Steps {
 		kept = append(kept, describeStep(st))
 	}
-	want := []string{"inject partition", "inject crash", "3 updates", "heal all", "check converged", "check fresh"}
+	want := []string{"inject partition", "inject crash", "3 updates", "heal crash", "heal cut", "heal all", "check converged", "check fresh"}
 	if len(kept) != len(want) {
 		t.Fatalf("shrunk to %d steps %q, want %d like %q\n%s", len(kept), kept, len(want), want, strings.Join(log, "\n"))
 	}
@@ -108,5 +108,59 @@ func TestShrinkRefusesAPassingScenario(t *testing.T) {
 	runs := 0
 	if _, err := Shrink(context.Background(), sc, cfg, fakeTrial(&runs), 10, nil); err == nil || runs != 1 {
 		t.Errorf("a passing scenario: err %v after %d runs, want an error after 1", err, runs)
+	}
+}
+
+// A smaller scenario that fails the same check for another reason (here: the WHATSAT it
+// checks, or the IAMAT before it, dropped) is not the same failure, and is not kept.
+func TestShrinkKeepsTheFailureNotJustTheCheckName(t *testing.T) {
+	cfg := topology.Default("127.0.0.1")
+	sc, err := ParseScenario("w", []byte(`steps:
+  - inject: {kind: latency, links: ["Goloman<->Hands"], latency: 50ms}
+    as: slow
+  - iamat: {server: Goloman, client: a}
+  - updates: 2
+  - whatsat: {server: Hands, client: a}
+  - heal: slow
+  - check: whatsat
+`), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trial := func(_ context.Context, sc *Scenario) (Verdict, error) {
+		iamat, whatsat := false, false
+		var v Verdict
+		for _, st := range sc.Steps {
+			switch {
+			case st.IAMAT != nil:
+				iamat = true
+			case st.WHATSAT != nil:
+				whatsat = true
+			case st.Check == "whatsat":
+				msg := "WHATSAT correctness at Hands: 3 results, more than the bound 2"
+				switch {
+				case !whatsat:
+					msg = "whatsat check: no WHATSAT before it"
+				case !iamat:
+					msg = "whatsat check: no acknowledged IAMAT for a"
+				}
+				v.Checks = append(v.Checks, CheckResult{Line: st.Line, Check: "whatsat", Error: msg})
+			}
+		}
+		return v, nil
+	}
+	got, err := Shrink(context.Background(), sc, cfg, trial, 50, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, st := range got.Scenario.Steps {
+		kept = append(kept, st.String())
+	}
+	if len(kept) != 3 || got.Scenario.Steps[0].IAMAT == nil || got.Scenario.Steps[1].WHATSAT == nil {
+		t.Errorf("shrunk to %q, want the IAMAT, the WHATSAT and the check", kept)
+	}
+	if !strings.HasPrefix(got.Error, "WHATSAT correctness") {
+		t.Errorf("the shrunk scenario fails with %q, not the original failure", got.Error)
 	}
 }

@@ -15,11 +15,11 @@ import (
 //   - traffic: {clients: 3, every: 20ms, for: 4s}
 //   - inject: {kind: crash, nodes: [Holiday]}     # while the traffic runs
 //
-// Each update is checked as the updates step checks it (delivery to every server the
-// oracle names, by its deadline, and none cut off), but only when the faults in force
-// did not change while it was in flight: the oracle cannot judge an update a crash or a
-// heal caught half-way. Those are left to the convergence check, which still requires
-// the newest acknowledged update of each client that some surviving server held. A check
+// Each update, from a client of its own, is checked as the updates step checks it
+// (delivery to every server the oracle names, by its deadline, and none cut off), but
+// only when the faults in force did not change while it was in flight: the oracle cannot
+// judge an update a crash or a heal caught half-way. Those are left to the convergence
+// check, which requires every one that some surviving server was seen holding. A check
 // step waits for running traffic to end, then reports it as a delivered check at the
 // traffic's line.
 type TrafficStep struct {
@@ -69,6 +69,15 @@ type traffic struct {
 	mu                     sync.Mutex
 	sent, judged, inflight int
 	errs                   []error
+	ids                    int
+}
+
+// next numbers the traffic's clients.
+func (tr *traffic) next() int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.ids++
+	return tr.ids
 }
 
 // startTraffic starts a traffic step's clients; each draws its servers and client ids from
@@ -111,6 +120,7 @@ const trafficCheckers = 16
 // send sends one update at a running server.
 func (tr *traffic) send(ctx context.Context, r *Runner, rng *rand.Rand) (Accepted, time.Duration, bool) {
 	c := r.C
+	from := c.History.Now() // before the oracle: a change after it makes the update in flight
 	var up []string
 	o := c.Oracle()
 	for _, n := range c.Nodes() {
@@ -121,8 +131,11 @@ func (tr *traffic) send(ctx context.Context, r *Runner, rng *rand.Rand) (Accepte
 	if len(up) == 0 {
 		return Accepted{}, 0, false
 	}
-	node, client := up[rng.IntN(len(up))], r.ClientIDs[rng.IntN(len(r.ClientIDs))]
-	from := c.History.Now()
+	// A client of its own per update: the convergence check then requires every update
+	// some surviving server was seen holding, not only each shared client's newest (an
+	// update a fault caught in flight is judged there, or nowhere).
+	node := up[rng.IntN(len(up))]
+	client := fmt.Sprintf("traffic-%x-%d-%d", c.Seed&0xffffff, tr.step.Line, tr.next())
 	u, err := c.Update(ctx, node, client, defaultLocation, ClientTime())
 	if err != nil {
 		// A server a crash caught mid-request fails it: the herd's error only in calm.

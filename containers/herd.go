@@ -210,7 +210,7 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 	if !opts.Detached {
 		h.ownerPID = os.Getpid()
 		if err := startReaper(); err != nil { // removes what we leave, however we end
-			return nil, err
+			opts.Progress(fmt.Sprintf("warning: %v: a killed run leaves its containers until the next run's sweep", err))
 		}
 	}
 	defer func() {

@@ -15,17 +15,19 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// The reaper removes what a process's herds left when the process ends, however it ends:
-// a clean exit, Ctrl-C (the terminal signals the whole process group, and a second Ctrl-C
-// makes Ginkgo skip its cleanup), SIGKILL, a panic. It is this same executable run again
+// The reaper removes what a process's herds left when the process ends: a clean exit,
+// Ctrl-C (the terminal signals the whole process group, and a second Ctrl-C makes Ginkgo
+// skip its cleanup), SIGKILL, a panic. (Not when the whole session or cgroup is killed at
+// once, as a CI job's timeout may do: then the next run's sweep of stale runs does it.) It is this same executable run again
 // in a session of its own, so the terminal's signals do not reach it; it holds the read
 // end of a pipe whose write end only its owner holds, and the pipe's end of file is its
 // owner's exit. It then removes every container and network labelled with the owner's pid
 // and host, and watches a while longer for what Docker was still creating when the owner
 // died. Ryuk does the same for testcontainers, but its image cannot be pulled here.
 //
-// The executable's own code never runs in the reaper: init below takes over first, and
-// only when reaperEnv is set, which no one but startReaper sets.
+// In the reaper, the executable's main (or its tests) never runs: init below takes over
+// once the packages containers imports are initialised, and only when reaperEnv is set,
+// which no one but startReaper sets.
 
 const reaperEnv = "HERD_CHAOS_REAPER_FOR" // the owner's pid
 
@@ -40,13 +42,16 @@ func init() {
 	}
 }
 
-// startReaper starts this process's reaper, once.
+// startReaper starts this process's reaper, once. Without one (it could not start), a
+// run still removes its own at its end, and the next run sweeps what a killed one left.
 func startReaper() error {
 	reaperOnce.Do(func() {
-		exe, err := os.Executable()
-		if err != nil {
-			reaperErr = fmt.Errorf("the reaper: %w", err)
-			return
+		exe := "/proc/self/exe" // this very binary, even if its file was removed (go run)
+		if _, err := os.Stat(exe); err != nil {
+			if exe, err = os.Executable(); err != nil {
+				reaperErr = fmt.Errorf("the reaper: %w", err)
+				return
+			}
 		}
 		r, w, err := os.Pipe()
 		if err != nil {

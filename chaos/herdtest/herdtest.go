@@ -126,8 +126,8 @@ func StartE(t T, opts ...Option) (*Herd, error) {
 		return nil, err
 	}
 	c := chaos.NewCluster(b, o.seed)
-	if o.herd.Name != "" {
-		c.Claims = o.herd.Claims
+	if !o.herd.IsOurs() {
+		c.Claims = o.herd.Claims // held only to the extensions it claims
 	}
 	h := &Herd{Cluster: c, t: t, newest: map[string]chaos.Accepted{}}
 	t.Logf("herdtest: a herd of %d servers is up (seed %d)", len(c.Nodes()), o.seed)

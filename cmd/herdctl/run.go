@@ -296,7 +296,13 @@ func (a *app) runScenario(ctx context.Context, o runOptions, load func(topology.
 		fmt.Fprintf(a.out, "%d checks: %d passed, %d failed\n", len(verdict.Checks), len(verdict.Checks)-failed, failed)
 	}
 	if runErr == nil && failed > 0 && o.shrink > 0 {
-		runErr = a.shrink(ctx, c, sc, dir, o.shrink)
+		if sess != nil {
+			// Shrinking heals between runs, and would heal the faults of 'herdctl inject'
+			// too, and run its trials without them.
+			fmt.Fprintln(a.errOut, "not shrinking: the herd is the one 'herdctl up' brought up, with its faults; shrink on a herd of the run's own ('herdctl down' first)")
+		} else {
+			runErr = a.shrink(ctx, c, sc, dir, o.shrink)
+		}
 	}
 	if runErr != nil {
 		return runErr
@@ -323,6 +329,7 @@ func (a *app) shrink(ctx context.Context, c *chaos.Cluster, sc *chaos.Scenario, 
 	}
 	trial := func(ctx context.Context, cand *chaos.Scenario) (chaos.Verdict, error) {
 		tc := chaos.NewCluster(b, seed)
+		tc.Timing, tc.Claims = c.Timing, c.Claims
 		v, err := chaos.RunScenario(ctx, tc, cand, nil)
 		if werr := whole(tc); werr != nil {
 			err = errors.Join(err, fmt.Errorf("the herd did not settle after it: %w", werr))
@@ -330,7 +337,7 @@ func (a *app) shrink(ctx context.Context, c *chaos.Cluster, sc *chaos.Scenario, 
 		return v, err
 	}
 	fmt.Fprintf(a.errOut, "shrinking, in at most %d more runs of the scenario\n", trials)
-	got, err := chaos.Shrink(ctx, sc, c.Config(), trial, trials+1, func(s string) { fmt.Fprintln(a.errOut, s) })
+	got, err := chaos.Shrink(ctx, sc, c.Config(), trial, trials, func(s string) { fmt.Fprintln(a.errOut, s) })
 	if err != nil {
 		return fmt.Errorf("shrinking: %w", err)
 	}

@@ -125,7 +125,7 @@ func TestInterruptedRunsLeaveNoContainerAndNoNetwork(t *testing.T) {
 		for _, r := range before {
 			existed[r.ID] = true
 		}
-		phase, err := interrupt(ginkgo, suite, filepath.Join(dir, strconv.Itoa(i)), seed+uint64(i), m)
+		phase, pids, err := interrupt(ginkgo, suite, filepath.Join(dir, strconv.Itoa(i)), seed+uint64(i), m)
 		if err != nil {
 			t.Fatalf("run %d (%v): %v", i+1, m, err)
 		}
@@ -140,7 +140,9 @@ func TestInterruptedRunsLeaveNoContainerAndNoNetwork(t *testing.T) {
 			}
 			left = left[:0]
 			for _, r := range now {
-				if !existed[r.ID] {
+				// This run's: made by one of its processes (another run on this Docker, a
+				// herd that is up, is none of this test's business).
+				if !existed[r.ID] && pids[r.PID] {
 					left = append(left, r)
 				}
 			}
@@ -162,18 +164,25 @@ func TestInterruptedRunsLeaveNoContainerAndNoNetwork(t *testing.T) {
 }
 
 // interrupt runs the suite and interrupts it at moment m; it returns the last line the
-// run printed before the interruption (the phase it was in).
-func interrupt(ginkgo, suite, arts string, seed uint64, m moment) (string, error) {
+// run printed before the interruption (the phase it was in) and the pids of the run's
+// processes (its process group, as seen every half second and at the interruption).
+func interrupt(ginkgo, suite, arts string, seed uint64, m moment) (string, map[string]bool, error) {
 	cmd := exec.Command(ginkgo, "run", "--no-color", suite)
 	cmd.Env = append(os.Environ(), "HERD_BACKEND=containers", "HERD_ARTIFACTS="+arts, fmt.Sprintf("HERD_SEED=%d", seed))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
-		return "", err
+		return "", nil, err
+	}
+	pids := map[string]bool{}
+	watch := func() {
+		for _, p := range groupPIDs(cmd.Process.Pid) {
+			pids[strconv.Itoa(p)] = true
+		}
 	}
 	var mu sync.Mutex
 	last := "(nothing printed yet)"
@@ -205,11 +214,18 @@ func interrupt(ginkgo, suite, arts string, seed uint64, m moment) (string, error
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	group := -cmd.Process.Pid
-	select {
-	case <-exited:
-		return "", fmt.Errorf("the suite ended by itself before %v: make the moments earlier", m.after)
-	case <-time.After(m.after):
+	deadline := time.After(m.after)
+	for waiting := true; waiting; {
+		watch()
+		select {
+		case <-exited:
+			return "", nil, fmt.Errorf("the suite ended by itself before %v: make the moments earlier", m.after)
+		case <-deadline:
+			waiting = false
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
+	watch()
 	mu.Lock()
 	phase := fmt.Sprintf("%d specs passed; the last line: %s", specs, last)
 	mu.Unlock()
@@ -225,12 +241,38 @@ func interrupt(ginkgo, suite, arts string, seed uint64, m moment) (string, error
 	}
 	select {
 	case <-exited:
-		return phase, nil
+		return phase, pids, nil
 	case <-time.After(3 * time.Minute):
 		syscall.Kill(group, syscall.SIGKILL)
 		<-exited
-		return phase, fmt.Errorf("still running 3 minutes after %s", m.how)
+		return phase, pids, fmt.Errorf("still running 3 minutes after %s", m.how)
 	}
+}
+
+// groupPIDs are the processes of process group pgid now (field 5 of /proc/PID/stat).
+func groupPIDs(pgid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...: comm may hold spaces, so count after its ')'.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 2 && f[2] == strconv.Itoa(pgid) {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // sweep removes what a failed run left, so the next run starts clean.
