@@ -80,8 +80,8 @@ func (tr *traffic) next() int {
 	return tr.ids
 }
 
-// startTraffic starts a traffic step's clients; each draws its servers and client ids from
-// a generator of its own, seeded from the scenario's seed, the step's line and its index.
+// startTraffic starts a traffic step's clients; each draws its servers from a generator
+// of its own, seeded from the scenario's seed, the step's line and its index.
 func (r *Runner) startTraffic(ctx context.Context, st ScenarioStep) *traffic {
 	tr := &traffic{step: st, done: make(chan struct{})}
 	t := st.Traffic
