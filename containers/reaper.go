@@ -18,10 +18,10 @@ import (
 // The reaper removes what a process's herds left when the process ends: a clean exit,
 // Ctrl-C (the terminal signals the whole process group, and a second Ctrl-C makes Ginkgo
 // skip its cleanup), SIGKILL, a panic. (Not when the whole session or cgroup is killed at
-// once, as a CI job's timeout may do: then the next run's sweep of stale runs does it.) It is this same executable run again
-// in a session of its own, so the terminal's signals do not reach it; it holds the read
-// end of a pipe whose write end only its owner holds, and the pipe's end of file is its
-// owner's exit. It then removes every container and network labelled with the owner's pid
+// once, as a CI job's timeout may do: then the next run's sweep of stale runs does it.)
+// It is this same executable run again in a session of its own, so the terminal's
+// signals do not reach it; it holds the read end of a pipe whose write end only its owner
+// holds, and the pipe's end of file is its owner's exit. It then removes every container and network labelled with the owner's pid
 // and host, and watches a while longer for what Docker was still creating when the owner
 // died. Ryuk does the same for testcontainers, but its image cannot be pulled here.
 //
