@@ -31,13 +31,16 @@ func SaveArtifacts(ctx context.Context, c *Cluster, dir string) error {
 			errs = append(errs, fmt.Errorf("logs of %s: %w", n, err))
 		}
 		for name, b := range logs {
-			errs = append(errs, os.WriteFile(filepath.Join(dir, n+"-"+notFile.ReplaceAllString(filepath.Base(name), "_")), ShortLog(b), 0o644))
+			errs = append(errs, os.WriteFile(filepath.Join(dir, n+"-"+FileName(filepath.Base(name))), ShortLog(b), 0o644))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// notFile are the characters an artifact's file name does without.
+// FileName makes s a file name: each run of characters other than letters, digits, '.',
+// '_' and '-' becomes one '_' (a spec's or a test's name, for its artifacts' folder).
+func FileName(s string) string { return notFile.ReplaceAllString(s, "_") }
+
 var notFile = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // Logs kept as artifacts are cut to what a reader needs: a server's log after a busy

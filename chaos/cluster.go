@@ -287,6 +287,15 @@ func (c *Cluster) Settle(ctx context.Context, prefix string) error {
 	return nil
 }
 
+// HealAndSettle heals every fault, then settles the herd (Settle): the herd is whole
+// again, as between specs, tests or the trials of a shrink.
+func (c *Cluster) HealAndSettle(ctx context.Context, prefix string) error {
+	if err := c.HealAll(ctx); err != nil {
+		return err
+	}
+	return c.Settle(ctx, prefix)
+}
+
 // change is the time an inject or a heal took to take effect.
 type change struct{ from, to time.Duration }
 

@@ -305,7 +305,7 @@ func (r *Runner) RunScenario(ctx context.Context, sc *Scenario) (Verdict, error)
 		if st.Check != "" {
 			join()
 		}
-		desc := describeStep(st)
+		desc := st.String()
 		log(fmt.Sprintf("step %d (line %d): %s", i+1, st.Line, desc))
 		c.History.Note(fmt.Sprintf("step %d: %s", i+1, desc))
 		fail := func(err error) error { return fmt.Errorf("step %d (line %d, %s): %w", i+1, st.Line, desc, err) }
@@ -337,10 +337,7 @@ func (r *Runner) RunScenario(ctx context.Context, sc *Scenario) (Verdict, error)
 			if err != nil {
 				return v, fail(err)
 			}
-			r.mu.Lock()
-			r.acked = append(r.acked, u)
-			r.mu.Unlock()
-			r.hold(u, Delivery{u.Origin: u.At})
+			r.accept(u)
 			pending = append(pending, u)
 		case st.WHATSAT != nil:
 			w := st.WHATSAT
@@ -368,12 +365,7 @@ func (r *Runner) RunScenario(ctx context.Context, sc *Scenario) (Verdict, error)
 			switch st.Check {
 			case "delivered":
 				for _, u := range pending {
-					got, derr := c.AwaitDelivery(ctx, u)
-					r.hold(u, got)
-					if derr == nil {
-						derr = c.CheckNotDelivered(ctx, u)
-					}
-					if derr != nil && err == nil {
+					if derr := r.follow(ctx, u); derr != nil && err == nil {
 						err = derr
 					}
 				}
@@ -413,7 +405,7 @@ func result(st ScenarioStep, check string, err error) CheckResult {
 func (r *Runner) newest() map[string]string {
 	newest := map[string]string{}
 	for _, u := range r.acked {
-		if len(r.holders[u.AT]) == 0 {
+		if !r.held(u) {
 			continue
 		}
 		if old, ok := newest[u.Client]; !ok || newerOrSame(u.AT, old) {
@@ -442,9 +434,7 @@ func (r *Runner) checkLastWhatsat(ctx context.Context, st ScenarioStep, rep clie
 }
 
 // String says what a step does, in a few words.
-func (st ScenarioStep) String() string { return describeStep(st) }
-
-func describeStep(st ScenarioStep) string {
+func (st ScenarioStep) String() string {
 	switch {
 	case st.Inject != nil:
 		f, _ := st.Inject.Fault()

@@ -140,9 +140,9 @@ type Runner struct {
 	Log func(string)
 
 	mu      sync.Mutex
-	labels  map[string]string          // step label -> fault id
-	holders map[string]map[string]bool // AT line -> servers confirmed to hold it
-	wiped   map[string]time.Duration   // server -> when a crash, stop or restart last wiped it
+	labels  map[string]string        // step label -> fault id
+	holders map[string]Delivery      // AT line -> servers seen holding it, and when
+	wiped   map[string]time.Duration // server -> when a crash, stop or restart last wiped it
 	acked   []Accepted
 }
 
@@ -163,12 +163,13 @@ func (r *Runner) init() {
 	}
 	if r.labels == nil {
 		r.labels = map[string]string{}
-		r.holders = map[string]map[string]bool{}
+		r.holders = map[string]Delivery{}
 		r.wiped = map[string]time.Duration{}
 	}
 }
 
-// forget drops the servers a crash or restart wipes from the holders of every update.
+// forget notes when a crash, stop or restart wiped its servers: what they were seen
+// holding before counts no more (held).
 func (r *Runner) forget(f Fault) {
 	e, err := f.Effects(r.C.cfg)
 	if err != nil {
@@ -177,40 +178,70 @@ func (r *Runner) forget(f Fault) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, n := range slices.Concat(e.Crash, e.Stop, e.Restart) {
-		for _, h := range r.holders {
-			delete(h, n)
-		}
 		r.wiped[n] = r.C.History.Now()
 	}
 }
 
-// hold records the servers seen holding u (got: when each was seen), but not one that a
-// crash wiped after it was seen there (a sighting can be recorded after the crash).
+// accept records an acknowledged update, held by its origin.
+func (r *Runner) accept(u Accepted) {
+	r.mu.Lock()
+	r.acked = append(r.acked, u)
+	r.mu.Unlock()
+	r.hold(u, Delivery{u.Origin: u.At})
+}
+
+// hold records the servers seen holding u, and when (the latest sighting of each).
 func (r *Runner) hold(u Accepted, got Delivery) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	h := r.holders[u.AT]
 	if h == nil {
-		h = map[string]bool{}
+		h = Delivery{}
 		r.holders[u.AT] = h
 	}
 	for s, when := range got {
+		h[s] = max(h[s], when)
+	}
+}
+
+// held reports whether some server was seen holding u since the last wipe of that server
+// (the caller holds r.mu).
+func (r *Runner) held(u Accepted) bool {
+	for s, when := range r.holders[u.AT] {
 		if wiped, ok := r.wiped[s]; !ok || wiped < when {
-			h[s] = true
+			return true
 		}
 	}
+	return false
+}
+
+// follow checks an acknowledged update: it reaches every server the oracle says it must
+// by its deadline, and none cut off from it; whoever was seen holding it is recorded.
+func (r *Runner) follow(ctx context.Context, u Accepted) error {
+	got, err := r.C.AwaitDelivery(ctx, u)
+	r.hold(u, got)
+	if err != nil {
+		return err
+	}
+	return r.C.CheckNotDelivered(ctx, u)
+}
+
+// running are the servers the oracle says are up now.
+func (r *Runner) running() []string {
+	o := r.C.Oracle()
+	var up []string
+	for _, n := range r.C.Nodes() {
+		if o.Up(n) {
+			up = append(up, n)
+		}
+	}
+	return up
 }
 
 // Updates sends n IAMATs from concurrent clients at running servers and checks each.
 func (r *Runner) Updates(ctx context.Context, n int) error {
 	r.init()
-	o := r.C.Oracle()
-	var up []string
-	for _, name := range r.C.Nodes() {
-		if o.Up(name) {
-			up = append(up, name)
-		}
-	}
+	up := r.running()
 	if len(up) == 0 || n == 0 {
 		return nil
 	}
@@ -233,17 +264,10 @@ func (r *Runner) Updates(ctx context.Context, n int) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			u, err := r.C.Update(ctx, j.node, j.client, "+34.068930-118.445127", j.tm)
+			u, err := r.C.Update(ctx, j.node, j.client, defaultLocation, j.tm)
 			if err == nil {
-				r.mu.Lock()
-				r.acked = append(r.acked, u)
-				r.mu.Unlock()
-				var got Delivery
-				got, err = r.C.AwaitDelivery(ctx, u)
-				r.hold(u, got)
-			}
-			if err == nil {
-				err = r.C.CheckNotDelivered(ctx, u)
+				r.accept(u)
+				err = r.follow(ctx, u)
 			}
 			if err != nil {
 				mu.Lock()

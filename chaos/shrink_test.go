@@ -79,7 +79,7 @@ func TestShrinkKeepsOnlyTheStepsTheFailureNeeds(t *testing.T) {
 	}
 	var kept []string
 	for _, st := range got.Scenario.Steps {
-		kept = append(kept, describeStep(st))
+		kept = append(kept, st.String())
 	}
 	want := []string{"inject partition", "inject crash", "3 updates", "heal crash", "heal cut", "heal all", "check converged", "check fresh"}
 	if len(kept) != len(want) {

@@ -121,13 +121,7 @@ const trafficCheckers = 16
 func (tr *traffic) send(ctx context.Context, r *Runner, rng *rand.Rand) (Accepted, time.Duration, bool) {
 	c := r.C
 	from := c.History.Now() // before the oracle: a change after it makes the update in flight
-	var up []string
-	o := c.Oracle()
-	for _, n := range c.Nodes() {
-		if o.Up(n) {
-			up = append(up, n)
-		}
-	}
+	up := r.running()
 	if len(up) == 0 {
 		return Accepted{}, 0, false
 	}
@@ -142,22 +136,15 @@ func (tr *traffic) send(ctx context.Context, r *Runner, rng *rand.Rand) (Accepte
 		tr.record(ctx.Err() != nil || !c.Calm(from, c.History.Now()), err)
 		return Accepted{}, 0, false
 	}
-	r.mu.Lock()
-	r.acked = append(r.acked, u)
-	r.mu.Unlock()
+	r.accept(u)
 	return u, from, true
 }
 
 // judge checks one update sent at from, as the updates step does, unless the faults
 // changed while it was in flight.
 func (tr *traffic) judge(ctx context.Context, r *Runner, u Accepted, from time.Duration) {
-	c := r.C
-	got, err := c.AwaitDelivery(ctx, u)
-	r.hold(u, got)
-	if err == nil {
-		err = c.CheckNotDelivered(ctx, u)
-	}
-	tr.record(ctx.Err() != nil || !c.Calm(from, c.History.Now()), err)
+	err := r.follow(ctx, u)
+	tr.record(ctx.Err() != nil || !r.C.Calm(from, r.C.History.Now()), err)
 }
 
 // record counts one update: judged by the oracle (err its verdict), or caught in flight

@@ -67,31 +67,20 @@ func SweepAll(ctx context.Context) (Swept, error) {
 // interrupted or killed run left behind. Live runs, other machines' runs and detached
 // herds (herdctl up) are left alone.
 func SweepStale(ctx context.Context, cli *client.Client) (Swept, error) {
-	f := client.Filters{}.Add("label", labelManaged+"=true")
-	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	all, err := Managed(ctx, cli)
 	if err != nil {
-		return Swept{}, fmt.Errorf("listing containers: %w", err)
-	}
-	nets, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
-	if err != nil {
-		return Swept{}, fmt.Errorf("listing networks: %w", err)
+		return Swept{}, err
 	}
 	host, _ := os.Hostname()
 	stale := map[string]bool{}
-	consider := func(labels map[string]string) {
-		pid, err := strconv.Atoi(labels[labelPID])
-		if err != nil || pid <= 0 || labels[labelHost] != host {
-			return
+	for _, r := range all {
+		pid, err := strconv.Atoi(r.PID)
+		if err != nil || pid <= 0 || r.Host != host {
+			continue
 		}
 		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-			stale[labels[labelRun]] = true
+			stale[r.Run] = true
 		}
-	}
-	for _, c := range list.Items {
-		consider(c.Labels)
-	}
-	for _, n := range nets.Items {
-		consider(n.Labels)
 	}
 	var total Swept
 	var errs []error
@@ -107,7 +96,7 @@ func SweepStale(ctx context.Context, cli *client.Client) (Swept, error) {
 // Resource is a container or network the framework made.
 type Resource struct {
 	Kind, ID, Name string // Kind: "container" or "network"
-	Run, PID       string // its labels: the run, and the process that owns it
+	Run, PID, Host string // its labels: the run, and the process that owns it and its machine
 }
 
 // Managed lists every container and network the framework made that exists now.
@@ -123,14 +112,14 @@ func Managed(ctx context.Context, cli *client.Client) ([]Resource, error) {
 		if len(c.Names) > 0 {
 			name = c.Names[0]
 		}
-		out = append(out, Resource{Kind: "container", ID: c.ID, Name: name, Run: c.Labels[labelRun], PID: c.Labels[labelPID]})
+		out = append(out, Resource{Kind: "container", ID: c.ID, Name: name, Run: c.Labels[labelRun], PID: c.Labels[labelPID], Host: c.Labels[labelHost]})
 	}
 	nets, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
 	if err != nil {
 		return nil, fmt.Errorf("listing networks: %w", err)
 	}
 	for _, n := range nets.Items {
-		out = append(out, Resource{Kind: "network", ID: n.ID, Name: n.Name, Run: n.Labels[labelRun], PID: n.Labels[labelPID]})
+		out = append(out, Resource{Kind: "network", ID: n.ID, Name: n.Name, Run: n.Labels[labelRun], PID: n.Labels[labelPID], Host: n.Labels[labelHost]})
 	}
 	return out, nil
 }

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -237,10 +236,7 @@ var _ = AfterEach(func(ctx SpecContext) {
 			return // no spec follows (the mutation campaign): AfterSuite removes the herd as it is
 		}
 	}
-	err := cluster.HealAll(ctx)
-	if err == nil {
-		err = trySettle(ctx, cluster)
-	}
+	err := cluster.HealAndSettle(ctx, id("settle")+"-")
 	if err == nil {
 		return
 	}
@@ -273,11 +269,9 @@ func trySettle(ctx context.Context, c *chaos.Cluster) error {
 	return c.Settle(ctx, id("settle")+"-")
 }
 
-var notFile = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
-
 // specDir is where the current spec's artifacts go if it fails.
 func specDir() string {
-	name := notFile.ReplaceAllString(CurrentSpecReport().FullText(), "_")
+	name := chaos.FileName(CurrentSpecReport().FullText())
 	if len(name) > 120 {
 		name = name[:120]
 	}

@@ -14,11 +14,9 @@ package herdtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sync"
 	"time"
 
@@ -99,7 +97,7 @@ func Start(t T, opts ...Option) *Herd {
 // StartE is Start returning the error instead of failing the test.
 func StartE(t T, opts ...Option) (*Herd, error) {
 	t.Helper()
-	o := options{backend: "containers", seed: uint64(time.Now().UnixNano()), timeout: 5 * time.Minute}
+	o := options{backend: "containers", seed: uint64(time.Now().UnixNano()), timeout: 5 * time.Minute, artifacts: os.TempDir()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -126,19 +124,14 @@ func StartE(t T, opts ...Option) (*Herd, error) {
 		return nil, err
 	}
 	c := chaos.NewCluster(b, o.seed)
-	if !o.herd.IsOurs() {
-		c.Claims = o.herd.Claims // held only to the extensions it claims
-	}
+	c.Claims = o.herd.Claims // a described herd is held only to the extensions it claims
 	h := &Herd{Cluster: c, t: t, newest: map[string]chaos.Accepted{}}
 	t.Logf("herdtest: a herd of %d servers is up (seed %d)", len(c.Nodes()), o.seed)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		if t.Failed() {
-			dir := filepath.Join(o.artifacts, "herdtest-"+notFile.ReplaceAllString(t.Name(), "_")+"-"+fmt.Sprint(o.seed))
-			if o.artifacts == "" {
-				dir = filepath.Join(os.TempDir(), filepath.Base(dir))
-			}
+			dir := filepath.Join(o.artifacts, "herdtest-"+chaos.FileName(t.Name())+"-"+fmt.Sprint(o.seed))
 			if err := chaos.SaveArtifacts(ctx, c, dir); err != nil {
 				t.Logf("herdtest: artifacts: %v", err)
 			}
@@ -150,8 +143,6 @@ func StartE(t T, opts ...Option) (*Herd, error) {
 	})
 	return h, nil
 }
-
-var notFile = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // ClientID is a client id unique to this herd: prefix, the seed and a counter.
 func (h *Herd) ClientID(prefix string) string {
@@ -199,5 +190,5 @@ func (h *Herd) AwaitConverged(ctx context.Context, within time.Duration) error {
 // Reset heals every fault and waits until an update at each server reaches every other:
 // between tests that share one herd.
 func (h *Herd) Reset(ctx context.Context) error {
-	return errors.Join(h.HealAll(ctx), h.Settle(ctx, h.ClientID("settle")+"-"))
+	return h.HealAndSettle(ctx, h.ClientID("settle")+"-")
 }

@@ -322,7 +322,7 @@ func (a *app) shrink(ctx context.Context, c *chaos.Cluster, sc *chaos.Scenario, 
 	// whole heals what a run left and waits until every server's update reaches all others.
 	whole := func(c *chaos.Cluster) error {
 		n++
-		return errors.Join(c.HealAll(ctx), c.Settle(ctx, fmt.Sprintf("shrink-%x-%d-", seed&0xffffff, n)))
+		return c.HealAndSettle(ctx, fmt.Sprintf("shrink-%x-%d-", seed&0xffffff, n))
 	}
 	if err := whole(c); err != nil {
 		return fmt.Errorf("shrinking: the herd did not settle after the run: %w", err)

@@ -555,8 +555,7 @@ func (s *Server) handle(ctx context.Context, conn net.Conn, peerSlot bool) {
 			return
 		}
 	}
-	s.wire.sync()
-	flush()
+	s.wire.sync() // the replies go in the deferred flush
 }
 
 // The largest line buffer and fields slice a client connection keeps while it waits.
