@@ -5,6 +5,8 @@ package chaos
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -108,269 +110,6 @@ func toxicOn(cfg topology.Config, links []Link, t Toxic) (Effects, error) {
 	return e, nil
 }
 
-// Latency delays what each link carries by Latency ± Jitter.
-type Latency struct {
-	Links           []Link
-	Latency, Jitter time.Duration
-}
-
-func (f Latency) String() string {
-	return fmt.Sprintf("latency %s %v±%v", linkNames(f.Links), f.Latency, f.Jitter)
-}
-
-// Effects implements Fault.
-func (f Latency) Effects(cfg topology.Config) (Effects, error) {
-	return toxicOn(cfg, f.Links, Toxic{"latency", "upstream", map[string]int{"latency": ms(f.Latency), "jitter": ms(f.Jitter)}})
-}
-
-// Bandwidth limits each link to KBps kilobytes per second.
-type Bandwidth struct {
-	Links []Link
-	KBps  int
-}
-
-func (f Bandwidth) String() string {
-	return fmt.Sprintf("bandwidth %s %dKB/s", linkNames(f.Links), f.KBps)
-}
-
-// Effects implements Fault.
-func (f Bandwidth) Effects(cfg topology.Config) (Effects, error) {
-	return toxicOn(cfg, f.Links, Toxic{"bandwidth", "upstream", map[string]int{"rate": f.KBps}})
-}
-
-// Slicer cuts what each link carries into pieces of about AverageBytes, Delay apart.
-type Slicer struct {
-	Links         []Link
-	AverageBytes  int
-	SizeVariation int
-	Delay         time.Duration
-}
-
-func (f Slicer) String() string {
-	return fmt.Sprintf("slicer %s %dB/%v", linkNames(f.Links), f.AverageBytes, f.Delay)
-}
-
-// Effects implements Fault.
-func (f Slicer) Effects(cfg topology.Config) (Effects, error) {
-	return toxicOn(cfg, f.Links, Toxic{"slicer", "upstream", map[string]int{
-		"average_size": f.AverageBytes, "size_variation": f.SizeVariation, "delay": int(f.Delay / time.Microsecond)}})
-}
-
-// SlowClose delays the closing of each link's connections.
-type SlowClose struct {
-	Links []Link
-	Delay time.Duration
-}
-
-func (f SlowClose) String() string {
-	return fmt.Sprintf("slow_close %s %v", linkNames(f.Links), f.Delay)
-}
-
-// Effects implements Fault.
-func (f SlowClose) Effects(cfg topology.Config) (Effects, error) {
-	return toxicOn(cfg, f.Links, Toxic{"slow_close", "upstream", map[string]int{"delay": ms(f.Delay)}})
-}
-
-// ResetPeer resets each link's connections After their start (TCP RST).
-type ResetPeer struct {
-	Links []Link
-	After time.Duration
-}
-
-func (f ResetPeer) String() string {
-	return fmt.Sprintf("reset_peer %s after %v", linkNames(f.Links), f.After)
-}
-
-// Effects implements Fault.
-func (f ResetPeer) Effects(cfg topology.Config) (Effects, error) {
-	return toxicOn(cfg, f.Links, Toxic{"reset_peer", "upstream", map[string]int{"timeout": ms(f.After)}})
-}
-
-// BlackHole keeps each link's connections open but drops everything, both ways.
-type BlackHole struct{ Links []Link }
-
-func (f BlackHole) String() string { return "black_hole " + linkNames(f.Links) }
-
-// Effects implements Fault.
-func (f BlackHole) Effects(cfg topology.Config) (Effects, error) {
-	e, err := toxicOn(cfg, f.Links, Toxic{"timeout", "upstream", map[string]int{"timeout": 0}})
-	if err != nil {
-		return e, err
-	}
-	for _, l := range f.Links {
-		e.Toxics = append(e.Toxics, LinkToxic{l, Toxic{"timeout", "downstream", map[string]int{"timeout": 0}}})
-	}
-	return e, nil
-}
-
-// Cut disables links (one direction each: a one-way cut when only A->B is listed).
-type Cut struct{ Links []Link }
-
-func (f Cut) String() string { return "cut " + linkNames(f.Links) }
-
-// Effects implements Fault.
-func (f Cut) Effects(cfg topology.Config) (Effects, error) {
-	if err := checkLinks(cfg, f.Links); err != nil {
-		return Effects{}, err
-	}
-	return Effects{Cut: slices.Clone(f.Links)}, nil
-}
-
-// Partition cuts every link between servers of different groups. Servers in no group
-// form a group of their own.
-type Partition struct{ Groups [][]string }
-
-func (f Partition) String() string {
-	var g []string
-	for _, grp := range f.Groups {
-		g = append(g, strings.Join(grp, ","))
-	}
-	return "partition " + strings.Join(g, " | ")
-}
-
-// Effects implements Fault.
-func (f Partition) Effects(cfg topology.Config) (Effects, error) {
-	group := map[string]int{}
-	for i, grp := range f.Groups {
-		for _, n := range grp {
-			if err := checkNode(cfg, n); err != nil {
-				return Effects{}, err
-			}
-			if _, dup := group[n]; dup {
-				return Effects{}, fmt.Errorf("partition: %s is in two groups", n)
-			}
-			group[n] = i
-		}
-	}
-	for _, n := range cfg.Names() {
-		if _, ok := group[n]; !ok {
-			group[n] = -1
-		}
-	}
-	var e Effects
-	for _, l := range cfg.Links() {
-		if group[l[0]] != group[l[1]] {
-			e.Cut = append(e.Cut, Link{l[0], l[1]}, Link{l[1], l[0]})
-		}
-	}
-	return e, nil
-}
-
-// Isolate cuts every link into and out of a server (its Places link stays).
-type Isolate struct{ Node string }
-
-func (f Isolate) String() string { return "isolate " + f.Node }
-
-// Effects implements Fault.
-func (f Isolate) Effects(cfg topology.Config) (Effects, error) {
-	if err := checkNode(cfg, f.Node); err != nil {
-		return Effects{}, err
-	}
-	var e Effects
-	for _, p := range cfg.Server(f.Node).Neighbours() {
-		e.Cut = append(e.Cut, Link{f.Node, p}, Link{p, f.Node})
-	}
-	return e, nil
-}
-
-// Crash SIGKILLs a server; healing starts it again (with no state: it must resync).
-type Crash struct{ Node string }
-
-func (f Crash) String() string { return "crash " + f.Node }
-
-// Effects implements Fault.
-func (f Crash) Effects(cfg topology.Config) (Effects, error) {
-	return Effects{Crash: []string{f.Node}}, checkNode(cfg, f.Node)
-}
-
-// Stop stops a server gracefully (SIGTERM); healing starts it again.
-type Stop struct{ Node string }
-
-func (f Stop) String() string { return "stop " + f.Node }
-
-// Effects implements Fault.
-func (f Stop) Effects(cfg topology.Config) (Effects, error) {
-	return Effects{Stop: []string{f.Node}}, checkNode(cfg, f.Node)
-}
-
-// Pause freezes a server (SIGSTOP, docker pause); healing resumes it.
-type Pause struct{ Node string }
-
-func (f Pause) String() string { return "pause " + f.Node }
-
-// Effects implements Fault.
-func (f Pause) Effects(cfg topology.Config) (Effects, error) {
-	return Effects{Pause: []string{f.Node}}, checkNode(cfg, f.Node)
-}
-
-// Restart SIGKILLs a server and starts it again at once.
-type Restart struct{ Node string }
-
-func (f Restart) String() string { return "restart " + f.Node }
-
-// Effects implements Fault.
-func (f Restart) Effects(cfg topology.Config) (Effects, error) {
-	return Effects{Restart: []string{f.Node}}, checkNode(cfg, f.Node)
-}
-
-func placesLinks(cfg topology.Config, nodes []string) ([]Link, error) {
-	if len(nodes) == 0 {
-		nodes = cfg.Names()
-	}
-	var out []Link
-	for _, n := range nodes {
-		if err := checkNode(cfg, n); err != nil {
-			return nil, err
-		}
-		out = append(out, Link{n, Places})
-	}
-	return out, nil
-}
-
-// PlacesSlow delays the Places link of each node (all when none are named).
-type PlacesSlow struct {
-	Nodes   []string
-	Latency time.Duration
-}
-
-func (f PlacesSlow) String() string {
-	return fmt.Sprintf("places_slow %s %v", nodesOrAll(f.Nodes), f.Latency)
-}
-
-// Effects implements Fault.
-func (f PlacesSlow) Effects(cfg topology.Config) (Effects, error) {
-	links, err := placesLinks(cfg, f.Nodes)
-	if err != nil {
-		return Effects{}, err
-	}
-	return toxicOn(cfg, links, Toxic{"latency", "downstream", map[string]int{"latency": ms(f.Latency)}})
-}
-
-// PlacesDown cuts the Places link of each node (all when none are named).
-type PlacesDown struct{ Nodes []string }
-
-func (f PlacesDown) String() string { return "places_down " + nodesOrAll(f.Nodes) }
-
-// Effects implements Fault.
-func (f PlacesDown) Effects(cfg topology.Config) (Effects, error) {
-	links, err := placesLinks(cfg, f.Nodes)
-	return Effects{Cut: links}, err
-}
-
-// PlacesError makes the Places upstream answer every request with Status (an API status
-// such as OVER_QUERY_LIMIT, or HTTP500).
-type PlacesError struct{ Status string }
-
-func (f PlacesError) String() string { return "places_error " + f.Status }
-
-// Effects implements Fault.
-func (f PlacesError) Effects(topology.Config) (Effects, error) {
-	if f.Status == "" {
-		return Effects{}, fmt.Errorf("places_error needs a status")
-	}
-	return Effects{PlacesFail: f.Status}, nil
-}
-
 func nodesOrAll(n []string) string {
 	if len(n) == 0 {
 		return "all"
@@ -397,3 +136,230 @@ func AllLinks(cfg topology.Config) []Link {
 	}
 	return out
 }
+
+func placesLinks(cfg topology.Config, nodes []string) ([]Link, error) {
+	if len(nodes) == 0 {
+		nodes = cfg.Names()
+	}
+	var out []Link
+	for _, n := range nodes {
+		if err := checkNode(cfg, n); err != nil {
+			return nil, err
+		}
+		out = append(out, Link{n, Places})
+	}
+	return out, nil
+}
+
+// Kind is one fault kind of type F, declared once, in a file of its own
+// (fault_latency.go, ...), and registered from that file's init with Register, as
+// Toxiproxy registers its toxics. Everything that lists kinds derives from the
+// registry: FaultSpec.Fault, SpecOf, FaultKinds, KindNames, RandomSchedule's draw and
+// herdctl's fault commands. What the fault means for the oracle is F's Effects.
+type Kind[F Fault] struct {
+	// Name is the kind in scenario files, the state file and the history ("slow_close");
+	// F's String starts with it.
+	Name string
+	// Takes says which FaultSpec fields the kind takes (FaultKinds, herdctl's help).
+	Takes string
+	// Parse builds the fault from its data form, checking the parameters (not the
+	// topology: Effects does).
+	Parse func(FaultSpec) (F, error)
+	// Spec is the data form of a fault (SpecOf fills in the Kind).
+	Spec func(F) FaultSpec
+	// Draw picks a fault of this kind for RandomSchedule. It may return one of another
+	// kind when this one cannot be drawn (Draw.NoFreeNode). Nil exactly when NotDrawn.
+	Draw func(*Draw) Fault
+	// Slot is the kind's place in RandomSchedule's draw: each round that injects picks one
+	// of the drawn kinds' slots, 0..n-1, uniformly. Changing a slot changes the schedule
+	// of every seed.
+	Slot int
+	// NotDrawn says the kind is never drawn in random schedules.
+	NotDrawn bool
+	// Command is the kind's herdctl command.
+	Command Command
+}
+
+// Command is how herdctl offers a kind: "herdctl NAME ARGS [flags]".
+type Command struct {
+	Name    string // "slow-close"
+	Short   string // one line of help
+	Example string // optional
+	Args    Args
+	Flags   []Flag   // spec fields given as flags
+	Values  []string // completions of the argument, for ArgsStatus
+}
+
+// Args is the form of a herdctl fault command's arguments, and the FaultSpec field they
+// fill.
+type Args string
+
+// The argument forms.
+const (
+	ArgsLinks   Args = "LINK..."        // one or more A->B or A<->B: Links
+	ArgsServer  Args = "SERVER"         // exactly one server: Nodes
+	ArgsServers Args = "[SERVER...]"    // any number of servers, none meaning all: Nodes
+	ArgsGroups  Args = "GROUP GROUP..." // two or more groups A,B,C: Groups
+	ArgsStatus  Args = "STATUS"         // one status: Status
+)
+
+// Flag is a FaultSpec field given as a herdctl flag named as the field is in scenario
+// files (latency, jitter, after, delay: durations; rate, size, variation: numbers).
+type Flag struct {
+	Field    string
+	Usage    string
+	Duration time.Duration // the default of a duration field
+	Int      int           // the default of a number field
+}
+
+// kind is a registered Kind with its type erased.
+type kind struct {
+	name, takes string
+	parse       func(FaultSpec) (Fault, error)
+	spec        func(Fault) FaultSpec
+	draw        func(*Draw) Fault // nil: not drawn
+	slot        int
+	command     Command
+}
+
+var (
+	kinds       = map[string]*kind{}       // by name
+	kindsByType = map[reflect.Type]*kind{} // by the fault's type, for SpecOf
+)
+
+// Register adds a fault kind to the catalogue. It is meant for package init, and panics
+// when the name or type is taken, a drawn kind's slot is taken, or a part is missing.
+func Register[F Fault](k Kind[F]) {
+	typ := reflect.TypeFor[F]()
+	fail := func(what string) { panic(fmt.Sprintf("chaos: fault kind %q (%v): %s", k.Name, typ, what)) }
+	switch {
+	case k.Name == "":
+		fail("no name")
+	case typ.Kind() == reflect.Interface:
+		fail("the type must be a concrete fault type")
+	case k.Takes == "":
+		fail("no Takes (the help line)")
+	case k.Parse == nil:
+		fail("no Parse (spec -> value)")
+	case k.Spec == nil:
+		fail("no Spec (value -> spec)")
+	case k.Draw == nil && !k.NotDrawn:
+		fail("no Draw: give a generator or say NotDrawn")
+	case k.Draw != nil && k.NotDrawn:
+		fail("both a Draw and NotDrawn")
+	case k.NotDrawn && k.Slot != 0:
+		fail("a Slot but NotDrawn")
+	case k.Slot < 0:
+		fail("a negative Slot")
+	case k.Command.Name == "" || k.Command.Short == "" || k.Command.Args == "":
+		fail("no herdctl Command (name, short help and args)")
+	}
+	if _, dup := kinds[k.Name]; dup {
+		fail("registered twice")
+	}
+	if other, dup := kindsByType[typ]; dup {
+		fail("type already registered as " + other.name)
+	}
+	for _, other := range kinds {
+		if k.Draw != nil && other.draw != nil && other.slot == k.Slot {
+			fail(fmt.Sprintf("draw slot %d already taken by %s", k.Slot, other.name))
+		}
+		if other.command.Name == k.Command.Name {
+			fail("herdctl command " + k.Command.Name + " already taken by " + other.name)
+		}
+	}
+	r := &kind{
+		name:  k.Name,
+		takes: k.Takes,
+		parse: func(s FaultSpec) (Fault, error) {
+			f, err := k.Parse(s)
+			if err != nil {
+				return nil, err
+			}
+			return f, nil
+		},
+		spec:    func(f Fault) FaultSpec { return k.Spec(f.(F)) },
+		draw:    k.Draw,
+		slot:    k.Slot,
+		command: k.Command,
+	}
+	kinds[k.Name] = r
+	kindsByType[typ] = r
+	FaultKinds[k.Name] = k.Takes
+}
+
+// Commands are the herdctl commands of every kind, each with the kind's name, sorted by
+// kind.
+func Commands() []KindCommand {
+	var out []KindCommand
+	for _, name := range KindNames() {
+		out = append(out, KindCommand{Kind: name, Command: kinds[name].command})
+	}
+	return out
+}
+
+// KindCommand is a kind's herdctl command and the kind it injects.
+type KindCommand struct {
+	Kind string
+	Command
+}
+
+// drawnKinds are the kinds RandomSchedule draws, by slot; it panics when the slots are
+// not 0..n-1 (a kind added with a slot past a gap).
+func drawnKinds() []*kind {
+	var out []*kind
+	for _, k := range kinds {
+		if k.draw != nil {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, func(a, b *kind) int { return a.slot - b.slot })
+	for i, k := range out {
+		if k.slot != i {
+			panic(fmt.Sprintf("chaos: fault kind %s has draw slot %d; the %d drawn kinds need slots 0..%d", k.name, k.slot, len(out), len(out)-1))
+		}
+	}
+	return out
+}
+
+// Draw is what a kind's generator draws with: the schedule's random source and herd, and
+// the servers that faults in force hold down.
+type Draw struct {
+	Rand   *rand.Rand
+	Config topology.Config
+	held   map[string]string // server -> label of the fault holding it down
+}
+
+// Link is a random direction of a random peer link.
+func (d *Draw) Link() Link {
+	links := d.Config.Links()
+	l := links[d.Rand.IntN(len(links))]
+	if d.Rand.IntN(2) == 0 {
+		return Link{l[0], l[1]}
+	}
+	return Link{l[1], l[0]}
+}
+
+// Node is a random server.
+func (d *Draw) Node() string {
+	names := d.Config.Names()
+	return names[d.Rand.IntN(len(names))]
+}
+
+// FreeNode is a random server that no fault in force holds down; false when at most one
+// is left (a schedule keeps one up).
+func (d *Draw) FreeNode() (string, bool) {
+	var free []string
+	for _, n := range d.Config.Names() {
+		if d.held[n] == "" {
+			free = append(free, n)
+		}
+	}
+	if len(free) <= 1 {
+		return "", false
+	}
+	return free[d.Rand.IntN(len(free))], true
+}
+
+// NoFreeNode is what a server fault draws when FreeNode has none: a cut of a random link.
+func (d *Draw) NoFreeNode() Fault { return Cut{Links: []Link{d.Link()}} }

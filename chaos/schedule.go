@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -14,7 +13,8 @@ import (
 )
 
 // RandomSchedule draws a scenario of the given number of rounds from seed: in each, a
-// fault from the whole catalogue (at most three in force at once) or the heal of one,
+// fault of a kind drawn uniformly from the registered kinds that are drawn (each kind's
+// Draw picks its parameters; at most three faults in force at once) or the heal of one,
 // then a few updates from concurrent clients, each checked; then the heal of everything
 // and the checks that nothing acknowledged was lost and no answer went back in time. It
 // is an ordinary scenario: RunScenario runs it, Marshal saves it, Shrink shrinks it.
@@ -22,38 +22,18 @@ func RandomSchedule(seed uint64, cfg topology.Config, rounds int) *Scenario {
 	rng := rand.New(rand.NewPCG(seed, 11))
 	sc := &Scenario{Name: fmt.Sprintf("random schedule, seed %d, %d rounds", seed, rounds), Seed: seed}
 	add := func(st ScenarioStep) { sc.Steps = append(sc.Steps, st) }
+	drawn := drawnKinds()
 	var active []string
-	held := map[string]string{} // node -> label holding it
-	names := cfg.Names()
-	links := cfg.Links()
-	pickLink := func() Link {
-		l := links[rng.IntN(len(links))]
-		if rng.IntN(2) == 0 {
-			return Link{l[0], l[1]}
-		}
-		return Link{l[1], l[0]}
-	}
-	freeNode := func() (string, bool) {
-		var free []string
-		for _, n := range names {
-			if held[n] == "" {
-				free = append(free, n)
-			}
-		}
-		if len(free) <= 1 { // keep at least one server up
-			return "", false
-		}
-		return free[rng.IntN(len(free))], true
-	}
+	d := &Draw{Rand: rng, Config: cfg, held: map[string]string{}}
 	for i := range rounds {
 		updates := 1 + rng.IntN(3)
 		if len(active) > 0 && (len(active) >= 3 || rng.IntN(3) == 0) {
 			j := rng.IntN(len(active))
 			heal := active[j]
 			active = slices.Delete(active, j, j+1)
-			for n, l := range held {
+			for n, l := range d.held {
 				if l == heal {
-					delete(held, n)
+					delete(d.held, n)
 				}
 			}
 			add(ScenarioStep{Heal: heal})
@@ -61,62 +41,19 @@ func RandomSchedule(seed uint64, cfg topology.Config, rounds int) *Scenario {
 			continue
 		}
 		label := fmt.Sprintf("s%d", i)
-		var f Fault
-		switch k := rng.IntN(13); k {
-		case 0:
-			f = Latency{Links: []Link{pickLink()}, Latency: time.Duration(50+rng.IntN(150)) * time.Millisecond, Jitter: time.Duration(rng.IntN(30)) * time.Millisecond}
-		case 1:
-			f = Slicer{Links: []Link{pickLink()}, AverageBytes: 1 + rng.IntN(16), SizeVariation: 0, Delay: time.Duration(rng.IntN(500)) * time.Microsecond}
-		case 2:
-			f = ResetPeer{Links: []Link{pickLink()}, After: time.Duration(rng.IntN(500)) * time.Millisecond}
-		case 3:
-			f = BlackHole{Links: []Link{pickLink()}}
-		case 4:
-			f = Cut{Links: []Link{pickLink()}}
-		case 5:
-			perm := rng.Perm(len(names))
-			cut := 1 + rng.IntN(len(names)-1)
-			var a, b []string
-			for j, p := range perm {
-				if j < cut {
-					a = append(a, names[p])
-				} else {
-					b = append(b, names[p])
-				}
-			}
-			sort.Strings(a)
-			sort.Strings(b)
-			f = Partition{Groups: [][]string{a, b}}
-		case 6:
-			f = Isolate{Node: names[rng.IntN(len(names))]}
-		case 7, 8, 9, 12:
-			n, ok := freeNode()
-			if !ok {
-				f = Cut{Links: []Link{pickLink()}}
-				break
-			}
-			switch k {
-			case 7:
-				f = Crash{Node: n}
-				held[n] = label
-			case 8:
-				f = Pause{Node: n}
-				held[n] = label
-			case 9:
-				f = Restart{Node: n}
-			case 12:
-				f = Stop{Node: n}
-				held[n] = label
-			}
-		case 10:
-			f = PlacesSlow{Latency: time.Duration(100+rng.IntN(400)) * time.Millisecond}
-		case 11:
-			f = PlacesDown{Nodes: []string{names[rng.IntN(len(names))]}}
+		k := drawn[rng.IntN(len(drawn))]
+		f := k.draw(d)
+		e, err := f.Effects(cfg)
+		if err != nil {
+			panic(fmt.Sprintf("chaos: fault kind %s drew %s, which this herd cannot take: %v", k.name, f, err))
+		}
+		for _, n := range slices.Concat(e.Crash, e.Stop, e.Pause) {
+			d.held[n] = label
 		}
 		spec := SpecOf(f)
 		add(ScenarioStep{Inject: &spec, As: label})
 		add(ScenarioStep{Updates: updates})
-		if _, momentary := f.(Restart); !momentary {
+		if !e.momentary() {
 			active = append(active, label)
 		}
 	}
@@ -124,6 +61,12 @@ func RandomSchedule(seed uint64, cfg topology.Config, rounds int) *Scenario {
 	add(ScenarioStep{Check: "converged"})
 	add(ScenarioStep{Check: "fresh"})
 	return sc
+}
+
+// momentary reports whether the effects leave nothing to heal (a restart).
+func (e Effects) momentary() bool {
+	return len(e.Restart) > 0 && len(e.Cut) == 0 && len(e.Toxics) == 0 && len(e.Crash) == 0 &&
+		len(e.Stop) == 0 && len(e.Pause) == 0 && e.PlacesFail == ""
 }
 
 // Runner runs a scenario against a cluster (RunScenario) and keeps what its checks need:

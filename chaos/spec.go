@@ -2,7 +2,9 @@ package chaos
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 )
@@ -27,34 +29,13 @@ type FaultSpec struct {
 	Status  string        `yaml:"status,omitempty" json:"status,omitempty"`
 }
 
-// FaultKinds are the kinds a FaultSpec can have, with what each takes.
-var FaultKinds = map[string]string{
-	"latency":      "links, latency, jitter",
-	"bandwidth":    "links, rate (KB/s)",
-	"slicer":       "links, size (bytes), delay",
-	"slow_close":   "links, delay",
-	"reset_peer":   "links, after",
-	"black_hole":   "links",
-	"cut":          "links (one direction each: A->B is a one-way cut)",
-	"partition":    "groups",
-	"isolate":      "nodes (one)",
-	"crash":        "nodes (one)",
-	"stop":         "nodes (one)",
-	"pause":        "nodes (one)",
-	"restart":      "nodes (one)",
-	"places_slow":  "nodes (none: all), latency",
-	"places_down":  "nodes (none: all)",
-	"places_error": "status (an API status or HTTP500)",
-}
+// FaultKinds are the kinds a FaultSpec can have, with what each takes: filled in by
+// Register, one entry per registered kind.
+var FaultKinds = map[string]string{}
 
 // KindNames lists the kinds, sorted.
 func KindNames() []string {
-	out := make([]string, 0, len(FaultKinds))
-	for k := range FaultKinds {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(FaultKinds))
 }
 
 func (s FaultSpec) links() ([]Link, error) {
@@ -79,81 +60,25 @@ func (s FaultSpec) node() (string, error) {
 	return s.Nodes[0], nil
 }
 
-// Fault builds the fault. It checks the parameters, not the topology (Effects does).
+// Fault builds the fault, by its kind's Parse. It checks the parameters, not the
+// topology (Effects does).
 func (s FaultSpec) Fault() (Fault, error) {
-	positive := func(what string, d time.Duration) error {
-		if d <= 0 {
-			return fmt.Errorf("%s needs a positive %s", s.Kind, what)
-		}
-		return nil
-	}
-	switch s.Kind {
-	case "latency", "bandwidth", "slicer", "slow_close", "reset_peer", "black_hole", "cut":
-		links, err := s.links()
-		if err != nil {
-			return nil, err
-		}
-		switch s.Kind {
-		case "latency":
-			if err := positive("latency", s.Latency); err != nil {
-				return nil, err
-			}
-			if s.Jitter < 0 || s.Jitter > s.Latency {
-				return nil, fmt.Errorf("latency: jitter must be within [0, latency]")
-			}
-			return Latency{Links: links, Latency: s.Latency, Jitter: s.Jitter}, nil
-		case "bandwidth":
-			if s.Rate <= 0 {
-				return nil, fmt.Errorf("bandwidth needs a positive rate (KB/s)")
-			}
-			return Bandwidth{Links: links, KBps: s.Rate}, nil
-		case "slicer":
-			size := s.Size
-			if size <= 0 {
-				size = 1
-			}
-			return Slicer{Links: links, AverageBytes: size, Delay: s.Delay}, nil
-		case "slow_close":
-			return SlowClose{Links: links, Delay: s.Delay}, positive("delay", s.Delay)
-		case "reset_peer":
-			return ResetPeer{Links: links, After: s.After}, nil
-		case "black_hole":
-			return BlackHole{Links: links}, nil
-		default:
-			return Cut{Links: links}, nil
-		}
-	case "partition":
-		if len(s.Groups) < 2 {
-			return nil, fmt.Errorf("partition needs at least two groups")
-		}
-		return Partition{Groups: s.Groups}, nil
-	case "isolate", "crash", "stop", "pause", "restart":
-		n, err := s.node()
-		if err != nil {
-			return nil, err
-		}
-		switch s.Kind {
-		case "isolate":
-			return Isolate{Node: n}, nil
-		case "crash":
-			return Crash{Node: n}, nil
-		case "stop":
-			return Stop{Node: n}, nil
-		case "pause":
-			return Pause{Node: n}, nil
-		default:
-			return Restart{Node: n}, nil
-		}
-	case "places_slow":
-		return PlacesSlow{Nodes: s.Nodes, Latency: s.Latency}, positive("latency", s.Latency)
-	case "places_down":
-		return PlacesDown{Nodes: s.Nodes}, nil
-	case "places_error":
-		return PlacesError{Status: s.Status}, nil
-	case "":
+	if s.Kind == "" {
 		return nil, fmt.Errorf("a fault needs a kind (one of %s)", strings.Join(KindNames(), ", "))
 	}
-	return nil, fmt.Errorf("unknown fault kind %q (one of %s)", s.Kind, strings.Join(KindNames(), ", "))
+	k := kinds[s.Kind]
+	if k == nil {
+		return nil, fmt.Errorf("unknown fault kind %q (one of %s)", s.Kind, strings.Join(KindNames(), ", "))
+	}
+	return k.parse(s)
+}
+
+// positive is the error of a kind whose duration what must be positive.
+func (s FaultSpec) positive(what string, d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("%s needs a positive %s", s.Kind, what)
+	}
+	return nil
 }
 
 func linkStrings(links []Link) []string {
@@ -164,41 +89,14 @@ func linkStrings(links []Link) []string {
 	return out
 }
 
-// SpecOf is the data form of a fault.
+// SpecOf is the data form of a fault, by its kind's Spec. It panics for a fault of no
+// registered kind.
 func SpecOf(f Fault) FaultSpec {
-	switch f := f.(type) {
-	case Latency:
-		return FaultSpec{Kind: "latency", Links: linkStrings(f.Links), Latency: f.Latency, Jitter: f.Jitter}
-	case Bandwidth:
-		return FaultSpec{Kind: "bandwidth", Links: linkStrings(f.Links), Rate: f.KBps}
-	case Slicer:
-		return FaultSpec{Kind: "slicer", Links: linkStrings(f.Links), Size: f.AverageBytes, Delay: f.Delay}
-	case SlowClose:
-		return FaultSpec{Kind: "slow_close", Links: linkStrings(f.Links), Delay: f.Delay}
-	case ResetPeer:
-		return FaultSpec{Kind: "reset_peer", Links: linkStrings(f.Links), After: f.After}
-	case BlackHole:
-		return FaultSpec{Kind: "black_hole", Links: linkStrings(f.Links)}
-	case Cut:
-		return FaultSpec{Kind: "cut", Links: linkStrings(f.Links)}
-	case Partition:
-		return FaultSpec{Kind: "partition", Groups: f.Groups}
-	case Isolate:
-		return FaultSpec{Kind: "isolate", Nodes: []string{f.Node}}
-	case Crash:
-		return FaultSpec{Kind: "crash", Nodes: []string{f.Node}}
-	case Stop:
-		return FaultSpec{Kind: "stop", Nodes: []string{f.Node}}
-	case Pause:
-		return FaultSpec{Kind: "pause", Nodes: []string{f.Node}}
-	case Restart:
-		return FaultSpec{Kind: "restart", Nodes: []string{f.Node}}
-	case PlacesSlow:
-		return FaultSpec{Kind: "places_slow", Nodes: f.Nodes, Latency: f.Latency}
-	case PlacesDown:
-		return FaultSpec{Kind: "places_down", Nodes: f.Nodes}
-	case PlacesError:
-		return FaultSpec{Kind: "places_error", Status: f.Status}
+	k := kindsByType[reflect.TypeOf(f)]
+	if k == nil {
+		panic(fmt.Sprintf("chaos: SpecOf(%T): a fault without a data form", f))
 	}
-	panic(fmt.Sprintf("chaos: SpecOf(%T): a fault without a data form", f))
+	s := k.spec(f)
+	s.Kind = k.name
+	return s
 }

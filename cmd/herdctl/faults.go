@@ -37,84 +37,12 @@ func (a *app) inject(cmd *cobra.Command, spec chaos.FaultSpec) error {
 	return nil
 }
 
+// faultCmds are a command per registered fault kind (chaos.Commands), and resume.
 func (a *app) faultCmds() []*cobra.Command {
 	var cmds []*cobra.Command
-	linkCmd := func(use, short string, build func(links []string) chaos.FaultSpec, flags func(*cobra.Command)) {
-		cmd := &cobra.Command{
-			Use:               use + " LINK...",
-			Short:             short,
-			Args:              cobra.MinimumNArgs(1),
-			ValidArgsFunction: a.completeLinks,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return a.inject(cmd, build(args))
-			},
-		}
-		if flags != nil {
-			flags(cmd)
-		}
-		cmds = append(cmds, cmd)
+	for _, kc := range chaos.Commands() {
+		cmds = append(cmds, a.faultCmd(kc))
 	}
-	nodeCmd := func(use, short, kind string) {
-		cmds = append(cmds, &cobra.Command{
-			Use:               use + " SERVER",
-			Short:             short,
-			Args:              cobra.ExactArgs(1),
-			ValidArgsFunction: a.completeServers,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return a.inject(cmd, chaos.FaultSpec{Kind: kind, Nodes: args})
-			},
-		})
-	}
-
-	var latency, jitter, delay, after time.Duration
-	var rate, size int
-	linkCmd("latency", "Delay what links carry (e.g. herdctl latency 'Goloman<->Hands' --latency 200ms --jitter 50ms)",
-		func(l []string) chaos.FaultSpec {
-			return chaos.FaultSpec{Kind: "latency", Links: l, Latency: latency, Jitter: jitter}
-		}, func(c *cobra.Command) {
-			c.Flags().DurationVar(&latency, "latency", 100*time.Millisecond, "added delay")
-			c.Flags().DurationVar(&jitter, "jitter", 0, "random extra delay, up to this either way")
-		})
-	linkCmd("bandwidth", "Limit links to a rate in KB/s", func(l []string) chaos.FaultSpec {
-		return chaos.FaultSpec{Kind: "bandwidth", Links: l, Rate: rate}
-	}, func(c *cobra.Command) { c.Flags().IntVar(&rate, "rate", 4, "KB per second") })
-	linkCmd("slicer", "Cut what links carry into small pieces", func(l []string) chaos.FaultSpec {
-		return chaos.FaultSpec{Kind: "slicer", Links: l, Size: size, Delay: delay}
-	}, func(c *cobra.Command) {
-		c.Flags().IntVar(&size, "size", 2, "average piece in bytes")
-		c.Flags().DurationVar(&delay, "delay", 100*time.Microsecond, "between pieces")
-	})
-	linkCmd("slow-close", "Delay closing links' connections", func(l []string) chaos.FaultSpec {
-		return chaos.FaultSpec{Kind: "slow_close", Links: l, Delay: delay}
-	}, func(c *cobra.Command) { c.Flags().DurationVar(&delay, "delay", time.Second, "how long") })
-	linkCmd("reset", "Reset links' connections (TCP RST) after a while", func(l []string) chaos.FaultSpec {
-		return chaos.FaultSpec{Kind: "reset_peer", Links: l, After: after}
-	}, func(c *cobra.Command) { c.Flags().DurationVar(&after, "after", 0, "connection age at the reset") })
-	linkCmd("blackhole", "Keep links' connections open but drop everything, both ways", func(l []string) chaos.FaultSpec {
-		return chaos.FaultSpec{Kind: "black_hole", Links: l}
-	}, nil)
-	linkCmd("cut", "Cut links (A->B is a one-way cut; A<->B both ways)", func(l []string) chaos.FaultSpec {
-		return chaos.FaultSpec{Kind: "cut", Links: l}
-	}, nil)
-
-	cmds = append(cmds, &cobra.Command{
-		Use:     "partition GROUP GROUP...",
-		Short:   "Cut every link between groups of servers (a group is A,B,C)",
-		Example: "  herdctl partition Goloman,Hands,Wilkes Holiday,Welsh",
-		Args:    cobra.MinimumNArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var groups [][]string
-			for _, g := range args {
-				groups = append(groups, strings.Split(g, ","))
-			}
-			return a.inject(cmd, chaos.FaultSpec{Kind: "partition", Groups: groups})
-		},
-	})
-	nodeCmd("isolate", "Cut every link into and out of a server", "isolate")
-	nodeCmd("crash", "SIGKILL a server (heal starts it again, with no state)", "crash")
-	nodeCmd("stop", "Stop a server gracefully (heal starts it again)", "stop")
-	nodeCmd("restart", "SIGKILL a server and start it again at once", "restart")
-	nodeCmd("pause", "Freeze a server (resume or heal thaws it)", "pause")
 	cmds = append(cmds, &cobra.Command{
 		Use:               "resume SERVER",
 		Short:             "Thaw a paused server (heals its pause fault)",
@@ -138,34 +66,68 @@ func (a *app) faultCmds() []*cobra.Command {
 			return fmt.Errorf("%s is not paused", args[0])
 		},
 	})
-	var placesLatency time.Duration
-	slow := &cobra.Command{
-		Use:               "places-slow [SERVER...]",
-		Short:             "Delay the Places upstream of some servers (all when none are named)",
-		ValidArgsFunction: a.completeServers,
+	return cmds
+}
+
+// faultCmd is the command that injects a fault of one kind: its arguments fill the spec
+// field its form names, its flags the others.
+func (a *app) faultCmd(kc chaos.KindCommand) *cobra.Command {
+	spec := chaos.FaultSpec{Kind: kc.Kind}
+	cmd := &cobra.Command{
+		Use:     kc.Name + " " + string(kc.Args),
+		Short:   kc.Short,
+		Example: kc.Example,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.inject(cmd, chaos.FaultSpec{Kind: "places_slow", Nodes: args, Latency: placesLatency})
+			s := spec
+			switch kc.Args {
+			case chaos.ArgsLinks:
+				s.Links = args
+			case chaos.ArgsServer, chaos.ArgsServers:
+				s.Nodes = args
+			case chaos.ArgsGroups:
+				for _, g := range args {
+					s.Groups = append(s.Groups, strings.Split(g, ","))
+				}
+			case chaos.ArgsStatus:
+				s.Status = args[0]
+			}
+			return a.inject(cmd, s)
 		},
 	}
-	slow.Flags().DurationVar(&placesLatency, "latency", 5*time.Second, "added delay")
-	cmds = append(cmds, slow, &cobra.Command{
-		Use:               "places-down [SERVER...]",
-		Short:             "Cut the Places upstream of some servers (all when none are named)",
-		ValidArgsFunction: a.completeServers,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.inject(cmd, chaos.FaultSpec{Kind: "places_down", Nodes: args})
-		},
-	}, &cobra.Command{
-		Use:       "places-error STATUS",
-		Short:     "Make the Places upstream answer every request with an error status",
-		Example:   "  herdctl places-error OVER_QUERY_LIMIT",
-		Args:      cobra.ExactArgs(1),
-		ValidArgs: []string{"OVER_QUERY_LIMIT", "REQUEST_DENIED", "INVALID_REQUEST", "UNKNOWN_ERROR", "HTTP500"},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.inject(cmd, chaos.FaultSpec{Kind: "places_error", Status: args[0]})
-		},
-	})
-	return cmds
+	switch kc.Args {
+	case chaos.ArgsLinks:
+		cmd.Args, cmd.ValidArgsFunction = cobra.MinimumNArgs(1), a.completeLinks
+	case chaos.ArgsServer:
+		cmd.Args, cmd.ValidArgsFunction = cobra.ExactArgs(1), a.completeServers
+	case chaos.ArgsServers:
+		cmd.ValidArgsFunction = a.completeServers
+	case chaos.ArgsGroups:
+		cmd.Args = cobra.MinimumNArgs(2)
+	case chaos.ArgsStatus:
+		cmd.Args, cmd.ValidArgs = cobra.ExactArgs(1), kc.Values
+	default:
+		panic(fmt.Sprintf("herdctl: fault kind %s: unknown argument form %q", kc.Kind, kc.Args))
+	}
+	fs := cmd.Flags()
+	for _, fl := range kc.Flags {
+		switch fl.Field {
+		case "latency":
+			fs.DurationVar(&spec.Latency, fl.Field, fl.Duration, fl.Usage)
+		case "jitter":
+			fs.DurationVar(&spec.Jitter, fl.Field, fl.Duration, fl.Usage)
+		case "after":
+			fs.DurationVar(&spec.After, fl.Field, fl.Duration, fl.Usage)
+		case "delay":
+			fs.DurationVar(&spec.Delay, fl.Field, fl.Duration, fl.Usage)
+		case "rate":
+			fs.IntVar(&spec.Rate, fl.Field, fl.Int, fl.Usage)
+		case "size":
+			fs.IntVar(&spec.Size, fl.Field, fl.Int, fl.Usage)
+		default:
+			panic(fmt.Sprintf("herdctl: fault kind %s: no flag for the spec field %q", kc.Kind, fl.Field))
+		}
+	}
+	return cmd
 }
 
 func (a *app) healCmd() *cobra.Command {
