@@ -28,7 +28,7 @@ func (f Slicer) Effects(cfg topology.Config) (Effects, error) {
 func init() {
 	Register(Kind[Slicer]{
 		Name:  "slicer",
-		Takes: "links, size (bytes), delay",
+		Takes: "links, size (bytes), variation (bytes, less than size), delay",
 		Parse: func(s FaultSpec) (Slicer, error) {
 			links, err := s.links()
 			if err != nil {
@@ -38,10 +38,13 @@ func init() {
 			if size <= 0 {
 				size = 1
 			}
-			return Slicer{Links: links, AverageBytes: size, Delay: s.Delay}, nil
+			if s.Variation < 0 || (s.Variation > 0 && s.Variation >= size) {
+				return Slicer{}, fmt.Errorf("slicer: variation must be within [0, size)")
+			}
+			return Slicer{Links: links, AverageBytes: size, SizeVariation: s.Variation, Delay: s.Delay}, nil
 		},
 		Spec: func(f Slicer) FaultSpec {
-			return FaultSpec{Links: linkStrings(f.Links), Size: f.AverageBytes, Delay: f.Delay}
+			return FaultSpec{Links: linkStrings(f.Links), Size: f.AverageBytes, Variation: f.SizeVariation, Delay: f.Delay}
 		},
 		Slot: 1,
 		Draw: func(d *Draw) Fault {
@@ -53,6 +56,7 @@ func init() {
 			Args:  ArgsLinks,
 			Flags: []Flag{
 				{Field: "size", Usage: "average piece in bytes", Int: 2},
+				{Field: "variation", Usage: "pieces vary by up to this many bytes either way (less than size)"},
 				{Field: "delay", Usage: "between pieces", Duration: 100 * time.Microsecond},
 			},
 		},

@@ -26,7 +26,9 @@ type FaultSpec struct {
 	Delay   time.Duration `yaml:"delay,omitempty" json:"delay,omitempty"` // slicer, slow_close
 	Rate    int           `yaml:"rate,omitempty" json:"rate,omitempty"`   // bandwidth, KB/s
 	Size    int           `yaml:"size,omitempty" json:"size,omitempty"`   // slicer average bytes
-	Status  string        `yaml:"status,omitempty" json:"status,omitempty"`
+	// Variation is the slicer's size variation in bytes, less than its size.
+	Variation int    `yaml:"variation,omitempty" json:"variation,omitempty"`
+	Status    string `yaml:"status,omitempty" json:"status,omitempty"`
 }
 
 // FaultKinds are the kinds a FaultSpec can have, with what each takes: filled in by

@@ -123,6 +123,8 @@ func (a *app) faultCmd(kc chaos.KindCommand) *cobra.Command {
 			fs.IntVar(&spec.Rate, fl.Field, fl.Int, fl.Usage)
 		case "size":
 			fs.IntVar(&spec.Size, fl.Field, fl.Int, fl.Usage)
+		case "variation":
+			fs.IntVar(&spec.Variation, fl.Field, fl.Int, fl.Usage)
 		default:
 			panic(fmt.Sprintf("herdctl: fault kind %s: no flag for the spec field %q", kc.Kind, fl.Field))
 		}
