@@ -3,6 +3,7 @@ package containers
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
 
@@ -37,12 +38,11 @@ func (h *Herd) State() State {
 
 // Attach takes over a herd another process started and described in st.
 func Attach(ctx context.Context, st State) (*Herd, error) {
-	ApplyDefaults()
 	cli, err := NewDockerClient(ctx)
 	if err != nil {
 		return nil, err
 	}
-	h := &Herd{opts: Options{Herd: st.Herd, Config: st.Topology}, cfg: st.Topology, cli: cli, RunID: st.RunID,
+	h := &Herd{opts: settings{Herd: st.Herd, Config: st.Topology, Logger: slog.New(slog.DiscardHandler)}, cfg: st.Topology, cli: cli, RunID: st.RunID,
 		Images: st.Images, toxiAPI: st.ToxiproxyAPI, placesURL: st.PlacesURL,
 		proxies: map[chaos.Link]*toxiclient.Proxy{}, nodes: map[string]*node{}}
 	for name, n := range st.Nodes {

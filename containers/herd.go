@@ -19,7 +19,6 @@ import (
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
-	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	"github.com/herdchaos/herd/chaos"
 	"github.com/herdchaos/herd/herd/topology"
@@ -56,36 +55,9 @@ const (
 	hostFirstNode = 10
 )
 
-// ApplyDefaults sets the air-gapped defaults this machine needs, unless the user set
-// them: Ryuk off (its image cannot be pulled) and containers reached on 127.0.0.1.
-func ApplyDefaults() {
-	if _, ok := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); !ok {
-		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-	}
-	if _, ok := os.LookupEnv("TESTCONTAINERS_HOST_OVERRIDE"); !ok {
-		os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
-	}
-}
-
-// Options configure a herd under containers.
-type Options struct {
-	Config   topology.Config // default: the five servers of docs/PROTOCOL.md
-	Herd     chaos.HerdSpec  // default: ours; Image "" builds ours from this tree
-	Env      map[string]string
-	Logger   *slog.Logger
-	Progress func(string) // one line per start-up step (herdctl shows them)
-	// BuildOverlay, when set, is a go build -overlay file for our herd's image (the
-	// mutants of specs/mutants).
-	BuildOverlay string
-	RunID        string // default: generated
-	// Detached marks a herd that outlives this process (herdctl up): stale-run sweeps
-	// leave it alone.
-	Detached bool
-}
-
 // Herd is a running herd under containers. It implements chaos.Backend.
 type Herd struct {
-	opts   Options
+	opts   settings
 	cfg    topology.Config
 	cli    *client.Client
 	RunID  string
@@ -151,96 +123,136 @@ func (a slogAdapter) Printf(format string, v ...any) {
 	a.l.Debug(strings.TrimSpace(fmt.Sprintf(format, v...)), "from", "testcontainers")
 }
 
-// Start builds the images if needed and starts the whole herd. On error it removes
-// everything it started.
-func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
-	ApplyDefaults()
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+// Run starts a herd: the run's network, Toxiproxy, the Places emulator and the servers,
+// as a testcontainers-go module does. Which herd it runs:
+//
+//   - WithHerdImage(ref): ours, from an image on this machine;
+//   - WithHerd(spec): the herd spec describes, from spec.Image (or from ours built from
+//     source, with WithHerdFromSource too);
+//   - WithHerdFromSource(): ours, built from the framework's source;
+//   - none of these: ours from DefaultHerdImage if it is on this machine, else an error
+//     naming these options. Run never builds the herd under test unless asked to.
+//
+// Toxiproxy and our herd's binary (each server's holder and the Places emulator) always
+// run from images built from the framework's module, once, tagged by content.
+//
+// On error Run returns, with the error, the herd as far as it got (nil only when nothing
+// was created), as testcontainers-go does, so the caller's deferred Terminate removes it
+// and its logs can still be read:
+//
+//	h, err := containers.Run(ctx, containers.WithHerdFromSource())
+//	defer h.Terminate(context.Background())
+//	if err != nil { ... }
+func Run(ctx context.Context, opts ...Option) (*Herd, error) {
+	var s settings
+	for _, o := range opts {
+		o(&s)
 	}
-	tclog.SetDefault(slogAdapter{opts.Logger})
-	if opts.Progress == nil {
-		opts.Progress = func(string) {}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if len(opts.Config.Servers) == 0 {
-		cfg, err := opts.Herd.Graph(topology.Default("127.0.0.1"))
+	if s.Progress == nil {
+		s.Progress = func(string) {}
+	}
+	if s.fromSource && s.herdGiven && s.Herd.Image != "" {
+		return nil, fmt.Errorf("the herd's image %q and WithHerdFromSource: choose one", s.Herd.Image)
+	}
+	if s.herdGiven && !s.fromSource && s.Herd.Image == "" {
+		return nil, fmt.Errorf("the herd %q names no image: give it one (image: in its description), or add containers.WithHerdFromSource() to run it in ours", s.Herd.Name)
+	}
+	if len(s.Config.Servers) == 0 {
+		cfg, err := s.Herd.Graph(topology.Default("127.0.0.1"))
 		if err != nil {
 			return nil, err
 		}
-		opts.Config = cfg
+		s.Config = cfg
 	}
-	if err := opts.Config.Validate(); err != nil {
+	if err := s.Config.Validate(); err != nil {
 		return nil, err
 	}
-	if n := len(opts.Config.Servers); hostFirstNode+n > 254 {
+	if n := len(s.Config.Servers); hostFirstNode+n > 254 {
 		return nil, fmt.Errorf("%d servers: the containers backend gives each an address on one /24, so at most %d", n, 254-hostFirstNode)
 	}
-	if opts.Herd.IsOurs() {
-		img := opts.Herd.Image
-		opts.Herd = chaos.OurHerd()
-		opts.Herd.Image = img
+	if s.Herd.IsOurs() {
+		img := s.Herd.Image
+		s.Herd = chaos.OurHerd()
+		s.Herd.Image = img
 	}
-	if opts.Herd.Port == 0 {
-		opts.Herd.Port = 12000
+	if s.Herd.Port == 0 {
+		s.Herd.Port = 12000
 	}
-	if opts.RunID == "" {
-		opts.RunID = fmt.Sprintf("%d-%d", time.Now().Unix(), os.Getpid())
+	if s.RunID == "" {
+		s.RunID = fmt.Sprintf("%d-%d", time.Now().Unix(), os.Getpid())
 	}
+	disableRyuk()
 	cli, err := NewDockerClient(ctx)
 	if err != nil {
 		return nil, err
 	}
-	h := &Herd{opts: opts, cfg: opts.Config, cli: cli, RunID: opts.RunID,
+	if !s.herdGiven && !s.fromSource {
+		if _, err := cli.ImageInspect(ctx, DefaultHerdImage); err != nil {
+			cli.Close()
+			return nil, fmt.Errorf("which herd? %s is not on this machine (make image builds it): pass containers.WithHerdImage(ref) for a herd image you have, containers.WithHerd(spec) for a described herd, or containers.WithHerdFromSource() to build ours from source", DefaultHerdImage)
+		}
+		s.Herd.Image = DefaultHerdImage
+	} else if s.Herd.Image != "" {
+		if _, err := cli.ImageInspect(ctx, s.Herd.Image); err != nil {
+			cli.Close()
+			return nil, fmt.Errorf("the herd's image %q is not on this machine, and Run pulls nothing: docker build or docker load it first (%v)", s.Herd.Image, err)
+		}
+	}
+	h := &Herd{opts: s, cfg: s.Config, cli: cli, RunID: s.RunID,
 		proxies: map[chaos.Link]*toxiclient.Proxy{}, nodes: map[string]*node{}}
-	if opts.Herd.Sandboxed() {
+	if s.Herd.Sandboxed() {
 		if h.ca, err = sandbox.NewCA(sandbox.GoogleHosts); err != nil {
+			cli.Close()
 			return nil, err
 		}
 	}
-	if !opts.Detached {
+	if !s.Detached {
 		h.ownerPID = os.Getpid()
 		if err := startReaper(); err != nil { // removes what we leave, however we end
-			opts.Progress(fmt.Sprintf("warning: %v: a killed run leaves its containers until the next run's sweep", err))
+			s.Progress(fmt.Sprintf("warning: %v: a killed run leaves its containers until the next run's sweep", err))
 		}
 	}
-	defer func() {
-		if err != nil {
-			h.Close(context.WithoutCancel(ctx))
-		}
-	}()
-	if h.Images, err = BuildImages(ctx, cli, opts.BuildOverlay, opts.Progress); err != nil {
-		return nil, err
+	return h, h.start(ctx)
+}
+
+// start builds the images if needed and starts everything, in order.
+func (h *Herd) start(ctx context.Context) error {
+	s := h.opts
+	var err error
+	if h.Images, err = BuildImages(ctx, h.cli, s.BuildOverlay, s.Progress); err != nil {
+		return err
 	}
-	opts.Progress("creating network")
+	s.Progress("creating network")
 	if err := h.createNetwork(ctx); err != nil {
-		return nil, err
+		return err
 	}
-	opts.Progress("starting toxiproxy and the Places emulator")
+	s.Progress("starting toxiproxy and the Places emulator")
 	var wg sync.WaitGroup
 	var toxiErr, emuErr error
 	wg.Go(func() { toxiErr = h.startToxiproxy(ctx) })
 	wg.Go(func() { emuErr = h.startEmulator(ctx) })
 	wg.Wait()
 	if err := errors.Join(toxiErr, emuErr); err != nil {
-		return nil, err
+		return err
 	}
 	if err := h.createProxies(); err != nil {
-		return nil, err
+		return err
 	}
-	opts.Progress(fmt.Sprintf("starting %d servers", len(h.cfg.Servers)))
+	s.Progress(fmt.Sprintf("starting %d servers", len(h.cfg.Servers)))
 	errs := make([]error, len(h.cfg.Servers))
-	for i, s := range h.cfg.Servers {
-		wg.Go(func() { errs[i] = h.startNode(ctx, s.Name) })
+	for i, srv := range h.cfg.Servers {
+		wg.Go(func() { errs[i] = h.startNode(ctx, srv.Name) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return err
 	}
-	opts.Progress("herd is up")
-	return h, nil
+	s.Progress("herd is up")
+	return nil
 }
-
-// createNetwork makes the run's network on a free /24 of 10.213.0.0/16, trying another
 
 // Config implements chaos.Backend.
 func (h *Herd) Config() topology.Config { return h.cfg }
@@ -272,7 +284,17 @@ func (h *Herd) ToxiproxyAPI() string { return h.toxiAPI }
 // Release lets go of the herd without stopping it (herdctl commands attach, act, release).
 func (h *Herd) Release() error { return h.cli.Close() }
 
-// Close removes every container and the network of the run.
+// Terminate removes every container and the network of the run, however far Run got.
+// It does nothing on a nil *Herd (Run created nothing), so `defer h.Terminate(ctx)`
+// may follow Run before its error is checked.
+func (h *Herd) Terminate(ctx context.Context) error {
+	if h == nil {
+		return nil
+	}
+	return h.Close(ctx)
+}
+
+// Close implements chaos.Backend: it is Terminate.
 func (h *Herd) Close(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()

@@ -145,12 +145,12 @@ func (h *Herd) startNode(ctx context.Context, name string) error {
 			return fmt.Errorf("server %s: %w", name, err)
 		}
 	}
-	holder, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: hreq, Started: true})
+	holder, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{Logger: slogAdapter{h.opts.Logger}, ContainerRequest: hreq, Started: true})
 	if err != nil {
 		return fmt.Errorf("server %s: holder: %w", name, err)
 	}
 	holderID = holder.GetContainerID()
-	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})
+	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{Logger: slogAdapter{h.opts.Logger}, ContainerRequest: req, Started: true})
 	if err != nil {
 		return fmt.Errorf("server %s: %w", name, err)
 	}
@@ -171,7 +171,11 @@ func (h *Herd) startNode(ctx context.Context, name string) error {
 }
 
 // waitServing waits until the server answers the protocol on the holder's address
-// (which does not change when the server restarts).
+// (which does not change when the server restarts). No testcontainers-go strategy fits:
+// the server's container has no ports of its own (it lives in its holder's namespace,
+// and the holder's port is the holder's, listening or not), ready means answering a
+// protocol line, not accepting a connection, and the same wait runs after Start of a
+// killed server, which for an attached herd is a container known by id alone.
 func (h *Herd) waitServing(ctx context.Context, n *node) error {
 	return chaos.WaitServing(ctx, n.name, n.Addr, 30*time.Second, func(ctx context.Context) error {
 		if running, code, err := h.running(ctx, n.Server); err == nil && !running {

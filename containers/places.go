@@ -7,12 +7,15 @@ import (
 	"time"
 
 	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/wait"
 )
 
 func (h *Herd) startEmulator(ctx context.Context) error {
 	req := h.request(h.Images.Herd, emulatorPort, placesAlias, h.ip(hostPlaces))
 	req.Cmd = []string{"places", "--listen", ":8080"}
-	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})
+	req.WaitingFor = onLoopback{wait.ForHTTP("/healthz").WithPort(emulatorPort).
+		WithStartupTimeout(30 * time.Second).WithPollInterval(25 * time.Millisecond)}
+	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{Logger: slogAdapter{h.opts.Logger}, ContainerRequest: req, Started: true})
 	if err != nil {
 		return fmt.Errorf("places emulator container: %w", err)
 	}
@@ -21,9 +24,7 @@ func (h *Herd) startEmulator(ctx context.Context) error {
 		return err
 	}
 	h.placesURL = "http://" + addr
-	return waitFor(ctx, 30*time.Second, "places emulator", func(ctx context.Context) error {
-		return httpOK(ctx, http.MethodGet, h.placesURL+"/healthz")
-	})
+	return nil
 }
 
 // SetPlacesStatus implements chaos.Backend.

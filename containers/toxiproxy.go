@@ -3,20 +3,21 @@ package containers
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strconv"
 	"time"
 
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
 	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/herdchaos/herd/chaos"
 )
 
 func (h *Herd) startToxiproxy(ctx context.Context) error {
-	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
-		ContainerRequest: h.request(h.Images.Toxiproxy, toxiAPIPort, toxiAlias, h.ip(hostToxiproxy)), Started: true,
-	})
+	req := h.request(h.Images.Toxiproxy, toxiAPIPort, toxiAlias, h.ip(hostToxiproxy))
+	req.WaitingFor = onLoopback{wait.ForHTTP("/version").WithPort(toxiAPIPort).
+		WithStartupTimeout(30 * time.Second).WithPollInterval(25 * time.Millisecond)}
+	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{Logger: slogAdapter{h.opts.Logger}, ContainerRequest: req, Started: true})
 	if err != nil {
 		return fmt.Errorf("toxiproxy container: %w", err)
 	}
@@ -24,9 +25,7 @@ func (h *Herd) startToxiproxy(ctx context.Context) error {
 		return err
 	}
 	h.tp = toxiclient.NewClient(h.toxiAPI)
-	return waitFor(ctx, 30*time.Second, "toxiproxy", func(ctx context.Context) error {
-		return httpOK(ctx, http.MethodGet, "http://"+h.toxiAPI+"/version")
-	})
+	return nil
 }
 
 func proxyName(l chaos.Link) string { return l.From + "_to_" + l.To }

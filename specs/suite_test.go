@@ -93,7 +93,16 @@ func launchHerd(ctx context.Context, o herdOptions) *chaos.Cluster {
 	var err error
 	switch backend := os.Getenv("HERD_BACKEND"); backend {
 	case "", "containers":
-		b, err = containers.Start(ctx, containers.Options{Herd: o.herd, Env: o.env, BuildOverlay: o.overlay, Progress: progress})
+		opts := []containers.Option{containers.WithHerd(o.herd), containers.WithEnv(o.env), containers.WithProgress(progress)}
+		if o.herd.Image == "" { // ours, or a described herd run in our image
+			opts = append(opts, containers.WithHerdFromSource(), containers.WithBuildOverlay(o.overlay))
+		}
+		var h *containers.Herd
+		h, err = containers.Run(ctx, opts...)
+		if err != nil {
+			h.Terminate(context.WithoutCancel(ctx))
+		}
+		b = h
 		if errors.Is(err, containers.ErrNoDocker) {
 			err = fmt.Errorf("%w\n(no Docker here: HERD_BACKEND=local runs the suite with local processes)", err)
 		}
@@ -115,7 +124,6 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	AddReportEntry("seed", seed)
 
 	if b := os.Getenv("HERD_BACKEND"); b == "" || b == "containers" {
-		containers.ApplyDefaults()
 		cli, err := containers.NewDockerClient(ctx)
 		Expect(err).NotTo(HaveOccurred(), "(no Docker here: HERD_BACKEND=local runs the suite with local processes)")
 		swept, err := containers.SweepStale(ctx, cli)

@@ -114,7 +114,16 @@ func StartE(t T, opts ...Option) (*Herd, error) {
 	var err error
 	switch o.backend {
 	case "", "containers":
-		b, err = containers.Start(ctx, containers.Options{Herd: o.herd})
+		opts := []containers.Option{containers.WithHerd(o.herd)}
+		if o.herd.Image == "" { // ours, or a described herd run in our image
+			opts = append(opts, containers.WithHerdFromSource())
+		}
+		var h *containers.Herd
+		h, err = containers.Run(ctx, opts...)
+		if err != nil {
+			h.Terminate(context.WithoutCancel(ctx))
+		}
+		b = h
 	case "local":
 		b, err = local.Start(ctx, local.Options{Herd: o.herd})
 	default:

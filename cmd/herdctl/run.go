@@ -187,7 +187,12 @@ func (a *app) herdForRun(ctx context.Context, o runOptions) (chaos.Backend, func
 	if which == "local" || which == "direct" {
 		h, err = local.Start(ctx, local.Options{Config: opts.Config, Herd: opts.Herd, Progress: opts.Progress, Direct: which == "direct"})
 	} else {
-		h, err = containers.Start(ctx, opts)
+		var ch *containers.Herd
+		ch, err = containers.Run(ctx, opts.containerOptions()...)
+		if err != nil {
+			ch.Terminate(context.WithoutCancel(ctx))
+		}
+		h = ch
 	}
 	if err != nil {
 		return nil, nil, err

@@ -32,8 +32,28 @@ func (o *herdOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.topologyFile, "topology", "", "a herd config file giving the servers and links (default: the five of docs/PROTOCOL.md)")
 }
 
-func (o *herdOptions) containerOptions(progress func(string)) (containers.Options, error) {
-	opts := containers.Options{Progress: progress}
+// herdChoice is the herd and topology the flags chose, and where start-up steps go.
+type herdChoice struct {
+	Config   topology.Config // empty: the herd's own graph, or the default five
+	Herd     chaos.HerdSpec
+	Progress func(string)
+}
+
+// containerOptions are the containers.Run options for c: our herd, or a described one
+// without an image of its own, is built from this tree.
+func (c herdChoice) containerOptions() []containers.Option {
+	opts := []containers.Option{containers.WithProgress(c.Progress), containers.WithTopology(c.Config)}
+	if c.Herd.Image == "" {
+		opts = append(opts, containers.WithHerdFromSource())
+	}
+	if !c.Herd.IsOurs() || c.Herd.Image != "" {
+		opts = append(opts, containers.WithHerd(c.Herd))
+	}
+	return opts
+}
+
+func (o *herdOptions) containerOptions(progress func(string)) (herdChoice, error) {
+	opts := herdChoice{Progress: progress}
 	if o.herdFile != "" {
 		spec, err := chaos.LoadHerdSpec(o.herdFile)
 		if err != nil {
@@ -86,9 +106,9 @@ func (a *app) upCmd() *cobra.Command {
 			if which == "local" || which == "direct" {
 				return a.upLocal(ctx, opts, which == "direct")
 			}
-			opts.Detached = true
-			h, err := containers.Start(ctx, opts) // on error or Ctrl-C it removes what it started
+			h, err := containers.Run(ctx, append(opts.containerOptions(), containers.WithDetached())...)
 			if err != nil {
+				h.Terminate(context.WithoutCancel(ctx)) // on error or Ctrl-C nothing half-started stays
 				return err
 			}
 			st := &stateFile{Backend: "containers", Herd: h.State(), Seed: uint64(time.Now().UnixNano())}
@@ -110,7 +130,7 @@ func (a *app) upCmd() *cobra.Command {
 
 // upLocal starts a herd on the local backend and owns it: the servers live as long as
 // this process, which serves the herd's backend to other herdctl commands on loopback.
-func (a *app) upLocal(ctx context.Context, opts containers.Options, direct bool) error {
+func (a *app) upLocal(ctx context.Context, opts herdChoice, direct bool) error {
 	h, err := local.Start(ctx, local.Options{Config: opts.Config, Herd: opts.Herd, Progress: opts.Progress, Direct: direct})
 	if err != nil {
 		return err
