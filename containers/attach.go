@@ -55,18 +55,9 @@ func Attach(ctx context.Context, st State) (*Herd, error) {
 		h.nodes[name] = &cp
 	}
 	h.tp = toxiclient.NewClient(st.ToxiproxyAPI)
-	byName, err := h.tp.Proxies()
-	if err != nil {
+	if err := h.readProxies(); err != nil {
 		cli.Close()
-		return nil, fmt.Errorf("toxiproxy of herd %s: %w", st.RunID, err)
-	}
-	for l := range h.linkPorts() {
-		p := byName[proxyName(l)]
-		if p == nil {
-			cli.Close()
-			return nil, fmt.Errorf("toxiproxy of herd %s has no proxy for %s", st.RunID, l)
-		}
-		h.proxies[l] = p
+		return nil, err
 	}
 	return h, nil
 }

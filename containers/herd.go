@@ -35,13 +35,12 @@ const (
 )
 
 const (
-	toxiAPIPort     = "8474/tcp"
-	emulatorPort    = "8080/tcp"
-	firstLinkPort   = 20000
-	firstPlacesPort = 30000
-	toxiAlias       = "toxiproxy"
-	placesAlias     = "places"
-	logDir          = "/data/logs"
+	toxiAPIPort   = "8474/tcp"
+	emulatorPort  = "8080/tcp"
+	firstLinkPort = 20000
+	toxiAlias     = "toxiproxy"
+	placesAlias   = "places"
+	logDir        = "/data/logs"
 )
 
 // Every container has a fixed address on the run's own subnet, and every address the
@@ -77,6 +76,7 @@ type Herd struct {
 	ca *sandbox.CA
 
 	mu      sync.Mutex
+	plan    chaos.Plan // the wiring, made once the network is (Attach has none)
 	proxies map[chaos.Link]*toxiclient.Proxy
 	nodes   map[string]*node
 }
@@ -236,6 +236,9 @@ func (h *Herd) start(ctx context.Context) error {
 	wg.Go(func() { emuErr = h.startEmulator(ctx) })
 	wg.Wait()
 	if err := errors.Join(toxiErr, emuErr); err != nil {
+		return err
+	}
+	if err := h.makePlan(); err != nil {
 		return err
 	}
 	if err := h.createProxies(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -19,28 +20,25 @@ import (
 	"github.com/herdchaos/herd/local/sandbox"
 )
 
-// nodeInfo is what the herd description's templates see for server name.
-func (h *Herd) nodeInfo(name string) chaos.NodeInfo {
-	ports := h.linkPorts()
-	n := chaos.NodeInfo{
-		Name: name, Port: h.opts.Herd.Port, Listen: ":" + strconv.Itoa(h.opts.Herd.Port), LogDir: logDir,
-		MetricsListen: ":" + strconv.Itoa(h.opts.Herd.MetricsPort),
-		PlacesURL:     fmt.Sprintf("http://%s:%d", h.ip(hostToxiproxy), ports[chaos.Link{From: name, To: chaos.Places}]),
-		PlacesKey:     chaos.EmulatorKey, Here: h.opts.Herd.Here,
-	}
-	for _, p := range h.cfg.Server(name).Neighbours() {
-		n.Peers = append(n.Peers, chaos.PeerInfo{Name: p, Addr: fmt.Sprintf("%s:%d", h.ip(hostToxiproxy), ports[chaos.Link{From: name, To: p}])})
-	}
-	if h.opts.Herd.Sandboxed() {
-		// In its holder's namespace: its own fixed port, its neighbours' on loopback (the
-		// holder's relays), Google's Places host (the holder's TLS relay).
-		fixed := h.opts.Herd.FixedPort(name)
-		n.Port, n.Listen, n.PlacesURL = fixed, "127.0.0.1:"+strconv.Itoa(fixed), "https://"+sandbox.GoogleHosts[0]
-		for i := range n.Peers {
-			n.Peers[i].Addr = "127.0.0.1:" + strconv.Itoa(h.opts.Herd.FixedPort(n.Peers[i].Name))
-		}
-	}
-	return n
+// makePlan computes the herd's wiring (chaos.Plan) on the run's network: every proxy in
+// the Toxiproxy container from port firstLinkPort on, each server on its own address.
+func (h *Herd) makePlan() error {
+	port := h.opts.Herd.Port
+	p, err := chaos.NewPlan(h.cfg, h.opts.Herd, chaos.PlanSites{
+		ProxyHost: h.ip(hostToxiproxy).String(),
+		ProxyPort: func(i int) int { return firstLinkPort + i },
+		Server: func(name string) string {
+			return net.JoinHostPort(h.nodeIP(name).String(), strconv.Itoa(h.clientPort()))
+		},
+		Places:        net.JoinHostPort(h.ip(hostPlaces).String(), strings.TrimSuffix(emulatorPort, "/tcp")),
+		SandboxPlaces: "https://" + sandbox.GoogleHosts[0],
+		Node: func(string) chaos.NodeInfo {
+			return chaos.NodeInfo{Port: port, Listen: ":" + strconv.Itoa(port), LogDir: logDir,
+				MetricsListen: ":" + strconv.Itoa(h.opts.Herd.MetricsPort)}
+		},
+	})
+	h.plan = p
+	return err
 }
 
 // clientPort is the port a server is reached at on its address: the herd's port, or for
@@ -69,8 +67,7 @@ func (h *Herd) clientPort() int {
 // Google's names resolve to loopback there. The server sees the run's CA as its trusted
 // bundle.
 func (h *Herd) sandboxHolder(name string, hreq, sreq *testcontainers.ContainerRequest) error {
-	ports := h.linkPorts()
-	toxi := func(l chaos.Link) string { return fmt.Sprintf("%s:%d", h.ip(hostToxiproxy), ports[l]) }
+	toxi := h.plan.LinkAddr
 	cmd := []string{"hold",
 		"--relay", fmt.Sprintf("%s:%d=%s", h.nodeIP(name), h.clientPort(), strings.Join(sandbox.Loopback(h.opts.Herd.FixedPort(name)), ",")),
 		"--relay", "127.0.0.1:80=" + toxi(chaos.Link{From: name, To: chaos.Places}),
@@ -104,7 +101,7 @@ func (h *Herd) sandboxHolder(name string, hreq, sreq *testcontainers.ContainerRe
 }
 
 func (h *Herd) startNode(ctx context.Context, name string) error {
-	r, err := h.opts.Herd.Render(h.nodeInfo(name), h.cfg)
+	r, err := h.opts.Herd.Render(h.plan.Nodes[name], h.cfg)
 	if err != nil {
 		return err
 	}

@@ -28,42 +28,31 @@ func (h *Herd) startToxiproxy(ctx context.Context) error {
 	return nil
 }
 
-func proxyName(l chaos.Link) string { return l.From + "_to_" + l.To }
-
-// linkPort is where, inside the toxiproxy container, link l's proxy listens.
-func (h *Herd) linkPorts() map[chaos.Link]int {
-	ports := map[chaos.Link]int{}
-	for i, l := range chaos.PeerLinks(h.cfg) {
-		ports[l] = firstLinkPort + i
-	}
-	for j, n := range h.cfg.Names() {
-		ports[chaos.Link{From: n, To: chaos.Places}] = firstPlacesPort + j
-	}
-	return ports
-}
-
+// createProxies makes the plan's proxies in Toxiproxy, each listening on its port on
+// every address of the Toxiproxy container.
 func (h *Herd) createProxies() error {
 	var want []toxiclient.Proxy
-	for l, port := range h.linkPorts() {
-		upstream := h.ip(hostPlaces).String() + ":8080"
-		if l.To != chaos.Places {
-			upstream = h.nodeIP(l.To).String() + ":" + strconv.Itoa(h.clientPort())
-		}
-		want = append(want, toxiclient.Proxy{Name: proxyName(l), Listen: "0.0.0.0:" + strconv.Itoa(port), Upstream: upstream, Enabled: true})
+	for _, pp := range h.plan.Proxies {
+		want = append(want, toxiclient.Proxy{Name: pp.Name(), Listen: "0.0.0.0:" + strconv.Itoa(pp.Port), Upstream: pp.Upstream, Enabled: true})
 	}
 	if _, err := h.tp.Populate(want); err != nil {
 		return fmt.Errorf("creating proxies: %w", err)
 	}
 	// Read them back: the client marks proxies from Populate as not yet created, so a
 	// later Enable or Disable would try to create them again (HTTP 409).
+	return h.readProxies()
+}
+
+// readProxies takes Toxiproxy's proxy of every link of the herd's topology.
+func (h *Herd) readProxies() error {
 	byName, err := h.tp.Proxies()
 	if err != nil {
-		return fmt.Errorf("listing proxies: %w", err)
+		return fmt.Errorf("toxiproxy of herd %s: listing proxies: %w", h.RunID, err)
 	}
-	for l := range h.linkPorts() {
-		p := byName[proxyName(l)]
+	for _, l := range chaos.AllLinks(h.cfg) {
+		p := byName[chaos.PlannedProxy{Link: l}.Name()]
 		if p == nil {
-			return fmt.Errorf("toxiproxy did not create %s", l)
+			return fmt.Errorf("toxiproxy of herd %s has no proxy for %s", h.RunID, l)
 		}
 		h.proxies[l] = p
 	}
