@@ -28,8 +28,8 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/herdchaos/herd/chaos"
+	"github.com/herdchaos/herd/chaos/backends"
 	"github.com/herdchaos/herd/containers"
-	"github.com/herdchaos/herd/local"
 )
 
 var (
@@ -89,27 +89,14 @@ func startHerd(ctx context.Context, o herdOptions) *chaos.Cluster {
 func launchHerd(ctx context.Context, o herdOptions) *chaos.Cluster {
 	start := time.Now()
 	progress := func(s string) { GinkgoWriter.Printf("%6.1fs %s\n", time.Since(start).Seconds(), s) }
-	var b chaos.Backend
-	var err error
-	switch backend := os.Getenv("HERD_BACKEND"); backend {
-	case "", "containers":
-		opts := []containers.Option{containers.WithHerd(o.herd), containers.WithEnv(o.env), containers.WithProgress(progress)}
-		if o.herd.Image == "" { // ours, or a described herd run in our image
-			opts = append(opts, containers.WithHerdFromSource(), containers.WithBuildOverlay(o.overlay))
-		}
-		var h *containers.Herd
-		h, err = containers.Run(ctx, opts...)
-		if err != nil {
-			h.Terminate(context.WithoutCancel(ctx))
-		}
-		b = h
-		if errors.Is(err, containers.ErrNoDocker) {
-			err = fmt.Errorf("%w\n(no Docker here: HERD_BACKEND=local runs the suite with local processes)", err)
-		}
-	case "local":
-		b, err = local.Start(ctx, local.Options{Herd: o.herd, Env: o.env, BuildOverlay: o.overlay, Progress: progress})
-	default:
-		Fail(fmt.Sprintf("HERD_BACKEND=%s: want containers or local", backend))
+	backend := os.Getenv("HERD_BACKEND")
+	if backend == "direct" {
+		Fail("HERD_BACKEND=direct has no proxies, so no link faults: the suite runs on containers or local")
+	}
+	b, err := backends.Start(ctx, backend, backends.WithHerd(o.herd), backends.WithEnv(o.env),
+		backends.WithBuildOverlay(o.overlay), backends.WithProgress(progress))
+	if errors.Is(err, backends.ErrNoDocker) {
+		err = fmt.Errorf("%w\n(no Docker here: HERD_BACKEND=local runs the suite with local processes)", err)
 	}
 	Expect(err).NotTo(HaveOccurred())
 	AddReportEntry("herd start", time.Since(start).Round(time.Millisecond).String())

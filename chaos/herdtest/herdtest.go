@@ -21,8 +21,7 @@ import (
 	"time"
 
 	"github.com/herdchaos/herd/chaos"
-	"github.com/herdchaos/herd/containers"
-	"github.com/herdchaos/herd/local"
+	"github.com/herdchaos/herd/chaos/backends"
 )
 
 // T is what herdtest needs of a test: *testing.T, *testing.B and Ginkgo's GinkgoT() all
@@ -49,7 +48,7 @@ type options struct {
 }
 
 // WithBackend runs the servers in containers ("containers", the default) or as local
-// processes ("local", no Docker needed).
+// processes ("local", no Docker needed): see backends.Start.
 func WithBackend(name string) Option { return func(o *options) { o.backend = name } }
 
 // WithDescription tests the herd a description file describes (see the README's "Test
@@ -84,7 +83,7 @@ type Herd struct {
 // Start starts a herd for the test and registers its removal (and, when the test fails,
 // the saving of its artifacts) with t.Cleanup. It fails the test if the herd cannot
 // start; when Docker does not answer on the containers backend, the error says so
-// (errors.Is(err, containers.ErrNoDocker) for StartE's callers).
+// (errors.Is(err, backends.ErrNoDocker) for StartE's callers).
 func Start(t T, opts ...Option) *Herd {
 	t.Helper()
 	h, err := StartE(t, opts...)
@@ -110,25 +109,7 @@ func StartE(t T, opts ...Option) (*Herd, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	var b chaos.Backend
-	var err error
-	switch o.backend {
-	case "", "containers":
-		opts := []containers.Option{containers.WithHerd(o.herd)}
-		if o.herd.Image == "" { // ours, or a described herd run in our image
-			opts = append(opts, containers.WithHerdFromSource())
-		}
-		var h *containers.Herd
-		h, err = containers.Run(ctx, opts...)
-		if err != nil {
-			h.Terminate(context.WithoutCancel(ctx))
-		}
-		b = h
-	case "local":
-		b, err = local.Start(ctx, local.Options{Herd: o.herd})
-	default:
-		err = fmt.Errorf("backend %q: want containers or local", o.backend)
-	}
+	b, err := backends.Start(ctx, o.backend, backends.WithHerd(o.herd))
 	if err != nil {
 		return nil, err
 	}

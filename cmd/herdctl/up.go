@@ -16,9 +16,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/herdchaos/herd/chaos"
+	"github.com/herdchaos/herd/chaos/backends"
 	"github.com/herdchaos/herd/containers"
 	"github.com/herdchaos/herd/herd/topology"
-	"github.com/herdchaos/herd/local"
 )
 
 // herdOptions are the flags that say which herd to start.
@@ -52,7 +52,12 @@ func (c herdChoice) containerOptions() []containers.Option {
 	return opts
 }
 
-func (o *herdOptions) containerOptions(progress func(string)) (herdChoice, error) {
+// backendOptions are the backends.Start options for c.
+func (c herdChoice) backendOptions() []backends.Option {
+	return []backends.Option{backends.WithTopology(c.Config), backends.WithHerd(c.Herd), backends.WithProgress(c.Progress)}
+}
+
+func (o *herdOptions) choice(progress func(string)) (herdChoice, error) {
 	opts := herdChoice{Progress: progress}
 	if o.herdFile != "" {
 		spec, err := chaos.LoadHerdSpec(o.herdFile)
@@ -95,7 +100,7 @@ func (a *app) upCmd() *cobra.Command {
 				}
 				fmt.Fprintf(a.errOut, "forgetting herd %s: it is gone\n", st.Herd.RunID)
 			}
-			opts, err := o.containerOptions(a.progress())
+			opts, err := o.choice(a.progress())
 			if err != nil {
 				return err
 			}
@@ -131,7 +136,11 @@ func (a *app) upCmd() *cobra.Command {
 // upLocal starts a herd on the local backend and owns it: the servers live as long as
 // this process, which serves the herd's backend to other herdctl commands on loopback.
 func (a *app) upLocal(ctx context.Context, opts herdChoice, direct bool) error {
-	h, err := local.Start(ctx, local.Options{Config: opts.Config, Herd: opts.Herd, Progress: opts.Progress, Direct: direct})
+	which := "local"
+	if direct {
+		which = "direct"
+	}
+	h, err := backends.Start(ctx, which, opts.backendOptions()...)
 	if err != nil {
 		return err
 	}
@@ -148,7 +157,10 @@ func (a *app) upLocal(ctx context.Context, opts herdChoice, direct bool) error {
 			ToxiproxyAPI: "in-process (driven through " + ln.Addr().String() + ")", Nodes: map[string]*containers.Node{}}}
 	for _, n := range cfg.Names() {
 		addr, _ := h.ClientAddr(ctx, n)
-		metrics, _ := h.MetricsURL(ctx, n)
+		var metrics string
+		if src, ok := h.(chaos.MetricsSource); ok {
+			metrics, _ = src.MetricsURL(ctx, n)
+		}
 		metrics = strings.TrimSuffix(strings.TrimPrefix(metrics, "http://"), "/metrics")
 		st.Herd.Nodes[n] = &containers.Node{Addr: addr, Metrics: metrics}
 	}
