@@ -7,9 +7,11 @@
 //		...
 //	}
 //
-// In Ginkgo, pass GinkgoT(). A failed test's artifacts (the history, the faults, each
+// In Ginkgo, pass GinkgoT() (start one herd in BeforeSuite, and end each spec with
+// ResetAfter in AfterEach). A failed test's artifacts (the history, the faults, each
 // server's logs) are saved in a folder the test's log names. Between tests that share a
-// herd, Reset heals every fault and waits until the herd is whole again.
+// herd, Reset heals every fault and waits until the herd is whole again; ResetAfter also
+// saves a failed one's artifacts.
 package herdtest
 
 import (
@@ -73,7 +75,8 @@ func WithStartTimeout(d time.Duration) Option { return func(o *options) { o.time
 // newest acknowledged update of each client the test sent through Update.
 type Herd struct {
 	*chaos.Cluster
-	t T
+	t         T
+	artifacts string // where failed tests' artifacts go
 
 	mu      sync.Mutex
 	newest  map[string]chaos.Accepted
@@ -115,17 +118,13 @@ func StartE(t T, opts ...Option) (*Herd, error) {
 	}
 	c := chaos.NewCluster(b, o.seed)
 	c.Claims = o.herd.Claims // a described herd is held only to the extensions it claims
-	h := &Herd{Cluster: c, t: t, newest: map[string]chaos.Accepted{}}
+	h := &Herd{Cluster: c, t: t, artifacts: o.artifacts, newest: map[string]chaos.Accepted{}}
 	t.Logf("herdtest: a herd of %d servers is up (seed %d)", len(c.Nodes()), o.seed)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		if t.Failed() {
-			dir := filepath.Join(o.artifacts, "herdtest-"+chaos.FileName(t.Name())+"-"+fmt.Sprint(o.seed))
-			if err := chaos.SaveArtifacts(ctx, c, dir); err != nil {
-				t.Logf("herdtest: artifacts: %v", err)
-			}
-			t.Logf("herdtest: artifacts in %s (replay the random choices with herdtest.WithSeed(%d))", dir, o.seed)
+			h.saveArtifacts(ctx, t)
 		}
 		if err := b.Close(ctx); err != nil {
 			t.Logf("herdtest: removing the herd: %v", err)
@@ -181,4 +180,29 @@ func (h *Herd) AwaitConverged(ctx context.Context, within time.Duration) error {
 // between tests that share one herd.
 func (h *Herd) Reset(ctx context.Context) error {
 	return h.HealAndSettle(ctx, h.ClientID("settle")+"-")
+}
+
+// ResetAfter ends one of several tests that share the herd: if t failed, it saves the
+// herd's artifacts in a folder named after t (and logs where); then it Resets the herd,
+// failing t if the herd does not settle. In Ginkgo, with the herd started in BeforeSuite:
+//
+//	var _ = AfterEach(func(ctx SpecContext) { h.ResetAfter(ctx, GinkgoT()) })
+func (h *Herd) ResetAfter(ctx context.Context, t T) {
+	t.Helper()
+	if t.Failed() {
+		h.saveArtifacts(ctx, t)
+	}
+	if err := h.Reset(ctx); err != nil {
+		t.Fatalf("herdtest: the herd did not heal and settle after %q: %v", t.Name(), err)
+	}
+}
+
+// saveArtifacts saves the history, the faults and each server's logs under the
+// artifacts folder, in a folder named after t and the seed.
+func (h *Herd) saveArtifacts(ctx context.Context, t T) {
+	dir := filepath.Join(h.artifacts, "herdtest-"+chaos.FileName(t.Name())+"-"+fmt.Sprint(h.Seed))
+	if err := chaos.SaveArtifacts(ctx, h.Cluster, dir); err != nil {
+		t.Logf("herdtest: artifacts: %v", err)
+	}
+	t.Logf("herdtest: artifacts in %s (replay the random choices with herdtest.WithSeed(%d))", dir, h.Seed)
 }
