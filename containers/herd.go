@@ -2,6 +2,17 @@
 // run, one Toxiproxy container with a proxy per directed peer link and per Places link,
 // the herd's servers and a Places emulator, every one labelled with the run id so a sweep
 // can remove what a killed run left. Images are built offline, FROM scratch.
+//
+// Start a herd with Run and functional options, as a testcontainers-go module:
+//
+//	h, err := containers.Run(ctx, containers.WithHerdFromSource())
+//	defer h.Terminate(context.Background())
+//	if err != nil { ... }
+//
+// The files: herd.go (Run, the Herd), options.go, ryuk.go (testcontainers' settings),
+// network.go, wait.go, toxiproxy.go (proxies, links, toxics), places.go (the emulator),
+// nodes.go (holders and servers: kill, stop, start, pause), logs.go, attach.go (a herd
+// another process started), images.go, reaper.go, sweep.go.
 package containers
 
 import (
