@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,6 +27,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	"github.com/herdchaos/herd/chaos"
 	"github.com/herdchaos/herd/chaos/backends"
@@ -111,6 +113,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	AddReportEntry("seed", seed)
 
 	if b := os.Getenv("HERD_BACKEND"); b == "" || b == "containers" {
+		// testcontainers-go's banner (Docker's details, once per process, to its
+		// process-wide logger, which Run leaves alone) goes with the suite's other output.
+		tclog.SetDefault(log.New(GinkgoWriter, "", log.LstdFlags))
 		cli, err := containers.NewDockerClient(ctx)
 		Expect(err).NotTo(HaveOccurred(), "(no Docker here: HERD_BACKEND=local runs the suite with local processes)")
 		swept, err := containers.SweepStale(ctx, cli)

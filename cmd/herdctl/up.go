@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	"github.com/herdchaos/herd/chaos"
 	"github.com/herdchaos/herd/chaos/backends"
@@ -51,6 +52,12 @@ func (c herdChoice) containerOptions() []containers.Option {
 	}
 	return opts
 }
+
+// quietTestcontainers keeps testcontainers-go's banner (Docker's details, printed once
+// per process to its process-wide default logger, which no option of a request reaches)
+// off herdctl's output. herdctl owns its process, so it may set that logger; the library
+// (containers.Run) leaves it alone.
+func quietTestcontainers() { tclog.SetDefault(tclog.NewNoopLogger()) }
 
 // backendOptions are the backends.Start options for c.
 func (c herdChoice) backendOptions() []backends.Option {
@@ -104,6 +111,7 @@ func (a *app) upCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			quietTestcontainers()
 			which, err := a.backendFor(ctx, backend)
 			if err != nil {
 				return err
