@@ -59,10 +59,13 @@ fixtures:
 	HERD_FIXTURES=1 $(GO) test -count=1 -timeout 80m -v -run TestEachFixtureHerdFailsExactlyItsFlaw ./specs/fixtures
 
 # examples/ is a module of its own, as a user's repository is: its tests import the
-# framework and start the herd with chaos/herdtest, on both backends.
+# framework and start the herd with chaos/herdtest, on both backends; examples/ginkgo is a
+# Ginkgo suite, run by go test and by the ginkgo CLI the examples module pins.
 examples:
 	cd examples && $(GO) vet ./... && $(GO) test -count=1 ./...
 	cd examples && HERD_BACKEND=local $(GO) test -count=1 ./...
+	cd examples && $(GO) tool ginkgo ./ginkgo
+	cd examples && HERD_BACKEND=local $(GO) tool ginkgo ./ginkgo
 
 # The suite on the containers backend, interrupted at 20 seeded moments (Ctrl-C, Ctrl-C
 # twice, SIGKILL): each time, no container and no network of the run may be left.

@@ -184,50 +184,41 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 			return nil, err
 		}
 	}
-	h.toxi = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
-	linkAddr := map[chaos.Link]string{}
-	if opts.Direct {
-		links = nil
-		for _, n := range names {
-			linkAddr[chaos.Link{From: n, To: chaos.Places}] = strings.TrimPrefix(h.emuURL, "http://")
-			for _, p := range h.cfg.Server(n).Neighbours() {
-				linkAddr[chaos.Link{From: n, To: p}] = "127.0.0.1:" + strconv.Itoa(h.nodes[p].port)
-			}
-		}
+	linkPorts := make([]int, len(links))
+	for i := range linkPorts {
+		linkPorts[i] = take()
 	}
-	for _, l := range links {
-		listen := "127.0.0.1:" + strconv.Itoa(take())
-		upstream := strings.TrimPrefix(h.emuURL, "http://")
-		if l.To != chaos.Places {
-			upstream = "127.0.0.1:" + strconv.Itoa(h.nodes[l.To].port)
-		}
-		p := toxiproxy.NewProxy(h.toxi, l.From+"_to_"+l.To, listen, upstream)
+	plan, err := chaos.NewPlan(h.cfg, opts.Herd, chaos.PlanSites{
+		ProxyHost:     "127.0.0.1",
+		ProxyPort:     func(i int) int { return linkPorts[i] },
+		Server:        func(name string) string { return "127.0.0.1:" + strconv.Itoa(h.nodes[name].port) },
+		Places:        strings.TrimPrefix(h.emuURL, "http://"),
+		SandboxPlaces: "https://" + sandbox.GoogleHosts[0],
+		Direct:        opts.Direct,
+		Node: func(name string) chaos.NodeInfo {
+			n := h.nodes[name]
+			return chaos.NodeInfo{Port: n.port, Listen: "127.0.0.1:" + strconv.Itoa(n.port),
+				MetricsListen: "127.0.0.1:" + strconv.Itoa(n.metrics), LogDir: filepath.Join(n.dir, "logs"), WorkDir: n.dir}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.toxi = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	for _, pp := range plan.Proxies {
+		p := toxiproxy.NewProxy(h.toxi, pp.Name(), pp.Addr, pp.Upstream)
 		if err := h.toxi.Collection.Add(p, true); err != nil {
-			return nil, fmt.Errorf("proxy %s: %w", l, err)
+			return nil, fmt.Errorf("proxy %s: %w", pp.Link, err)
 		}
-		h.proxies[l] = p
-		linkAddr[l] = listen
+		h.proxies[pp.Link] = p
 	}
 
 	opts.Progress(fmt.Sprintf("starting %d servers", len(names)))
 	for _, name := range names {
 		n := h.nodes[name]
-		info := chaos.NodeInfo{Name: name, Port: n.port, Listen: "127.0.0.1:" + strconv.Itoa(n.port),
-			MetricsListen: "127.0.0.1:" + strconv.Itoa(n.metrics), LogDir: filepath.Join(n.dir, "logs"),
-			PlacesURL: "http://" + linkAddr[chaos.Link{From: name, To: chaos.Places}],
-			WorkDir:   n.dir, Here: opts.Herd.Here, PlacesKey: chaos.EmulatorKey}
-		for _, p := range h.cfg.Server(name).Neighbours() {
-			info.Peers = append(info.Peers, chaos.PeerInfo{Name: p, Addr: linkAddr[chaos.Link{From: name, To: p}]})
-		}
+		info := plan.Nodes[name]
 		if n.ns != nil {
-			// Inside its namespace: its own fixed port, its neighbours' on loopback (the
-			// relays), Google's Places host.
-			fixed := opts.Herd.FixedPort(name)
-			info.Port, info.Listen, info.PlacesURL = fixed, "127.0.0.1:"+strconv.Itoa(fixed), "https://"+sandbox.GoogleHosts[0]
-			for i := range info.Peers {
-				info.Peers[i].Addr = "127.0.0.1:" + strconv.Itoa(opts.Herd.FixedPort(info.Peers[i].Name))
-			}
-			if err := h.relayInside(n, linkAddr, info.MetricsListen); err != nil {
+			if err := h.relayInside(n, plan, info.MetricsListen); err != nil {
 				return nil, err
 			}
 		}
@@ -583,8 +574,8 @@ func (h *Herd) sandboxes() error {
 // relayInside listens inside n's namespace on each neighbour's fixed port (IPv4 and, where
 // the namespace has it, IPv6 loopback) and on Google's HTTPS and HTTP ports, relaying to
 // the links' proxies.
-func (h *Herd) relayInside(n *node, linkAddr map[chaos.Link]string, metricsListen string) error {
-	to := func(l chaos.Link) func(context.Context) (net.Conn, error) { return sandbox.DialTCP(linkAddr[l]) }
+func (h *Herd) relayInside(n *node, plan chaos.Plan, metricsListen string) error {
+	to := func(l chaos.Link) func(context.Context) (net.Conn, error) { return sandbox.DialTCP(plan.LinkAddr(l)) }
 	for _, p := range h.cfg.Server(n.name).Neighbours() {
 		port := strconv.Itoa(h.opts.Herd.FixedPort(p))
 		if err := h.relay(n.ns, "127.0.0.1:"+port, to(chaos.Link{From: n.name, To: p})); err != nil {

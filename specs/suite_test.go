@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,10 +27,11 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	"github.com/herdchaos/herd/chaos"
+	"github.com/herdchaos/herd/chaos/backends"
 	"github.com/herdchaos/herd/containers"
-	"github.com/herdchaos/herd/local"
 )
 
 var (
@@ -89,18 +91,14 @@ func startHerd(ctx context.Context, o herdOptions) *chaos.Cluster {
 func launchHerd(ctx context.Context, o herdOptions) *chaos.Cluster {
 	start := time.Now()
 	progress := func(s string) { GinkgoWriter.Printf("%6.1fs %s\n", time.Since(start).Seconds(), s) }
-	var b chaos.Backend
-	var err error
-	switch backend := os.Getenv("HERD_BACKEND"); backend {
-	case "", "containers":
-		b, err = containers.Start(ctx, containers.Options{Herd: o.herd, Env: o.env, BuildOverlay: o.overlay, Progress: progress})
-		if errors.Is(err, containers.ErrNoDocker) {
-			err = fmt.Errorf("%w\n(no Docker here: HERD_BACKEND=local runs the suite with local processes)", err)
-		}
-	case "local":
-		b, err = local.Start(ctx, local.Options{Herd: o.herd, Env: o.env, BuildOverlay: o.overlay, Progress: progress})
-	default:
-		Fail(fmt.Sprintf("HERD_BACKEND=%s: want containers or local", backend))
+	backend := os.Getenv("HERD_BACKEND")
+	if backend == "direct" {
+		Fail("HERD_BACKEND=direct has no proxies, so no link faults: the suite runs on containers or local")
+	}
+	b, err := backends.Start(ctx, backend, backends.WithHerd(o.herd), backends.WithEnv(o.env),
+		backends.WithBuildOverlay(o.overlay), backends.WithProgress(progress))
+	if errors.Is(err, backends.ErrNoDocker) {
+		err = fmt.Errorf("%w\n(no Docker here: HERD_BACKEND=local runs the suite with local processes)", err)
 	}
 	Expect(err).NotTo(HaveOccurred())
 	AddReportEntry("herd start", time.Since(start).Round(time.Millisecond).String())
@@ -115,7 +113,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	AddReportEntry("seed", seed)
 
 	if b := os.Getenv("HERD_BACKEND"); b == "" || b == "containers" {
-		containers.ApplyDefaults()
+		// testcontainers-go's banner (Docker's details, once per process, to its
+		// process-wide logger, which Run leaves alone) goes with the suite's other output.
+		tclog.SetDefault(log.New(GinkgoWriter, "", log.LstdFlags))
 		cli, err := containers.NewDockerClient(ctx)
 		Expect(err).NotTo(HaveOccurred(), "(no Docker here: HERD_BACKEND=local runs the suite with local processes)")
 		swept, err := containers.SweepStale(ctx, cli)

@@ -7,9 +7,11 @@
 //		...
 //	}
 //
-// In Ginkgo, pass GinkgoT(). A failed test's artifacts (the history, the faults, each
+// In Ginkgo, pass GinkgoT() (start one herd in BeforeSuite, and end each spec with
+// ResetAfter in AfterEach). A failed test's artifacts (the history, the faults, each
 // server's logs) are saved in a folder the test's log names. Between tests that share a
-// herd, Reset heals every fault and waits until the herd is whole again.
+// herd, Reset heals every fault and waits until the herd is whole again; ResetAfter also
+// saves a failed one's artifacts.
 package herdtest
 
 import (
@@ -21,8 +23,7 @@ import (
 	"time"
 
 	"github.com/herdchaos/herd/chaos"
-	"github.com/herdchaos/herd/containers"
-	"github.com/herdchaos/herd/local"
+	"github.com/herdchaos/herd/chaos/backends"
 )
 
 // T is what herdtest needs of a test: *testing.T, *testing.B and Ginkgo's GinkgoT() all
@@ -49,7 +50,7 @@ type options struct {
 }
 
 // WithBackend runs the servers in containers ("containers", the default) or as local
-// processes ("local", no Docker needed).
+// processes ("local", no Docker needed): see backends.Start.
 func WithBackend(name string) Option { return func(o *options) { o.backend = name } }
 
 // WithDescription tests the herd a description file describes (see the README's "Test
@@ -74,7 +75,8 @@ func WithStartTimeout(d time.Duration) Option { return func(o *options) { o.time
 // newest acknowledged update of each client the test sent through Update.
 type Herd struct {
 	*chaos.Cluster
-	t T
+	t         T
+	artifacts string // where failed tests' artifacts go
 
 	mu      sync.Mutex
 	newest  map[string]chaos.Accepted
@@ -84,7 +86,7 @@ type Herd struct {
 // Start starts a herd for the test and registers its removal (and, when the test fails,
 // the saving of its artifacts) with t.Cleanup. It fails the test if the herd cannot
 // start; when Docker does not answer on the containers backend, the error says so
-// (errors.Is(err, containers.ErrNoDocker) for StartE's callers).
+// (errors.Is(err, backends.ErrNoDocker) for StartE's callers).
 func Start(t T, opts ...Option) *Herd {
 	t.Helper()
 	h, err := StartE(t, opts...)
@@ -110,32 +112,19 @@ func StartE(t T, opts ...Option) (*Herd, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	var b chaos.Backend
-	var err error
-	switch o.backend {
-	case "", "containers":
-		b, err = containers.Start(ctx, containers.Options{Herd: o.herd})
-	case "local":
-		b, err = local.Start(ctx, local.Options{Herd: o.herd})
-	default:
-		err = fmt.Errorf("backend %q: want containers or local", o.backend)
-	}
+	b, err := backends.Start(ctx, o.backend, backends.WithHerd(o.herd))
 	if err != nil {
 		return nil, err
 	}
 	c := chaos.NewCluster(b, o.seed)
 	c.Claims = o.herd.Claims // a described herd is held only to the extensions it claims
-	h := &Herd{Cluster: c, t: t, newest: map[string]chaos.Accepted{}}
+	h := &Herd{Cluster: c, t: t, artifacts: o.artifacts, newest: map[string]chaos.Accepted{}}
 	t.Logf("herdtest: a herd of %d servers is up (seed %d)", len(c.Nodes()), o.seed)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		if t.Failed() {
-			dir := filepath.Join(o.artifacts, "herdtest-"+chaos.FileName(t.Name())+"-"+fmt.Sprint(o.seed))
-			if err := chaos.SaveArtifacts(ctx, c, dir); err != nil {
-				t.Logf("herdtest: artifacts: %v", err)
-			}
-			t.Logf("herdtest: artifacts in %s (replay the random choices with herdtest.WithSeed(%d))", dir, o.seed)
+			h.saveArtifacts(ctx, t)
 		}
 		if err := b.Close(ctx); err != nil {
 			t.Logf("herdtest: removing the herd: %v", err)
@@ -191,4 +180,29 @@ func (h *Herd) AwaitConverged(ctx context.Context, within time.Duration) error {
 // between tests that share one herd.
 func (h *Herd) Reset(ctx context.Context) error {
 	return h.HealAndSettle(ctx, h.ClientID("settle")+"-")
+}
+
+// ResetAfter ends one of several tests that share the herd: if t failed, it saves the
+// herd's artifacts in a folder named after t (and logs where); then it Resets the herd,
+// failing t if the herd does not settle. In Ginkgo, with the herd started in BeforeSuite:
+//
+//	var _ = AfterEach(func(ctx SpecContext) { h.ResetAfter(ctx, GinkgoT()) })
+func (h *Herd) ResetAfter(ctx context.Context, t T) {
+	t.Helper()
+	if t.Failed() {
+		h.saveArtifacts(ctx, t)
+	}
+	if err := h.Reset(ctx); err != nil {
+		t.Fatalf("herdtest: the herd did not heal and settle after %q: %v", t.Name(), err)
+	}
+}
+
+// saveArtifacts saves the history, the faults and each server's logs under the
+// artifacts folder, in a folder named after t and the seed.
+func (h *Herd) saveArtifacts(ctx context.Context, t T) {
+	dir := filepath.Join(h.artifacts, "herdtest-"+chaos.FileName(t.Name())+"-"+fmt.Sprint(h.Seed))
+	if err := chaos.SaveArtifacts(ctx, h.Cluster, dir); err != nil {
+		t.Logf("herdtest: artifacts: %v", err)
+	}
+	t.Logf("herdtest: artifacts in %s (replay the random choices with herdtest.WithSeed(%d))", dir, h.Seed)
 }

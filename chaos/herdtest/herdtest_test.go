@@ -9,6 +9,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/herdchaos/herd/chaos"
 )
 
 // fakeT is a test that can be made to fail, and whose cleanups run when asked.
@@ -71,5 +73,45 @@ func TestAFailedTestKeepsArtifactsAndLeavesNoHerd(t *testing.T) {
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		c.Close()
 		t.Errorf("Goloman still answers at %s after the test's cleanup", addr)
+	}
+}
+
+// Between tests that share a herd (Ginkgo's AfterEach), ResetAfter heals what the test
+// left and settles the herd, and saves artifacts only for a test that failed, in a
+// folder named after that test.
+func TestResetAfterHealsAndKeepsOnlyAFailedTestsArtifacts(t *testing.T) {
+	suite := &fakeT{name: "suite"}
+	defer suite.end()
+	arts := t.TempDir()
+	h, err := StartE(suite, WithBackend("local"), WithSeed(7), WithArtifacts(arts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, spec := range []struct {
+		name   string
+		failed bool
+	}{{"passes", false}, {"fails", true}} {
+		if _, err := h.Inject(ctx, chaos.Isolate{Node: "Welsh"}); err != nil {
+			t.Fatal(err)
+		}
+		st := &fakeT{name: spec.name, failed: spec.failed}
+		h.ResetAfter(ctx, st)
+		if n := len(h.Active()); n != 0 {
+			t.Errorf("after %s: %d faults still active", spec.name, n)
+		}
+		_, err := os.Stat(filepath.Join(arts, "herdtest-"+spec.name+"-7", "history.json"))
+		if spec.failed && err != nil {
+			t.Errorf("failed spec %s: no artifacts: %v (logs %q)", spec.name, err, st.logs)
+		}
+		if !spec.failed && err == nil {
+			t.Errorf("passed spec %s: artifacts saved", spec.name)
+		}
+	}
+	// Settled: an update at Welsh, healed, reaches every server.
+	u := h.Update(ctx, "Welsh", h.ClientID("after"), "+34.068930-118.445127")
+	if _, err := h.AwaitDelivery(ctx, u); err != nil {
+		t.Fatal(err)
 	}
 }

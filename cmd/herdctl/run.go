@@ -13,9 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/herdchaos/herd/chaos"
+	"github.com/herdchaos/herd/chaos/backends"
 	"github.com/herdchaos/herd/containers"
 	"github.com/herdchaos/herd/herd/topology"
-	"github.com/herdchaos/herd/local"
 )
 
 // Scenarios shipped with herdctl: classic outages. The test suite runs each of them.
@@ -171,10 +171,11 @@ func (a *app) herdForRun(ctx context.Context, o runOptions) (chaos.Backend, func
 		a.attached = sess
 		return sess.b, sess.release, nil
 	}
-	opts, err := o.containerOptions(a.progress())
+	opts, err := o.choice(a.progress())
 	if err != nil {
 		return nil, nil, err
 	}
+	quietTestcontainers()
 	if len(o.cfg.Servers) > 0 {
 		opts.Config = o.cfg
 	}
@@ -183,12 +184,7 @@ func (a *app) herdForRun(ctx context.Context, o runOptions) (chaos.Backend, func
 		return nil, nil, err
 	}
 	fmt.Fprintf(a.errOut, "no herd is up: starting one for this run (%s backend)\n", which)
-	var h chaos.Backend
-	if which == "local" || which == "direct" {
-		h, err = local.Start(ctx, local.Options{Config: opts.Config, Herd: opts.Herd, Progress: opts.Progress, Direct: which == "direct"})
-	} else {
-		h, err = containers.Start(ctx, opts)
-	}
+	h, err := backends.Start(ctx, which, opts.backendOptions()...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -14,11 +14,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	"github.com/herdchaos/herd/chaos"
+	"github.com/herdchaos/herd/chaos/backends"
 	"github.com/herdchaos/herd/containers"
 	"github.com/herdchaos/herd/herd/topology"
-	"github.com/herdchaos/herd/local"
 )
 
 // herdOptions are the flags that say which herd to start.
@@ -32,8 +33,39 @@ func (o *herdOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.topologyFile, "topology", "", "a herd config file giving the servers and links (default: the five of docs/PROTOCOL.md)")
 }
 
-func (o *herdOptions) containerOptions(progress func(string)) (containers.Options, error) {
-	opts := containers.Options{Progress: progress}
+// herdChoice is the herd and topology the flags chose, and where start-up steps go.
+type herdChoice struct {
+	Config   topology.Config // empty: the herd's own graph, or the default five
+	Herd     chaos.HerdSpec
+	Progress func(string)
+}
+
+// containerOptions are the containers.Run options for c: our herd, or a described one
+// without an image of its own, is built from this tree.
+func (c herdChoice) containerOptions() []containers.Option {
+	opts := []containers.Option{containers.WithProgress(c.Progress), containers.WithTopology(c.Config)}
+	if c.Herd.Image == "" {
+		opts = append(opts, containers.WithHerdFromSource())
+	}
+	if !c.Herd.IsOurs() || c.Herd.Image != "" {
+		opts = append(opts, containers.WithHerd(c.Herd))
+	}
+	return opts
+}
+
+// quietTestcontainers keeps testcontainers-go's banner (Docker's details, printed once
+// per process to its process-wide default logger, which no option of a request reaches)
+// off herdctl's output. herdctl owns its process, so it may set that logger; the library
+// (containers.Run) leaves it alone.
+func quietTestcontainers() { tclog.SetDefault(tclog.NewNoopLogger()) }
+
+// backendOptions are the backends.Start options for c.
+func (c herdChoice) backendOptions() []backends.Option {
+	return []backends.Option{backends.WithTopology(c.Config), backends.WithHerd(c.Herd), backends.WithProgress(c.Progress)}
+}
+
+func (o *herdOptions) choice(progress func(string)) (herdChoice, error) {
+	opts := herdChoice{Progress: progress}
 	if o.herdFile != "" {
 		spec, err := chaos.LoadHerdSpec(o.herdFile)
 		if err != nil {
@@ -75,10 +107,11 @@ func (a *app) upCmd() *cobra.Command {
 				}
 				fmt.Fprintf(a.errOut, "forgetting herd %s: it is gone\n", st.Herd.RunID)
 			}
-			opts, err := o.containerOptions(a.progress())
+			opts, err := o.choice(a.progress())
 			if err != nil {
 				return err
 			}
+			quietTestcontainers()
 			which, err := a.backendFor(ctx, backend)
 			if err != nil {
 				return err
@@ -86,9 +119,9 @@ func (a *app) upCmd() *cobra.Command {
 			if which == "local" || which == "direct" {
 				return a.upLocal(ctx, opts, which == "direct")
 			}
-			opts.Detached = true
-			h, err := containers.Start(ctx, opts) // on error or Ctrl-C it removes what it started
+			h, err := containers.Run(ctx, append(opts.containerOptions(), containers.WithDetached())...)
 			if err != nil {
+				h.Terminate(context.WithoutCancel(ctx)) // on error or Ctrl-C nothing half-started stays
 				return err
 			}
 			st := &stateFile{Backend: "containers", Herd: h.State(), Seed: uint64(time.Now().UnixNano())}
@@ -110,8 +143,12 @@ func (a *app) upCmd() *cobra.Command {
 
 // upLocal starts a herd on the local backend and owns it: the servers live as long as
 // this process, which serves the herd's backend to other herdctl commands on loopback.
-func (a *app) upLocal(ctx context.Context, opts containers.Options, direct bool) error {
-	h, err := local.Start(ctx, local.Options{Config: opts.Config, Herd: opts.Herd, Progress: opts.Progress, Direct: direct})
+func (a *app) upLocal(ctx context.Context, opts herdChoice, direct bool) error {
+	which := "local"
+	if direct {
+		which = "direct"
+	}
+	h, err := backends.Start(ctx, which, opts.backendOptions()...)
 	if err != nil {
 		return err
 	}
@@ -128,7 +165,10 @@ func (a *app) upLocal(ctx context.Context, opts containers.Options, direct bool)
 			ToxiproxyAPI: "in-process (driven through " + ln.Addr().String() + ")", Nodes: map[string]*containers.Node{}}}
 	for _, n := range cfg.Names() {
 		addr, _ := h.ClientAddr(ctx, n)
-		metrics, _ := h.MetricsURL(ctx, n)
+		var metrics string
+		if src, ok := h.(chaos.MetricsSource); ok {
+			metrics, _ = src.MetricsURL(ctx, n)
+		}
 		metrics = strings.TrimSuffix(strings.TrimPrefix(metrics, "http://"), "/metrics")
 		st.Herd.Nodes[n] = &containers.Node{Addr: addr, Metrics: metrics}
 	}
