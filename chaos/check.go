@@ -267,7 +267,7 @@ func CheckFreshness(h *History) error {
 
 func restartedBetween(faults []FaultWindow, node string, from, to time.Duration) bool {
 	for _, f := range faults {
-		if (f.Fault == "crash "+node || f.Fault == "restart "+node || f.Fault == "stop "+node) && f.Start < to && (f.End < 0 || f.End > from) {
+		if f.Holds(node, "crash", "restart", "stop") && f.Start < to && (f.End < 0 || f.End > from) {
 			return true
 		}
 	}
