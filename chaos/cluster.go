@@ -392,13 +392,19 @@ func (c *Cluster) IAMAT(ctx context.Context, node, clientID, location, tm string
 // WHATSAT sends a WHATSAT to node as a one-shot client and records it. The reply's Raw is
 // everything the server sent.
 func (c *Cluster) WHATSAT(ctx context.Context, node, clientID, radiusKm string, bound int) (client.WhatsatReply, error) {
-	out, _, err := c.exchange(ctx, "whatsat", node, fmt.Sprintf("WHATSAT %s %s %d\n", clientID, radiusKm, bound))
+	rep, _, err := c.whatsat(ctx, node, clientID, radiusKm, bound)
+	return rep, err
+}
+
+// whatsat is WHATSAT that also returns the op's id.
+func (c *Cluster) whatsat(ctx context.Context, node, clientID, radiusKm string, bound int) (client.WhatsatReply, int, error) {
+	out, op, err := c.exchange(ctx, "whatsat", node, fmt.Sprintf("WHATSAT %s %s %d\n", clientID, radiusKm, bound))
 	if err != nil {
-		return client.WhatsatReply{Raw: out}, err
+		return client.WhatsatReply{Raw: out}, op, err
 	}
 	rep, err := client.ParseWhatsat(out)
 	rep.Raw = out // the whole answer: the checkers judge every byte of it (the split stops at a blank line)
-	return rep, err
+	return rep, op, err
 }
 
 // Raw sends text to node as a one-shot client (graders' style) and records it.

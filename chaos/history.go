@@ -3,6 +3,7 @@ package chaos
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,6 +21,9 @@ type History struct {
 	// repeat is, per running check, the last read of each request it made: a read with the
 	// same reply extends that op instead of adding one.
 	repeat map[int]map[string]int
+	// byCheck are the ops each check made; updates finds an accepted update by its AT line.
+	byCheck map[int][]int
+	updates map[string]int
 
 	Seed     uint64           `json:"seed"`
 	Topology *topology.Config `json:"topology,omitempty"`
@@ -164,7 +168,131 @@ func (h *History) Read(check int, kind, node, request string, invoke time.Durati
 	h.Ops = append(h.Ops, Op{ID: id, Kind: kind, Node: node, Request: request, Invoke: invoke, Complete: now,
 		Reply: reply, Err: msg, Check: check})
 	byKey[key] = id
+	if h.byCheck == nil {
+		h.byCheck = map[int][]int{}
+	}
+	h.byCheck[check] = append(h.byCheck[check], id)
 	return id
+}
+
+// Accept records an update the herd accepted (once per AT line).
+func (h *History) Accept(u Accepted) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.updates == nil {
+		h.updates = map[string]int{}
+	}
+	if _, ok := h.updates[u.AT]; !ok {
+		h.updates[u.AT] = len(h.Updates)
+		h.Updates = append(h.Updates, u)
+	}
+}
+
+// Ask records a check being asked and returns its id (from 1).
+func (h *History) Ask(a Asked) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	a.ID = len(h.Checks) + 1
+	h.Checks = append(h.Checks, a)
+	return a.ID
+}
+
+// Answered records when check id's verdict was taken, and whether the run was stopped
+// while it waited.
+func (h *History) Answered(id int, end time.Duration, cancelled bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.Checks[id-1].End = end
+	h.Checks[id-1].Cancelled = cancelled
+	delete(h.repeat, id)
+}
+
+// AddResult records a verdict a scenario reports and returns its number (from 1).
+func (h *History) AddResult(r ResultSpec) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.Results = append(h.Results, r)
+	return len(h.Results)
+}
+
+// view is the part of the history check id is judged from (a copy).
+func (h *History) view(id int) view {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.byCheck == nil || h.updates == nil {
+		h.index()
+	}
+	a := h.Checks[id-1]
+	v := view{asked: a, seed: h.Seed, faults: append([]FaultWindow(nil), h.Faults...), ops: map[int]Op{}}
+	if h.Topology != nil {
+		v.cfg = *h.Topology
+	}
+	if i, ok := h.updates[a.Update]; ok {
+		v.update, v.found = h.Updates[i], true
+	}
+	for _, i := range h.byCheck[id] {
+		v.own = append(v.own, h.Ops[i])
+	}
+	if a.Op >= 0 && a.Op < len(h.Ops) {
+		v.ops[a.Op] = h.Ops[a.Op]
+	}
+	if a.Kind == "fresh" {
+		for _, op := range h.Ops {
+			if op.Check == 0 {
+				v.client = append(v.client, op)
+			}
+		}
+	}
+	return v
+}
+
+// result is scenario verdict i (from 1).
+func (h *History) result(i int) ResultSpec {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.Results[i-1]
+}
+
+// results is a copy of the scenario verdicts.
+func (h *History) results() []ResultSpec {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.Results)
+}
+
+// asked is a copy of the checks asked.
+func (h *History) asked() []Asked {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.Checks)
+}
+
+// checksFor are the checks asked for scenario verdict i (from 1), in order.
+func (h *History) checksFor(i int) []Asked {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []Asked
+	for _, a := range h.Checks {
+		if a.Result == i {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// index builds the lookups of a history read from JSON.
+func (h *History) index() {
+	h.byCheck, h.updates = map[int][]int{}, map[string]int{}
+	for _, op := range h.Ops {
+		if op.Check > 0 {
+			h.byCheck[op.Check] = append(h.byCheck[op.Check], op.ID)
+		}
+	}
+	for i, u := range h.Updates {
+		if _, ok := h.updates[u.AT]; !ok {
+			h.updates[u.AT] = i
+		}
+	}
 }
 
 // FaultStarted opens a fault window: the inject of spec began at start.
@@ -254,6 +382,13 @@ func (h *History) Snapshot() History {
 func (h *History) JSON() ([]byte, error) {
 	s := h.Snapshot()
 	return json.MarshalIndent(&s, "", "  ")
+}
+
+// op is a copy of op id.
+func (h *History) op(id int) Op {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.Ops[id]
 }
 
 // faults is a copy of the fault windows.
