@@ -414,8 +414,18 @@ func LoadHistory(data []byte) (*History, error) {
 		}
 	}
 	for i, a := range h.Checks {
-		if a.ID != i+1 {
+		switch {
+		case a.ID != i+1:
 			return nil, fmt.Errorf("check %d has id %d: the checks are out of order", i+1, a.ID)
+		case a.Result < 0 || a.Result > len(h.Results):
+			return nil, fmt.Errorf("check %d counts toward verdict %d; the history has %d", a.ID, a.Result, len(h.Results))
+		case a.Op < -1 || a.Op >= len(h.Ops):
+			return nil, fmt.Errorf("check %d judges op %d; the history has %d", a.ID, a.Op, len(h.Ops))
+		}
+	}
+	for _, op := range h.Ops {
+		if op.Check < 0 || op.Check > len(h.Checks) {
+			return nil, fmt.Errorf("op %d was read by check %d; the history has %d", op.ID, op.Check, len(h.Checks))
 		}
 	}
 	for _, f := range h.Faults {
