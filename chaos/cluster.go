@@ -478,8 +478,9 @@ func (c *Cluster) Restore(p Persisted) error {
 			return fmt.Errorf("fault %s: %w", pf.ID, err)
 		}
 		c.active[pf.ID] = &ActiveFault{ID: pf.ID, Fault: f, Effects: e, Since: pf.Since.Sub(c.History.start)}
-		c.History.FaultStarted(pf.ID, pf.Spec, f.String(), c.active[pf.ID].Since)
-		c.History.FaultApplied(pf.ID, c.active[pf.ID].Since)
+		// In force since before this history began: from its start, on its clock.
+		c.History.FaultStarted(pf.ID, pf.Spec, f.String(), 0)
+		c.History.FaultApplied(pf.ID, 0)
 		c.order = append(c.order, pf.ID)
 		for _, l := range e.Cut {
 			c.cutCount[l]++
