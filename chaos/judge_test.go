@@ -138,6 +138,9 @@ func TestConvergenceIsJudgedFromTheLastReads(t *testing.T) {
 	at := h.Updates[0].AT
 	h.Results = append(h.Results, ResultSpec{Line: 9, Check: "converged", Form: "one"})
 	h.Checks = append(h.Checks, Asked{ID: 2, Kind: "converged", Result: 2, Newest: map[string]string{"phone": at}, Within: time.Second, Op: -1, Timing: DefaultTiming, At: 2 * time.Second, End: 3 * time.Second})
+	// An earlier sweep found Goloman ignorant; the last found every server holding it.
+	h.Ops = append(h.Ops, Op{ID: len(h.Ops), Kind: "whatsat", Node: "Goloman", Request: "WHATSAT phone 1 1",
+		Invoke: 1900 * time.Millisecond, Complete: 1900 * time.Millisecond, Reply: "? WHATSAT phone 1 1", Check: 2})
 	for _, n := range h.Topology.Names() {
 		h.Ops = append(h.Ops, Op{ID: len(h.Ops), Kind: "whatsat", Node: n, Request: "WHATSAT phone 1 1",
 			Invoke: 2 * time.Second, Complete: 2 * time.Second, Reply: at, Check: 2})
