@@ -156,10 +156,11 @@ func (c *Cluster) Inject(ctx context.Context, f Fault) (string, error) {
 		c.History.FaultEnded(id, c.History.Now()) // never applied: a change, not a fault in force
 		return "", fmt.Errorf("%s: %w", f, err)
 	}
-	c.History.FaultApplied(id, c.History.Now())
+	applied := c.History.Now()
+	c.History.FaultApplied(id, applied)
 	if len(e.Crash)+len(e.Stop)+len(e.Pause)+len(e.Toxics)+len(e.Cut) == 0 && e.PlacesFail == "" {
 		// A momentary fault (restart): it is over once applied.
-		c.History.FaultEnded(id, c.History.Now())
+		c.History.FaultEnded(id, applied)
 		return id, nil
 	}
 	c.active[id] = af

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -229,5 +230,52 @@ func TestLoadHistoryRefusesWhatItCannotJudge(t *testing.T) {
 		if _, err := LoadHistory([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", in, err, want)
 		}
+	}
+}
+
+// A cluster's history records its faults as data, with when each took effect and when its
+// heal began, and reads back as a history the checkers accept (herdctl check, artifacts);
+// the oracle from the windows is the live one.
+func TestAClustersHistoryRecordsItsFaultsAsData(t *testing.T) {
+	ctx := context.Background()
+	c := NewCluster(newFake(), 9)
+	crash, err := c.Inject(ctx, Crash{Node: "Hands"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	during := c.History.Now()
+	if c.Oracle().Up("Hands") || !c.Oracle().Up("Welsh") {
+		t.Fatal("the oracle from the history does not see the crash")
+	}
+	if err := c.Heal(ctx, crash); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Inject(ctx, Restart{Node: "Welsh"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.History.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := LoadHistory(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Seed != 9 || len(h.Topology.Servers) != 5 || len(h.Faults) != 2 {
+		t.Fatalf("history: seed %d, topology %v, faults %+v", h.Seed, h.Topology, h.Faults)
+	}
+	f := h.Faults[0]
+	if !f.Holds("Hands", "crash") || f.Fault != "crash Hands" || !(f.Start <= f.Applied && f.Applied <= during && during < f.Healing && f.Healing <= f.End) {
+		t.Fatalf("crash window %+v (asked at %v)", f, during)
+	}
+	if r := h.Faults[1]; !r.Holds("Welsh", "restart") || r.Applied != r.End || r.Healing != r.End {
+		t.Fatalf("restart window %+v", r)
+	}
+	o, err := OracleAt(*h.Topology, DefaultTiming, h.Faults, during)
+	if err != nil || o.Up("Hands") {
+		t.Fatalf("the oracle at %v from the saved windows: Hands up %v (%v)", during, o.Up("Hands"), err)
+	}
+	if o, _ := OracleAt(*h.Topology, DefaultTiming, h.Faults, h.Faults[0].End); !o.Up("Hands") {
+		t.Fatal("the oracle after the heal still holds Hands down")
 	}
 }
