@@ -73,7 +73,7 @@ steps:
 `), 0o644)
 	for _, c := range []struct {
 		scenario, want string
-		code              int
+		code           int
 	}{
 		{"split-herd", "5 checks: 5 passed, 0 failed\n", 0},
 		{failing, "2 checks: 1 passed, 1 failed\n", 1},
