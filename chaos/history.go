@@ -21,9 +21,9 @@ type History struct {
 	// repeat is, per running check, the last read of each request it made: a read with the
 	// same reply extends that op instead of adding one.
 	repeat map[int]map[string]int
-	// byCheck are the ops each check made; updates finds an accepted update by its AT line.
+	// byCheck are the ops each check made; updates finds the acceptances of an AT line.
 	byCheck map[int][]int
-	updates map[string]int
+	updates map[string][]int
 
 	Seed     uint64           `json:"seed"`
 	Topology *topology.Config `json:"topology,omitempty"`
@@ -175,17 +175,21 @@ func (h *History) Read(check int, kind, node, request string, invoke time.Durati
 	return id
 }
 
-// Accept records an update the herd accepted (once per AT line).
+// Accept records an update the herd accepted (once per AT line and time: a herd may
+// answer an IAMAT sent again with the AT line it already holds).
 func (h *History) Accept(u Accepted) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.updates == nil {
-		h.updates = map[string]int{}
+		h.index()
 	}
-	if _, ok := h.updates[u.AT]; !ok {
-		h.updates[u.AT] = len(h.Updates)
-		h.Updates = append(h.Updates, u)
+	for _, i := range h.updates[u.AT] {
+		if h.Updates[i].At == u.At {
+			return
+		}
 	}
+	h.updates[u.AT] = append(h.updates[u.AT], len(h.Updates))
+	h.Updates = append(h.Updates, u)
 }
 
 // Ask records a check being asked and returns its id (from 1).
@@ -227,8 +231,11 @@ func (h *History) view(id int) view {
 	if h.Topology != nil {
 		v.cfg = *h.Topology
 	}
-	if i, ok := h.updates[a.Update]; ok {
-		v.update, v.found = h.Updates[i], true
+	// The update judged is the latest acceptance of its AT line before the check was asked.
+	for _, i := range h.updates[a.Update] {
+		if u := h.Updates[i]; !v.found || u.At <= a.At {
+			v.update, v.found = u, true
+		}
 	}
 	for _, i := range h.byCheck[id] {
 		v.own = append(v.own, h.Ops[i])
@@ -282,16 +289,14 @@ func (h *History) checksFor(i int) []Asked {
 
 // index builds the lookups of a history read from JSON.
 func (h *History) index() {
-	h.byCheck, h.updates = map[int][]int{}, map[string]int{}
+	h.byCheck, h.updates = map[int][]int{}, map[string][]int{}
 	for _, op := range h.Ops {
 		if op.Check > 0 {
 			h.byCheck[op.Check] = append(h.byCheck[op.Check], op.ID)
 		}
 	}
 	for i, u := range h.Updates {
-		if _, ok := h.updates[u.AT]; !ok {
-			h.updates[u.AT] = i
-		}
+		h.updates[u.AT] = append(h.updates[u.AT], i)
 	}
 }
 
