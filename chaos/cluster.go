@@ -302,7 +302,7 @@ func (c *Cluster) HealAndSettle(ctx context.Context, prefix string) error {
 // history's fault windows: no inject or heal was under way, even in part, in between (one
 // still under way counts). An oracle's verdict on an update holds only over such a stretch.
 func (c *Cluster) Calm(from, to time.Duration) bool {
-	return calm(c.History.Snapshot().Faults, from, to)
+	return calm(c.History.faults(), from, to)
 }
 
 // Active are the faults in force, oldest first.
