@@ -3,6 +3,8 @@ package chaos
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -277,5 +279,29 @@ func TestAClustersHistoryRecordsItsFaultsAsData(t *testing.T) {
 	}
 	if o, _ := OracleAt(*h.Topology, DefaultTiming, h.Faults, h.Faults[0].End); !o.Up("Hands") {
 		t.Fatal("the oracle after the heal still holds Hands down")
+	}
+}
+
+// What a whatsat check records of the query log finds the same queries as the whole log,
+// for any place and radius asked, with the answers of the candidates kept.
+func TestTheRecordedPartOfTheQueryLogSelectsAsTheWholeLog(t *testing.T) {
+	var log []placesQuery
+	places := [][2]float64{{34.06893, -118.445127}, {-33.8688, 151.2093}}
+	for i := range 3000 {
+		p := places[i%7/6] // mostly the first place
+		log = append(log, placesQuery{Seq: i + 1, API: "legacy", Lat: p[0], Lng: p[1], Radius: float64(1000 * (1 + i%3)),
+			MaxResultCount: i % 5, Answer: fmt.Sprintf(`{"results": [], "n": %d}`, i)})
+	}
+	for _, p := range append(places, [2]float64{1, 1}) {
+		for _, metres := range []float64{1000, 2000, 3000, 4000} {
+			for _, bound := range []int{1, 3, 20} {
+				want, werr := selectQueries(log, p[0], p[1], metres, bound)
+				part := relevantQueries(log, p[0], p[1], metres, bound)
+				got, gerr := selectQueries(part, p[0], p[1], metres, bound)
+				if fmt.Sprint(werr) != fmt.Sprint(gerr) || !reflect.DeepEqual(want, got) || len(part) > candidates+4 {
+					t.Fatalf("%v %g m bound %d: %d recorded of %d; got %v %v, want %v %v", p, metres, bound, len(part), len(log), len(got), gerr, len(want), werr)
+				}
+			}
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -121,19 +122,21 @@ func scanQueries(qs []placesQuery, lat, lng, metres float64, bound int) (enough,
 	return enough, fewer, atLocation, recent
 }
 
-// relevantQueries is what of the query log a check records: every query scanQueries
-// looked at and kept, oldest first. selectQueries over it finds what it finds over the
-// whole log.
+// relevantQueries is what of the query log a check records: what selectQueries's
+// answer depends on, oldest first: the candidates (with their answers), and, without
+// their answers, the newest query at the location with another radius and the three
+// newest of all. selectQueries over it finds what it finds over the whole log.
 func relevantQueries(qs []placesQuery, lat, lng, metres float64, bound int) []placesQuery {
 	enough, fewer, atLocation, recent := scanQueries(qs, lat, lng, metres, bound)
-	seen := map[int]bool{}
-	var out []placesQuery
-	for _, q := range slices.Concat(enough, fewer, atLocation, recent) {
-		if !seen[q.Seq] {
-			seen[q.Seq] = true
-			out = append(out, q)
-		}
+	byseq := map[int]placesQuery{}
+	for _, q := range slices.Concat(atLocation[:min(1, len(atLocation))], recent) {
+		q.Answer = "" // only where and how wide it asked is read of these
+		byseq[q.Seq] = q
 	}
+	for _, q := range slices.Concat(enough, fewer) {
+		byseq[q.Seq] = q
+	}
+	out := slices.Collect(maps.Values(byseq))
 	slices.SortFunc(out, func(a, b placesQuery) int { return a.Seq - b.Seq })
 	return out
 }
