@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -28,47 +29,86 @@ var PollInterval = 20 * time.Millisecond
 
 // Accepted is an IAMAT a server acknowledged: what the checkers follow.
 type Accepted struct {
-	Origin   string
-	Client   string
-	Location string
-	Time     string
-	AT       string        // the AT reply, which every server must come to answer with
-	At       time.Duration // when it was invoked, on the history clock
+	Origin   string        `json:"origin"`
+	Client   string        `json:"client"`
+	Location string        `json:"location"`
+	Time     string        `json:"time"`
+	AT       string        `json:"at"`    // the AT reply, which every server must come to answer with
+	At       time.Duration `json:"at_ns"` // when it was invoked, on the history clock
+	Op       int           `json:"op"`    // the IAMAT's op in the history
 }
 
-// Update sends an IAMAT to origin and returns what the checkers need to follow it.
+// Update sends an IAMAT to origin and returns what the checkers need to follow it; the
+// history records it as accepted.
 func (c *Cluster) Update(ctx context.Context, origin, clientID, location, tm string) (Accepted, error) {
-	at := c.History.Now()
-	reply, err := c.IAMAT(ctx, origin, clientID, location, tm)
-	if err != nil {
-		return Accepted{}, fmt.Errorf("IAMAT at %s: %w", origin, err)
+	_, op, err := c.exchange(ctx, "iamat", origin, fmt.Sprintf("IAMAT %s %s %s\n", clientID, location, tm))
+	u, err2 := acceptedFrom(c.History.op(op))
+	if err2 != nil {
+		return Accepted{Op: op}, err2
 	}
-	want := " " + clientID + " " + location + " " + tm
-	if !strings.HasPrefix(reply, "AT "+origin+" ") || !strings.HasSuffix(reply, want) {
-		return Accepted{}, fmt.Errorf("IAMAT at %s: reply %q is not an AT line naming %s and copying %q", origin, reply, origin, want[1:])
+	if err != nil { // cannot be: acceptedFrom judges the op's error
+		return Accepted{Op: op}, err
 	}
-	return Accepted{Origin: origin, Client: clientID, Location: location, Time: tm, AT: reply, At: at}, nil
+	c.History.Accept(u)
+	return u, nil
 }
 
-// whatsatAT asks node for client's AT line ("" for an unknown client), without
-// recording it: checkers poll. Only the AT line counts here; CheckWhatsat judges the rest.
-func (c *Cluster) whatsatAT(ctx context.Context, node, clientID string) (string, error) {
+// tag says which scenario verdict a check counts toward (Asked.Result, Group, Traffic,
+// From); the zero tag: none.
+type tag struct {
+	result, group int
+	traffic       bool
+	from          time.Duration
+}
+
+// ask records a check asked now.
+func (c *Cluster) ask(a Asked, t tag) int {
+	a.Result, a.Group, a.Traffic = t.result, t.group, t.traffic
+	a.Timing = c.Timing
+	a.At = c.History.Now()
+	a.From = a.At
+	if t.traffic {
+		a.From = t.from
+	}
+	return c.History.Ask(a)
+}
+
+// verdict takes check id's verdict from the history, now.
+func (c *Cluster) verdict(ctx context.Context, id int) (Delivery, error) {
+	c.History.Answered(id, c.History.Now(), ctx.Err() != nil)
+	return judge(c.History.view(id))
+}
+
+// poll asks node for client's AT line ("" for an unknown client) on behalf of check, and
+// records the read (the AT line only: the checkers judge no JSON of a poll).
+func (c *Cluster) poll(ctx context.Context, check int, node, clientID string) (string, error) {
+	req := fmt.Sprintf("WHATSAT %s 1 1", clientID)
+	invoke := c.History.Now()
+	at, reply, err := c.whatsatAT(ctx, node, req+"\n")
+	c.History.Read(check, "whatsat", node, req, invoke, reply, err)
+	return at, err
+}
+
+// whatsatAT sends a WHATSAT and returns its AT line ("" for an unknown client) and what
+// a poll records of the reply: the AT line, or the invalid-command line.
+func (c *Cluster) whatsatAT(ctx context.Context, node, request string) (at, reply string, err error) {
 	addr, err := c.b.ClientAddr(ctx, node)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	out, err := client.Exchange(ctx, addr, fmt.Sprintf("WHATSAT %s 1 1\n", clientID))
+	out, err := client.Exchange(ctx, addr, request)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if strings.HasPrefix(out, "? ") {
-		return "", nil
+		line, _, _ := strings.Cut(out, "\n")
+		return "", line, nil
 	}
-	at, _, err := splitWhatsatReply(out)
+	at, _, err = splitWhatsatReply(out)
 	if at == "" && err != nil {
-		return "", err
+		return "", "", err
 	}
-	return at, nil
+	return at, at, nil
 }
 
 // newerOrSame reports whether AT line got is the same update as want or a newer one for
@@ -105,15 +145,18 @@ func describeAnswer(got, want string) string {
 type Delivery map[string]time.Duration
 
 // AwaitDelivery waits until every server the oracle says the update must reach answers
-// WHATSAT with it (or a newer one), each by its own deadline.
+// WHATSAT with it (or a newer one), each by its own deadline. The polls are recorded and
+// the verdict is the history's (judgeDelivered).
 func (c *Cluster) AwaitDelivery(ctx context.Context, u Accepted) (Delivery, error) {
+	return c.awaitDelivery(ctx, u, tag{})
+}
+
+func (c *Cluster) awaitDelivery(ctx context.Context, u Accepted, t tag) (Delivery, error) {
+	c.History.Accept(u)
+	id := c.ask(Asked{Kind: "delivered", Update: u.AT, Op: -1}, t)
 	o := c.Oracle()
-	must := o.MustReach(u.Origin)
-	var mu sync.Mutex
-	got := Delivery{}
-	var errs []error
 	var wg sync.WaitGroup
-	for _, n := range must {
+	for _, n := range o.MustReach(u.Origin) {
 		deadline := u.At + o.Deadline(u.Origin, n)
 		wg.Go(func() {
 			for {
@@ -121,27 +164,14 @@ func (c *Cluster) AwaitDelivery(ctx context.Context, u Accepted) (Delivery, erro
 				// Delivery is observed through WHATSAT, whose answer waits for Places: a
 				// slowed Places link delays the answer, not the delivery.
 				pctx, cancel := context.WithTimeout(ctx, max(deadline-now, 500*time.Millisecond)+c.placesDelay(n))
-				at, err := c.whatsatAT(pctx, n, u.Client)
+				at, err := c.poll(pctx, id, n, u.Client)
 				cancel()
-				done := c.History.Now()
 				if err == nil && newerOrSame(at, u.AT) {
-					c.History.Saw(u.AT, n, done)
-					mu.Lock()
-					got[n] = done
-					mu.Unlock()
+					c.History.Saw(u.AT, n, c.History.Now())
 					return
 				}
-				// A miss counts once a poll that began after the deadline misses: a poll that
-				// began before it may answer after it (a slow Places link).
+				// A poll that began after the deadline settles it.
 				if now > deadline || ctx.Err() != nil {
-					mu.Lock()
-					last := describeAnswer(at, u.AT)
-					if err != nil {
-						last = "errs: " + err.Error()
-					}
-					errs = append(errs, fmt.Errorf("%s did not hold it %v after it was accepted (oracle deadline %v); it %s",
-						n, (done-u.At).Round(time.Millisecond), (deadline-u.At).Round(time.Millisecond), last))
-					mu.Unlock()
 					return
 				}
 				select {
@@ -152,58 +182,53 @@ func (c *Cluster) AwaitDelivery(ctx context.Context, u Accepted) (Delivery, erro
 		})
 	}
 	wg.Wait()
-	if len(errs) > 0 {
-		slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
-		return got, fmt.Errorf("delivery to every reachable server: update %q from %s must reach %v: %w; %s (seed %d)",
-			u.AT, u.Origin, must, errors.Join(errs...), c.DescribeFaults(), c.Seed)
-	}
-	return got, nil
+	return c.verdict(ctx, id)
 }
 
 // CheckNotDelivered checks that no running server the faults cut off from the update's
 // origin holds it.
 func (c *Cluster) CheckNotDelivered(ctx context.Context, u Accepted) error {
-	o := c.Oracle()
-	for _, n := range o.MustNotReach(u.Origin) {
-		at, err := c.whatsatAT(ctx, n, u.Client)
-		if err != nil {
-			return fmt.Errorf("no delivery across a cut: asking %s: %w", n, err)
-		}
-		// Exactly this update: the server may hold a newer one from its own side of the cut.
-		if at == u.AT {
-			return fmt.Errorf("no delivery across a cut: %s holds %q although the faults cut it off from %s; %s (seed %d)",
-				n, at, u.Origin, c.DescribeFaults(), c.Seed)
+	return c.checkNotDelivered(ctx, u, tag{})
+}
+
+func (c *Cluster) checkNotDelivered(ctx context.Context, u Accepted, t tag) error {
+	c.History.Accept(u)
+	id := c.ask(Asked{Kind: "not_delivered", Update: u.AT, Op: -1}, t)
+	for _, n := range c.Oracle().MustNotReach(u.Origin) {
+		if _, err := c.poll(ctx, id, n, u.Client); err != nil {
+			break
 		}
 	}
-	return nil
+	_, err := c.verdict(ctx, id)
+	return err
 }
 
 // AwaitConvergence waits until every running server answers each client with its newest
 // acknowledged AT line (or newer), within the given time.
 func (c *Cluster) AwaitConvergence(ctx context.Context, newest map[string]string, within time.Duration) error {
+	return c.awaitConvergence(ctx, newest, within, tag{})
+}
+
+func (c *Cluster) awaitConvergence(ctx context.Context, newest map[string]string, within time.Duration, t tag) error {
+	id := c.ask(Asked{Kind: "converged", Newest: maps.Clone(newest), Within: within, Op: -1}, t)
 	deadline := time.Now().Add(within)
 	o := c.Oracle()
-	var lastErr error
 	for {
-		lastErr = nil
+		ok := true
 	check:
 		for _, n := range c.Nodes() {
 			if !o.Up(n) {
 				continue
 			}
 			for _, cl := range sortedKeys(newest) {
-				at, err := c.whatsatAT(ctx, n, cl)
-				if err != nil {
-					lastErr = fmt.Errorf("asking %s for %s: %w", n, cl, err)
-					break check
-				}
-				if !newerOrSame(at, newest[cl]) {
-					lastErr = fmt.Errorf("%s answers %q for %s; the newest acknowledged is %q", n, at, cl, newest[cl])
+				at, err := c.poll(ctx, id, n, cl)
+				if err != nil || !newerOrSame(at, newest[cl]) {
+					ok = false
 					break check
 				}
 			}
 		}
-		if lastErr == nil {
+		if ok {
 			for _, cl := range sortedKeys(newest) {
 				for _, n := range c.Nodes() {
 					if o.Up(n) {
@@ -211,35 +236,57 @@ func (c *Cluster) AwaitConvergence(ctx context.Context, newest map[string]string
 					}
 				}
 			}
-			return nil
+			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("convergence: not converged %v after the last heal: %w; %s (seed %d)", within, lastErr, c.DescribeFaults(), c.Seed)
+			break
 		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(PollInterval * 5):
 		}
 	}
+	_, err := c.verdict(ctx, id)
+	return err
 }
 
-// CheckFreshness checks the history: a server never answers a WHATSAT with an older
-// client time than it answered before, unless it crashed or restarted in between (a
-// restarted server may be ignorant until it resyncs).
+// CheckFreshness checks the history: a server never answers a client's WHATSAT with an
+// older client time than it answered before, unless it crashed or restarted in between (a
+// restarted server may be ignorant until it resyncs). Checkers' polls are not judged.
 func CheckFreshness(h *History) error {
 	s := h.Snapshot()
+	var ops []Op
+	for _, op := range s.Ops {
+		if op.Check == 0 {
+			ops = append(ops, op)
+		}
+	}
+	return freshness(ops, s.Faults, h.Now())
+}
+
+// checkFresh is CheckFreshness asked as a check: judged over the ops complete by now.
+func (c *Cluster) checkFresh(ctx context.Context, t tag) error {
+	id := c.ask(Asked{Kind: "fresh", Op: -1}, t)
+	_, err := c.verdict(ctx, id)
+	return err
+}
+
+// freshness is CheckFreshness over the given ops, those complete by until.
+func freshness(all []Op, faults []FaultWindow, until time.Duration) error {
 	type answer struct {
 		op Op
 		tm string // the client time, checked to be a protocol time
 		at string
 	}
 	last := map[[2]string]answer{}
-	ops := slices.Clone(s.Ops)
-	slices.SortFunc(ops, func(a, b Op) int { return int(a.Invoke - b.Invoke) })
-	for _, op := range ops {
-		if op.Kind != "whatsat" || op.Err != "" || op.Complete < 0 || strings.HasPrefix(op.Reply, "? ") {
-			continue
+	var ops []Op
+	for _, op := range all {
+		if op.Kind == "whatsat" && op.Check == 0 && op.Err == "" && op.Complete >= 0 && op.Complete <= until && !strings.HasPrefix(op.Reply, "? ") {
+			ops = append(ops, op)
 		}
+	}
+	slices.SortStableFunc(ops, func(a, b Op) int { return int(a.Invoke - b.Invoke) })
+	for _, op := range ops {
 		at, _, _ := splitWhatsatReply(op.Reply) // freshness is the AT line's business only
 		f, err := splitATLine(at)
 		if err != nil {
@@ -254,7 +301,7 @@ func CheckFreshness(h *History) error {
 		if ok {
 			cmp, _ = compareTimes(f[5], prev.tm)
 		}
-		if ok && prev.op.Complete < op.Invoke && cmp < 0 && !restartedBetween(s.Faults, op.Node, prev.op.Complete, op.Invoke) {
+		if ok && prev.op.Complete < op.Invoke && cmp < 0 && !restartedBetween(faults, op.Node, prev.op.Complete, op.Invoke) {
 			return fmt.Errorf("freshness: %s answered %q at %v after answering the newer %q at %v",
 				op.Node, at, op.Invoke, prev.at, prev.op.Complete)
 		}
@@ -267,7 +314,7 @@ func CheckFreshness(h *History) error {
 
 func restartedBetween(faults []FaultWindow, node string, from, to time.Duration) bool {
 	for _, f := range faults {
-		if (f.Fault == "crash "+node || f.Fault == "restart "+node || f.Fault == "stop "+node) && f.Start < to && (f.End < 0 || f.End > from) {
+		if f.Holds(node, "crash", "restart", "stop") && f.Start < to && (f.End < 0 || f.End > from) {
 			return true
 		}
 	}
@@ -325,11 +372,52 @@ func (c *Cluster) emulatorAnswer(ctx context.Context, location, radiusKm string,
 	return body, trimmed, nil
 }
 
-// expectedJSON is what a WHATSAT's JSON may be: the answer to a query the herd made for
-// it (one the emulator answered at the client's location with radius km x 1000, either
-// API, the likeliest first; see queriesFor), cut to the bound. An emulator without a
-// query log is asked the legacy query itself.
-func (c *Cluster) expectedJSON(ctx context.Context, location, radiusKm string, bound int) ([][]byte, error) {
+// readPlaces reads what the Places emulator answered for a WHATSAT's query on behalf of
+// check, and records the read: the part of the emulator's query log the answer is
+// judged by (relevantQueries), or, from an emulator without a query log, its answer to
+// the legacy query. Nothing is read when the query itself is bad (expectedJSON says so).
+func (c *Cluster) readPlaces(ctx context.Context, check int, location, radiusKm string, bound int) {
+	loc, err := placesLocation(location)
+	if err != nil {
+		return
+	}
+	metres, err := radiusMetres(radiusKm)
+	if err != nil {
+		return
+	}
+	latS, lngS, _ := strings.Cut(loc, ",")
+	lat, err1 := strconv.ParseFloat(latS, 64)
+	lng, err2 := strconv.ParseFloat(lngS, 64)
+	m, err3 := strconv.ParseFloat(metres, 64)
+	if errors.Join(err1, err2, err3) != nil {
+		return
+	}
+	invoke := c.History.Now()
+	qs, err := c.queriesFor(ctx, lat, lng, m, bound)
+	if errors.Is(err, errNoQueryLog) {
+		q := url.Values{"location": {loc}, "radius": {metres}, "key": {""}}
+		invoke = c.History.Now()
+		body, _, err := c.emulatorAnswer(ctx, location, radiusKm, bound)
+		if body != nil {
+			err = nil // a body that does not trim is the verdict's business
+		}
+		c.History.Read(check, "places", Places, "GET "+emulatorPath+"?"+q.Encode(), invoke, string(body), err)
+		return
+	}
+	reply := ""
+	if err == nil {
+		b, merr := json.Marshal(qs)
+		reply, err = string(b), merr
+	}
+	c.History.Read(check, "places", Places, fmt.Sprintf("GET /emulator/queries (at %s, radius %s m, bound %d)", loc, metres, bound), invoke, reply, err)
+}
+
+// expectedJSON is what a WHATSAT's JSON may be, by a recorded read of the Places
+// emulator (readPlaces): the answer to a query the herd made for it (one the emulator
+// answered at the client's location with radius km x 1000, either API, the likeliest
+// first; see selectQueries), cut to the bound; from an emulator without a query log, its
+// answer to the legacy query, cut to the bound.
+func expectedJSON(read *Op, location, radiusKm string, bound int) ([][]byte, error) {
 	loc, err := placesLocation(location)
 	if err != nil {
 		return nil, err
@@ -345,11 +433,24 @@ func (c *Cluster) expectedJSON(ctx context.Context, location, radiusKm string, b
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return nil, err
 	}
-	qs, err := c.queriesFor(ctx, lat, lng, m, bound)
-	if errors.Is(err, errNoQueryLog) {
-		_, want, err := c.emulatorAnswer(ctx, location, radiusKm, bound)
-		return [][]byte{want}, err
+	if read == nil {
+		return nil, errNeedPlaces
 	}
+	if read.Err != "" {
+		return nil, errors.New(read.Err)
+	}
+	if strings.HasPrefix(read.Request, "GET "+emulatorPath) {
+		want, err := trimToBound([]byte(read.Reply), bound)
+		if err != nil {
+			return nil, fmt.Errorf("the emulator's answer: %w", err)
+		}
+		return [][]byte{want}, nil
+	}
+	var recorded []placesQuery
+	if err := json.Unmarshal([]byte(read.Reply), &recorded); err != nil {
+		return nil, fmt.Errorf("the recorded read of the emulator's query log: %w", err)
+	}
+	qs, err := selectQueries(recorded, lat, lng, m, bound)
 	if err != nil {
 		return nil, err
 	}
@@ -373,15 +474,38 @@ func (c *Cluster) expectedJSON(ctx context.Context, location, radiusKm string, b
 // docs/PROTOCOL.md: the AT line is the newest one the server must hold; the answer ends with
 // one blank line and its JSON has no run of newlines and no trailing newline; the JSON
 // has at most bound results; and its bytes are the emulator's answer for the same query,
-// with the results past the bound cut and every other byte kept.
+// with the results past the bound cut and every other byte kept. The answer and the read
+// of the emulator are recorded, and the verdict is the history's (whatsatVerdict).
 func (c *Cluster) CheckWhatsat(ctx context.Context, node string, rep client.WhatsatReply, want Accepted, radiusKm string, bound int) error {
+	c.History.Accept(want)
+	id := c.ask(Asked{Kind: "whatsat", Node: node, Client: want.Client, Update: want.AT, Op: -1,
+		Radius: radiusKm, Bound: bound, JSONBytes: c.claims(ExtJSONBytes)}, tag{})
+	c.History.Read(id, "whatsat", node, "the answer judged", c.History.Now(), rep.Raw, nil)
+	return c.whatsatVerdict(ctx, id)
+}
+
+// whatsatVerdict judges whatsat check id, reading the emulator first when the verdict
+// needs it.
+func (c *Cluster) whatsatVerdict(ctx context.Context, id int) error {
+	if _, err := judge(c.History.view(id)); errors.Is(err, errNeedPlaces) {
+		a := c.History.view(id)
+		c.readPlaces(ctx, id, a.update.Location, a.asked.Radius, a.asked.Bound)
+	}
+	_, err := c.verdict(ctx, id)
+	return err
+}
+
+// whatsatVerdict is the verdict on a WHATSAT answer (raw, as the server sent it) at node
+// for want, by the recorded read of the Places emulator (nil: none yet, errNeedPlaces
+// when the verdict needs one). See CheckWhatsat.
+func whatsatVerdict(node, raw string, want Accepted, radiusKm string, bound int, jsonBytes bool, places *Op) error {
 	fail := func(format string, a ...any) error {
 		return fmt.Errorf("WHATSAT correctness at %s: "+format, append([]any{node}, a...)...)
 	}
-	if strings.HasPrefix(rep.Raw, "? ") {
-		return fail("answered %q for a client it must know", strings.TrimSpace(rep.Raw))
+	if strings.HasPrefix(raw, "? ") {
+		return fail("answered %q for a client it must know", strings.TrimSpace(raw))
 	}
-	at, js, splitErr := splitWhatsatReply(rep.Raw)
+	at, js, splitErr := splitWhatsatReply(raw)
 	if at != want.AT {
 		if at == "" {
 			return fail("no AT line (%v), but the newest it must hold is %q", splitErr, want.AT)
@@ -401,9 +525,11 @@ func (c *Cluster) CheckWhatsat(ctx context.Context, node string, rep client.What
 	if n > bound {
 		return fail("%d results, more results than the bound %d", n, bound)
 	}
-	wants, err := c.expectedJSON(ctx, want.Location, radiusKm, bound)
+	wants, err := expectedJSON(places, want.Location, radiusKm, bound)
 	var bad errQuery
 	switch {
+	case errors.Is(err, errNeedPlaces):
+		return err
 	case errors.As(err, &bad):
 		return fail("%v", err)
 	case err != nil:
@@ -413,14 +539,14 @@ func (c *Cluster) CheckWhatsat(ctx context.Context, node string, rep client.What
 		if js == string(w) {
 			return nil
 		}
-		if !c.claims(ExtJSONBytes) {
+		if !jsonBytes {
 			if same, _ := sameJSONInOrder([]byte(js), w); same {
 				return nil
 			}
 		}
 	}
 	wantJSON := wants[0]
-	if !c.claims(ExtJSONBytes) {
+	if !jsonBytes {
 		// The common part of the protocol asks for the upstream's fields in their order,
 		// not its bytes: a herd may decode and encode the answer again.
 		same, how := sameJSONInOrder([]byte(js), wantJSON)

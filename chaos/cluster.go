@@ -87,9 +87,6 @@ type Cluster struct {
 	order     []string
 	cutCount  map[Link]int
 	nodeFault map[string]string // node -> id of the crash or pause fault holding it
-	// changes are when the faults in force changed: from the start of each inject or heal
-	// to the end of its effects (Calm).
-	changes []change
 
 	// The Places emulator's query log, as far as it was read (see queryFor).
 	qmu      sync.Mutex
@@ -117,11 +114,13 @@ var DefaultTiming = Timing{Settle: 4 * time.Second, PerHop: 100 * time.Milliseco
 
 // NewCluster wraps a backend. Every random choice of the run comes from seed.
 func NewCluster(b Backend, seed uint64) *Cluster {
-	return &Cluster{
+	c := &Cluster{
 		b: b, cfg: b.Config(), Seed: seed, Rand: rand.New(rand.NewPCG(seed, seed^0x5eed)),
 		History: NewHistory(), Timing: DefaultTiming,
 		active: map[string]*ActiveFault{}, cutCount: map[Link]int{}, nodeFault: map[string]string{},
 	}
+	c.History.Seed, c.History.Topology = seed, &c.cfg
+	return c
 }
 
 // Backend is the backend under the cluster.
@@ -149,19 +148,23 @@ func (c *Cluster) Inject(ctx context.Context, f Fault) (string, error) {
 	c.nextID++
 	id := fmt.Sprintf("f%d", c.nextID)
 	af := &ActiveFault{ID: id, Fault: f, Effects: e, Since: c.History.Now()}
-	defer func() { c.changes = append(c.changes, change{af.Since, c.History.Now()}) }()
+	// The window opens before the effects: a check that ends while they are being applied
+	// sees a change under way.
+	c.History.FaultStarted(id, SpecOf(f), f.String(), af.Since)
 	if err := c.apply(ctx, id, e); err != nil {
 		c.unapply(context.WithoutCancel(ctx), id, e)
+		c.History.FaultEnded(id, c.History.Now()) // never applied: a change, not a fault in force
 		return "", fmt.Errorf("%s: %w", f, err)
 	}
+	applied := c.History.Now()
+	c.History.FaultApplied(id, applied)
 	if len(e.Crash)+len(e.Stop)+len(e.Pause)+len(e.Toxics)+len(e.Cut) == 0 && e.PlacesFail == "" {
 		// A momentary fault (restart): it is over once applied.
-		c.History.FaultWindow(id, f.String(), af.Since, c.History.Now())
+		c.History.FaultEnded(id, applied)
 		return id, nil
 	}
 	c.active[id] = af
 	c.order = append(c.order, id)
-	c.History.FaultStarted(id, f.String(), af.Since)
 	return id, nil
 }
 
@@ -249,10 +252,9 @@ func (c *Cluster) Heal(ctx context.Context, id string) error {
 	}
 	delete(c.active, id)
 	c.order = slices.DeleteFunc(c.order, func(s string) bool { return s == id })
-	from := c.History.Now()
+	c.History.FaultHealing(id, c.History.Now())
 	err := c.unapply(ctx, id, af.Effects)
 	c.History.FaultEnded(id, c.History.Now())
-	c.changes = append(c.changes, change{from, c.History.Now()})
 	if err != nil {
 		return fmt.Errorf("healing %s (%s): %w", id, af.Fault, err)
 	}
@@ -296,21 +298,11 @@ func (c *Cluster) HealAndSettle(ctx context.Context, prefix string) error {
 	return c.Settle(ctx, prefix)
 }
 
-// change is the time an inject or a heal took to take effect.
-type change struct{ from, to time.Duration }
-
-// Calm reports whether the faults in force stayed the same from from to to: no inject
-// or heal took effect, even in part, in between. An oracle's verdict on an update holds
-// only over such a stretch; a change in progress waits for its end (it holds c.mu).
+// Calm reports whether the faults in force stayed the same from from to to, by the
+// history's fault windows: no inject or heal was under way, even in part, in between (one
+// still under way counts). An oracle's verdict on an update holds only over such a stretch.
 func (c *Cluster) Calm(from, to time.Duration) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, ch := range c.changes {
-		if ch.from <= to && ch.to >= from {
-			return false
-		}
-	}
-	return true
+	return calm(c.History.faults(), from, to)
 }
 
 // Active are the faults in force, oldest first.
@@ -373,9 +365,19 @@ func (c *Cluster) State(node string) NodeState {
 	return Crashed
 }
 
-// Oracle is the oracle for the faults in force now.
-func (c *Cluster) Oracle() *Oracle {
-	return NewOracle(c.cfg, c.Active(), c.Timing)
+// Oracle is the oracle for the faults in force now, by the history's fault windows
+// (OracleAt): what the checks judge by.
+func (c *Cluster) Oracle() *Oracle { return c.oracleAt(c.History.Now()) }
+
+// oracleAt is the oracle at t by the history's fault windows.
+func (c *Cluster) oracleAt(t time.Duration) *Oracle {
+	o, err := OracleAt(c.cfg, c.Timing, c.History.faults(), t)
+	if err != nil {
+		// Every window's fault was applied, so it has effects; should one not, the faults
+		// the cluster holds still say what is in force.
+		return NewOracle(c.cfg, c.Active(), c.Timing)
+	}
+	return o
 }
 
 // Close heals nothing and removes everything the backend started.
@@ -384,30 +386,37 @@ func (c *Cluster) Close(ctx context.Context) error { return c.b.Close(ctx) }
 // IAMAT sends an IAMAT to node as a one-shot client and records it. It returns the
 // reply without its newline.
 func (c *Cluster) IAMAT(ctx context.Context, node, clientID, location, tm string) (string, error) {
-	out, err := c.exchange(ctx, "iamat", node, fmt.Sprintf("IAMAT %s %s %s\n", clientID, location, tm))
+	out, _, err := c.exchange(ctx, "iamat", node, fmt.Sprintf("IAMAT %s %s %s\n", clientID, location, tm))
 	return strings.TrimSuffix(out, "\n"), err
 }
 
 // WHATSAT sends a WHATSAT to node as a one-shot client and records it. The reply's Raw is
 // everything the server sent.
 func (c *Cluster) WHATSAT(ctx context.Context, node, clientID, radiusKm string, bound int) (client.WhatsatReply, error) {
-	out, err := c.exchange(ctx, "whatsat", node, fmt.Sprintf("WHATSAT %s %s %d\n", clientID, radiusKm, bound))
+	rep, _, err := c.whatsat(ctx, node, clientID, radiusKm, bound)
+	return rep, err
+}
+
+// whatsat is WHATSAT that also returns the op's id.
+func (c *Cluster) whatsat(ctx context.Context, node, clientID, radiusKm string, bound int) (client.WhatsatReply, int, error) {
+	out, op, err := c.exchange(ctx, "whatsat", node, fmt.Sprintf("WHATSAT %s %s %d\n", clientID, radiusKm, bound))
 	if err != nil {
-		return client.WhatsatReply{Raw: out}, err
+		return client.WhatsatReply{Raw: out}, op, err
 	}
 	rep, err := client.ParseWhatsat(out)
 	rep.Raw = out // the whole answer: the checkers judge every byte of it (the split stops at a blank line)
-	return rep, err
+	return rep, op, err
 }
 
 // Raw sends text to node as a one-shot client (graders' style) and records it.
 func (c *Cluster) Raw(ctx context.Context, node, text string) (string, error) {
-	return c.exchange(ctx, "raw", node, text)
+	out, _, err := c.exchange(ctx, "raw", node, text)
+	return out, err
 }
 
 // exchange is one recorded client operation: the request without its final newline, and
-// the reply exactly as the server sent it.
-func (c *Cluster) exchange(ctx context.Context, kind, node, text string) (string, error) {
+// the reply exactly as the server sent it; it returns the op's id too.
+func (c *Cluster) exchange(ctx context.Context, kind, node, text string) (string, int, error) {
 	op := c.History.Invoke(kind, node, strings.TrimSuffix(text, "\n"))
 	addr, err := c.b.ClientAddr(ctx, node)
 	var out string
@@ -415,7 +424,7 @@ func (c *Cluster) exchange(ctx context.Context, kind, node, text string) (string
 		out, err = client.Exchange(ctx, addr, text)
 	}
 	c.History.Complete(op, out, err)
-	return out, err
+	return out, op, err
 }
 
 // sortedKeys returns a map's keys sorted.
@@ -470,6 +479,9 @@ func (c *Cluster) Restore(p Persisted) error {
 			return fmt.Errorf("fault %s: %w", pf.ID, err)
 		}
 		c.active[pf.ID] = &ActiveFault{ID: pf.ID, Fault: f, Effects: e, Since: pf.Since.Sub(c.History.start)}
+		// In force since before this history began: from its start, on its clock.
+		c.History.FaultStarted(pf.ID, pf.Spec, f.String(), 0)
+		c.History.FaultApplied(pf.ID, 0)
 		c.order = append(c.order, pf.ID)
 		for _, l := range e.Cut {
 			c.cutCount[l]++

@@ -2,8 +2,10 @@ package chaos
 
 import (
 	"container/heap"
+	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/herdchaos/herd/herd/topology"
@@ -181,4 +183,58 @@ func (h *distHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// OracleAt is the oracle in force at t by a recorded timeline: the topology, and the
+// faults whose windows say the oracle counted them at t (from Applied until Healing),
+// each read back from its FaultSpec. Checks judge by it, live and again from a saved
+// history alike.
+func OracleAt(cfg topology.Config, timing Timing, faults []FaultWindow, t time.Duration) (*Oracle, error) {
+	var active []ActiveFault
+	for _, w := range faults {
+		if !w.inForce(t) {
+			continue
+		}
+		f, err := w.Spec.Fault()
+		if err != nil {
+			return nil, fmt.Errorf("fault window %s: %w", w.ID, err)
+		}
+		e, err := f.Effects(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("fault window %s: %w", w.ID, err)
+		}
+		active = append(active, ActiveFault{ID: w.ID, Fault: f, Effects: e, Since: w.Applied})
+	}
+	return NewOracle(cfg, active, timing), nil
+}
+
+// calm reports whether the faults stayed the same from from to to by the windows: no
+// inject or heal was under way, even in part, in between (a change still under way
+// counts until now).
+func calm(faults []FaultWindow, from, to time.Duration) bool {
+	overlaps := func(a, b time.Duration) bool { return a <= to && (b < 0 || b >= from) }
+	for _, w := range faults {
+		applied := w.Applied
+		if applied < 0 {
+			applied = w.End // an inject that failed and was undone, or one under way (-1)
+		}
+		if overlaps(w.Start, applied) || (w.Healing >= 0 && overlaps(w.Healing, w.End)) {
+			return false
+		}
+	}
+	return true
+}
+
+// describeFaultsAt lists the faults in force at t by the windows, for failure messages.
+func describeFaultsAt(faults []FaultWindow, t time.Duration) string {
+	var s []string
+	for _, w := range faults {
+		if w.inForce(t) {
+			s = append(s, w.ID+" "+w.Fault)
+		}
+	}
+	if len(s) == 0 {
+		return "no faults in force"
+	}
+	return "faults in force: " + strings.Join(s, "; ")
 }

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -81,21 +83,30 @@ func (e errQuery) Error() string { return e.msg }
 // candidates is how many queries at the same place a WHATSAT's answer is compared with.
 const candidates = 20
 
-// queriesFor finds the queries that may be behind a WHATSAT answer: those the emulator
-// answered at the client's location (lat, lng in degrees) with the radius the WHATSAT
-// asked for (metres), newest first; those that asked for at least bound places (or any
-// number: the legacy API) before those that asked for fewer. When there is none, it says
-// what the herd asked instead (an errQuery).
+// queriesFor fetches the emulator's query log and returns the part of it a WHATSAT
+// answer at (lat, lng) with radius metres is judged by (relevantQueries), oldest first:
+// selectQueries finds the candidates in it.
 func (c *Cluster) queriesFor(ctx context.Context, lat, lng, metres float64, bound int) ([]placesQuery, error) {
 	if err := c.fetchQueries(ctx); err != nil {
 		return nil, err
 	}
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
+	return relevantQueries(c.queries, lat, lng, metres, bound), nil
+}
+
+// scanQueries looks at queries (oldest first) from the newest back: those the emulator
+// answered at (lat, lng) with the radius the WHATSAT asked for (metres), those that
+// asked for at least bound places (or any number: the legacy API) apart from those that
+// asked for fewer, until candidates are found; those at the location with another
+// radius; and the three newest of all.
+func scanQueries(qs []placesQuery, lat, lng, metres float64, bound int) (enough, fewer, atLocation, recent []placesQuery) {
 	near := func(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
-	var atLocation, enough, fewer []placesQuery
-	for i := len(c.queries) - 1; i >= 0 && len(enough)+len(fewer) < candidates; i-- {
-		q := c.queries[i]
+	for i := len(qs) - 1; i >= 0 && len(recent) < 3; i-- {
+		recent = append(recent, qs[i])
+	}
+	for i := len(qs) - 1; i >= 0 && len(enough)+len(fewer) < candidates; i-- {
+		q := qs[i]
 		if !near(q.Lat, lat, 1e-6) || !near(q.Lng, lng, 1e-6) {
 			continue
 		}
@@ -108,6 +119,33 @@ func (c *Cluster) queriesFor(ctx context.Context, lat, lng, metres float64, boun
 			fewer = append(fewer, q)
 		}
 	}
+	return enough, fewer, atLocation, recent
+}
+
+// relevantQueries is what of the query log a check records: what selectQueries's
+// answer depends on, oldest first: the candidates (with their answers), and, without
+// their answers, the newest query at the location with another radius and the three
+// newest of all. selectQueries over it finds what it finds over the whole log.
+func relevantQueries(qs []placesQuery, lat, lng, metres float64, bound int) []placesQuery {
+	enough, fewer, atLocation, recent := scanQueries(qs, lat, lng, metres, bound)
+	byseq := map[int]placesQuery{}
+	for _, q := range slices.Concat(atLocation[:min(1, len(atLocation))], recent) {
+		q.Answer = "" // only where and how wide it asked is read of these
+		byseq[q.Seq] = q
+	}
+	for _, q := range slices.Concat(enough, fewer) {
+		byseq[q.Seq] = q
+	}
+	out := slices.Collect(maps.Values(byseq))
+	slices.SortFunc(out, func(a, b placesQuery) int { return a.Seq - b.Seq })
+	return out
+}
+
+// selectQueries finds the queries that may be behind a WHATSAT answer (see scanQueries),
+// newest first, those that asked for enough places first. When there is none, it says
+// what the herd asked instead (an errQuery).
+func selectQueries(qs []placesQuery, lat, lng, metres float64, bound int) ([]placesQuery, error) {
+	enough, fewer, atLocation, recentQs := scanQueries(qs, lat, lng, metres, bound)
 	if found := append(enough, fewer...); len(found) > 0 {
 		return found, nil
 	}
@@ -115,8 +153,8 @@ func (c *Cluster) queriesFor(ctx context.Context, lat, lng, metres float64, boun
 		return nil, errQuery{fmt.Sprintf("the herd asked Places at the client's location with a radius of %g m, not the WHATSAT's %g m (km x 1000)", atLocation[0].Radius, metres)}
 	}
 	var recent []string
-	for i := len(c.queries) - 1; i >= 0 && len(recent) < 3; i-- {
-		recent = append(recent, fmt.Sprintf("(%g, %g) radius %g m", c.queries[i].Lat, c.queries[i].Lng, c.queries[i].Radius))
+	for _, q := range recentQs {
+		recent = append(recent, fmt.Sprintf("(%g, %g) radius %g m", q.Lat, q.Lng, q.Radius))
 	}
 	if len(recent) == 0 {
 		return nil, errQuery{"the herd never asked Places (the emulator answered no query): it answered without asking, or its Places calls do not reach the emulator"}

@@ -11,7 +11,6 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/herdchaos/herd/herd/client"
 	"github.com/herdchaos/herd/herd/proto"
 	"github.com/herdchaos/herd/herd/topology"
 )
@@ -271,21 +270,39 @@ func RunScenario(ctx context.Context, c *Cluster, sc *Scenario, log func(string)
 func (r *Runner) RunScenario(ctx context.Context, sc *Scenario) (Verdict, error) {
 	r.init()
 	c, log := r.C, r.Log
-	var v Verdict
+	// Every verdict is the history's (judgeResult): the checks below poll, record what
+	// they read and ask for, and the verdict is taken from the record. reported are the
+	// verdicts reported so far, by their number in the history.
+	var reported []int
+	report := func(res int) CheckResult {
+		reported = append(reported, res)
+		cr, _ := judgeResult(c.History, res)
+		return cr
+	}
+	verdict := func() Verdict {
+		slices.Sort(reported)
+		var v Verdict
+		for _, res := range reported {
+			cr, _ := judgeResult(c.History, res)
+			v.Checks = append(v.Checks, cr)
+		}
+		return v
+	}
 	var pending []Accepted
 	var last struct {
 		step ScenarioStep
-		rep  client.WhatsatReply
+		op   int
 	}
+	last.op = -1
 	// Traffic runs alongside the steps after it; a check step (and the end of the
 	// scenario, however it ends) waits for it and reports it.
 	tctx, stopTraffic := context.WithCancel(ctx)
 	var running []*traffic
 	join := func() {
 		for _, tr := range running {
-			summary, err := tr.wait()
-			cr := result(tr.step, "delivered", err)
-			v.Checks = append(v.Checks, cr)
+			<-tr.done
+			cr, summary := judgeResult(c.History, tr.result)
+			report(tr.result)
 			verdict := "ok (" + summary + ")"
 			if !cr.OK {
 				verdict = "FAILED: " + cr.Error
@@ -305,6 +322,7 @@ func (r *Runner) RunScenario(ctx context.Context, sc *Scenario) (Verdict, error)
 		if st.Check != "" {
 			join()
 		}
+		var checked CheckResult // the verdict this step reported, if any
 		desc := st.String()
 		log(fmt.Sprintf("step %d (line %d): %s", i+1, st.Line, desc))
 		c.History.Note(fmt.Sprintf("step %d: %s", i+1, desc))
@@ -314,7 +332,7 @@ func (r *Runner) RunScenario(ctx context.Context, sc *Scenario) (Verdict, error)
 			f, _ := st.Inject.Fault()
 			id, err := c.Inject(ctx, f)
 			if err != nil {
-				return v, fail(err)
+				return verdict(), fail(err)
 			}
 			if st.As != "" {
 				r.labels[st.As] = id
@@ -322,11 +340,11 @@ func (r *Runner) RunScenario(ctx context.Context, sc *Scenario) (Verdict, error)
 			r.forget(f)
 		case st.Heal == "all":
 			if err := c.HealAll(ctx); err != nil {
-				return v, fail(err)
+				return verdict(), fail(err)
 			}
 		case st.Heal != "":
 			if err := c.Heal(ctx, r.labels[st.Heal]); err != nil {
-				return v, fail(err)
+				return verdict(), fail(err)
 			}
 		case st.IAMAT != nil:
 			tm := st.IAMAT.Time
@@ -335,52 +353,53 @@ func (r *Runner) RunScenario(ctx context.Context, sc *Scenario) (Verdict, error)
 			}
 			u, err := c.Update(ctx, st.IAMAT.Server, st.IAMAT.Client, orDefault(st.IAMAT.Location, defaultLocation), tm)
 			if err != nil {
-				return v, fail(err)
+				return verdict(), fail(err)
 			}
 			r.accept(u)
 			pending = append(pending, u)
 		case st.WHATSAT != nil:
 			w := st.WHATSAT
-			rep, err := c.WHATSAT(ctx, w.Server, w.Client, orDefault(w.Radius, "10"), orBound(w.Bound))
+			rep, op, err := c.whatsat(ctx, w.Server, w.Client, orDefault(w.Radius, "10"), orBound(w.Bound))
 			if err != nil {
-				return v, fail(err)
+				return verdict(), fail(err)
 			}
-			last.step, last.rep = st, rep
+			last.step, last.op = st, op
 			log("  " + strings.SplitN(rep.Raw, "\n", 2)[0])
 		case st.Updates > 0:
-			err := r.Updates(ctx, st.Updates)
-			v.Checks = append(v.Checks, result(st, "delivered", err))
+			res := c.History.AddResult(ResultSpec{Line: st.Line, Check: "delivered", Form: "all"})
+			r.updates(ctx, st.Updates, res)
+			checked = report(res)
 		case st.Traffic != nil:
-			running = append(running, r.startTraffic(tctx, st))
+			res := c.History.AddResult(ResultSpec{Line: st.Line, Check: "delivered", Form: "traffic"})
+			running = append(running, r.startTraffic(tctx, st, res))
 		case st.Wait > 0:
 			t := time.NewTimer(st.Wait)
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return v, ctx.Err()
+				return verdict(), ctx.Err()
 			case <-t.C:
 			}
 		case st.Check != "":
-			var err error
+			form := map[string]string{"delivered": "first"}[st.Check]
+			res := c.History.AddResult(ResultSpec{Line: st.Line, Check: st.Check, Form: orDefault(form, "one")})
 			switch st.Check {
 			case "delivered":
-				for _, u := range pending {
-					if derr := r.follow(ctx, u); derr != nil && err == nil {
-						err = derr
-					}
+				for i, u := range pending {
+					r.follow(ctx, u, tag{result: res, group: i + 1})
 				}
 				pending = nil
 			case "converged":
-				err = c.AwaitConvergence(ctx, r.newest(), r.ConvergeWithin)
+				c.awaitConvergence(ctx, r.newest(), r.ConvergeWithin, tag{result: res})
 			case "whatsat":
-				err = r.checkLastWhatsat(ctx, last.step, last.rep)
+				r.checkLastWhatsat(ctx, last.step, last.op, res)
 			case "fresh":
-				err = CheckFreshness(c.History)
+				c.checkFresh(ctx, tag{result: res})
 			}
-			v.Checks = append(v.Checks, result(st, st.Check, err))
+			checked = report(res)
 		}
-		if n := len(v.Checks); n > 0 && v.Checks[n-1].Line == st.Line {
-			cr := v.Checks[n-1]
+		if checked.Check != "" {
+			cr := checked
 			verdict := "ok"
 			if !cr.OK {
 				verdict = "FAILED: " + cr.Error
@@ -390,15 +409,7 @@ func (r *Runner) RunScenario(ctx context.Context, sc *Scenario) (Verdict, error)
 		}
 	}
 	join()
-	return v, nil
-}
-
-func result(st ScenarioStep, check string, err error) CheckResult {
-	cr := CheckResult{Line: st.Line, Check: check, OK: err == nil}
-	if err != nil {
-		cr.Error = err.Error()
-	}
-	return cr
+	return verdict(), nil
 }
 
 // newest is, per client, the newest acknowledged update some server still holds.
@@ -415,22 +426,15 @@ func (r *Runner) newest() map[string]string {
 	return newest
 }
 
-func (r *Runner) checkLastWhatsat(ctx context.Context, st ScenarioStep, rep client.WhatsatReply) error {
-	if st.WHATSAT == nil {
-		return fmt.Errorf("whatsat check: no WHATSAT before it")
+// checkLastWhatsat asks for the check of the last WHATSAT (op, of step st) against the
+// newest update of its client some server still holds, toward scenario verdict res.
+func (r *Runner) checkLastWhatsat(ctx context.Context, st ScenarioStep, op, res int) {
+	a := Asked{Kind: "whatsat", Op: -1, JSONBytes: r.C.claims(ExtJSONBytes)}
+	if w := st.WHATSAT; w != nil {
+		a.Op, a.Node, a.Client, a.Radius, a.Bound = op, w.Server, w.Client, orDefault(w.Radius, "10"), orBound(w.Bound)
+		a.Update = r.newest()[w.Client]
 	}
-	w := st.WHATSAT
-	want, ok := r.newest()[w.Client]
-	if !ok {
-		return fmt.Errorf("whatsat check: no acknowledged IAMAT for %s", w.Client)
-	}
-	var acc Accepted
-	for _, u := range r.acked {
-		if u.AT == want {
-			acc = u
-		}
-	}
-	return r.C.CheckWhatsat(ctx, w.Server, rep, acc, orDefault(w.Radius, "10"), orBound(w.Bound))
+	r.C.whatsatVerdict(ctx, r.C.ask(a, tag{result: res}))
 }
 
 // String says what a step does, in a few words.

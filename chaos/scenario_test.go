@@ -110,7 +110,7 @@ func TestTimelineShowsLanesFaultsAndSightings(t *testing.T) {
 	h := NewHistory()
 	id := h.Invoke("iamat", "Welsh", "IAMAT c +1+1 1")
 	h.Complete(id, "AT Welsh +0.1 c +1+1 1", nil)
-	h.FaultStarted("f1", "partition Goloman | Welsh", h.Now())
+	h.FaultStarted("f1", FaultSpec{Kind: "partition", Groups: [][]string{{"Goloman"}, {"Welsh"}}}, "partition Goloman | Welsh", h.Now())
 	h.Saw("AT Welsh +0.1 c +1+1 1", "Holiday", h.Now())
 	h.FaultEnded("f1", h.Now())
 	h.Note("check converged (line 3): FAILED: nope")

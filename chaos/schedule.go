@@ -160,13 +160,14 @@ func (r *Runner) held(u Accepted) bool {
 
 // follow checks an acknowledged update: it reaches every server the oracle says it must
 // by its deadline, and none cut off from it; whoever was seen holding it is recorded.
-func (r *Runner) follow(ctx context.Context, u Accepted) error {
-	got, err := r.C.AwaitDelivery(ctx, u)
+// The checks count toward the scenario verdict t names.
+func (r *Runner) follow(ctx context.Context, u Accepted, t tag) error {
+	got, err := r.C.awaitDelivery(ctx, u, t)
 	r.hold(u, got)
 	if err != nil {
 		return err
 	}
-	return r.C.CheckNotDelivered(ctx, u)
+	return r.C.checkNotDelivered(ctx, u, t)
 }
 
 // running are the servers the oracle says are up now.
@@ -184,9 +185,20 @@ func (r *Runner) running() []string {
 // Updates sends n IAMATs from concurrent clients at running servers and checks each.
 func (r *Runner) Updates(ctx context.Context, n int) error {
 	r.init()
+	res := r.C.History.AddResult(ResultSpec{Check: "delivered", Form: "all"})
+	r.updates(ctx, n, res)
+	cr, _ := judgeResult(r.C.History, res)
+	if !cr.OK {
+		return errors.New(cr.Error)
+	}
+	return nil
+}
+
+// updates is Updates, its checks counting toward scenario verdict res (judged "all").
+func (r *Runner) updates(ctx context.Context, n, res int) {
 	up := r.running()
 	if len(up) == 0 || n == 0 {
-		return nil
+		return
 	}
 	type job struct{ node, client, tm string }
 	var jobs []job
@@ -200,30 +212,22 @@ func (r *Runner) Updates(ctx context.Context, n int) error {
 	}
 	r.mu.Unlock()
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []error
 	sem := make(chan struct{}, r.Clients)
-	for _, j := range jobs {
+	for i, j := range jobs {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			t := tag{result: res, group: i + 1}
 			u, err := r.C.Update(ctx, j.node, j.client, defaultLocation, j.tm)
+			r.C.History.Answered(r.C.ask(Asked{Kind: "accepted", Op: u.Op}, t), r.C.History.Now(), ctx.Err() != nil)
 			if err == nil {
 				r.accept(u)
-				err = r.follow(ctx, u)
-			}
-			if err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
+				r.follow(ctx, u, t)
 			}
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	return CheckFreshness(r.C.History)
+	r.C.checkFresh(ctx, tag{result: res})
 }
 
 var (

@@ -96,7 +96,7 @@ table{border-collapse:collapse;margin-top:16px}td{padding:2px 10px;border-bottom
 		y := faultTop + float64(rowOf[i])*(barH+4)
 		wd := max(x(fe)-x(f.Start), 3)
 		p(`<g><title>%s %s: %v to %v%s</title><rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" rx="3" fill="%s" opacity="0.75"/>`,
-			f.ID, html.EscapeString(f.Fault), f.Start.Round(time.Millisecond), fe.Round(time.Millisecond), open, x(f.Start), y, wd, barH, faultColour(f.Fault))
+			f.ID, html.EscapeString(f.Fault), f.Start.Round(time.Millisecond), fe.Round(time.Millisecond), open, x(f.Start), y, wd, barH, faultColour(f.Spec.Kind))
 		p(`<text x="%.1f" y="%.1f" fill="#fff">%s</text></g>`, x(f.Start)+3, y+barH-3, html.EscapeString(clip(f.Fault, int(wd/7))))
 	}
 	lane := map[string]float64{}
@@ -106,15 +106,13 @@ table{border-collapse:collapse;margin-top:16px}td{padding:2px 10px;border-bottom
 		p(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/>`, left, y, width, laneH, []string{"#fafafa", "#f3f3f3"}[i%2])
 		p(`<text x="4" y="%.1f">%s</text>`, y+laneH/2+4, html.EscapeString(n))
 		for _, f := range s.Faults {
-			for _, kind := range []string{"crash ", "stop ", "pause ", "restart ", "isolate "} {
-				if f.Fault == kind+n {
-					fe := f.End
-					if fe < 0 {
-						fe = end
-					}
-					p(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" opacity="0.25"><title>%s</title></rect>`,
-						x(f.Start), y, max(x(fe)-x(f.Start), 2), laneH, faultColour(f.Fault), html.EscapeString(f.Fault))
+			if f.Holds(n, "crash", "stop", "pause", "restart", "isolate") {
+				fe := f.End
+				if fe < 0 {
+					fe = end
 				}
+				p(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" opacity="0.25"><title>%s</title></rect>`,
+					x(f.Start), y, max(x(fe)-x(f.Start), 2), laneH, faultColour(f.Spec.Kind), html.EscapeString(f.Fault))
 			}
 		}
 	}
@@ -194,8 +192,8 @@ func updateColour(at string) string {
 	return palette[h.Sum32()%uint32(len(palette))]
 }
 
-func faultColour(fault string) string {
-	kind, _, _ := strings.Cut(fault, " ")
+// faultColour is the colour of a fault kind (FaultSpec.Kind).
+func faultColour(kind string) string {
 	kinds := []string{"latency", "bandwidth", "slicer", "slow_close", "reset_peer", "black_hole", "cut", "partition",
 		"isolate", "crash", "stop", "pause", "restart", "places_slow", "places_down", "places_error"}
 	colours := []string{"#4c78a8", "#72b7b2", "#54a24b", "#88d27a", "#f58518", "#222222", "#e45756", "#b279a2",

@@ -61,15 +61,15 @@ func (t TrafficStep) validate() error {
 	return nil
 }
 
-// traffic is one traffic step while it runs and once it is over.
+// traffic is one traffic step while it runs. Its verdict is the history's (judgeResult,
+// form "traffic"): each update is a group of checks toward scenario verdict result.
 type traffic struct {
-	step ScenarioStep
-	done chan struct{}
+	step   ScenarioStep
+	result int
+	done   chan struct{}
 
-	mu                     sync.Mutex
-	sent, judged, inflight int
-	errs                   []error
-	ids                    int
+	mu  sync.Mutex
+	ids int
 }
 
 // next numbers the traffic's clients.
@@ -82,8 +82,8 @@ func (tr *traffic) next() int {
 
 // startTraffic starts a traffic step's clients; each draws its servers from a generator
 // of its own, seeded from the scenario's seed, the step's line and its index.
-func (r *Runner) startTraffic(ctx context.Context, st ScenarioStep) *traffic {
-	tr := &traffic{step: st, done: make(chan struct{})}
+func (r *Runner) startTraffic(ctx context.Context, st ScenarioStep, result int) *traffic {
+	tr := &traffic{step: st, result: result, done: make(chan struct{})}
 	t := st.Traffic
 	end := time.Now().Add(t.For)
 	var wg sync.WaitGroup
@@ -93,11 +93,11 @@ func (r *Runner) startTraffic(ctx context.Context, st ScenarioStep) *traffic {
 		wg.Go(func() {
 			for ctx.Err() == nil && time.Now().Before(end) {
 				// The client sends at its pace; the checks follow on their own.
-				if u, from, ok := tr.send(ctx, r, rng); ok {
+				if u, t, ok := tr.send(ctx, r, rng); ok {
 					wg.Go(func() {
 						checking <- struct{}{}
 						defer func() { <-checking }()
-						tr.judge(ctx, r, u, from)
+						r.follow(ctx, u, t)
 					})
 				}
 				select {
@@ -117,61 +117,27 @@ func (r *Runner) startTraffic(ctx context.Context, st ScenarioStep) *traffic {
 // trafficCheckers bounds the updates of one traffic step being checked at once.
 const trafficCheckers = 16
 
-// send sends one update at a running server.
-func (tr *traffic) send(ctx context.Context, r *Runner, rng *rand.Rand) (Accepted, time.Duration, bool) {
+// send sends one update at a running server, and returns the tag its checks carry.
+func (tr *traffic) send(ctx context.Context, r *Runner, rng *rand.Rand) (Accepted, tag, bool) {
 	c := r.C
 	from := c.History.Now() // before the oracle: a change after it makes the update in flight
 	up := r.running()
 	if len(up) == 0 {
-		return Accepted{}, 0, false
+		return Accepted{}, tag{}, false
 	}
 	// A client of its own per update: the convergence check then requires every update
 	// some surviving server was seen holding, not only each shared client's newest (an
 	// update a fault caught in flight is judged there, or nowhere).
 	node := up[rng.IntN(len(up))]
-	client := fmt.Sprintf("traffic-%x-%d-%d", c.Seed&0xffffff, tr.step.Line, tr.next())
+	n := tr.next()
+	client := fmt.Sprintf("traffic-%x-%d-%d", c.Seed&0xffffff, tr.step.Line, n)
+	t := tag{result: tr.result, group: n, traffic: true, from: from}
 	u, err := c.Update(ctx, node, client, defaultLocation, ClientTime())
+	// A server a crash caught mid-request fails it: the herd's error only in calm.
+	c.History.Answered(c.ask(Asked{Kind: "accepted", Op: u.Op}, t), c.History.Now(), ctx.Err() != nil)
 	if err != nil {
-		// A server a crash caught mid-request fails it: the herd's error only in calm.
-		tr.record(ctx.Err() != nil || !c.Calm(from, c.History.Now()), err)
-		return Accepted{}, 0, false
+		return Accepted{}, tag{}, false
 	}
 	r.accept(u)
-	return u, from, true
-}
-
-// judge checks one update sent at from, as the updates step does, unless the faults
-// changed while it was in flight.
-func (tr *traffic) judge(ctx context.Context, r *Runner, u Accepted, from time.Duration) {
-	err := r.follow(ctx, u)
-	tr.record(ctx.Err() != nil || !r.C.Calm(from, r.C.History.Now()), err)
-}
-
-// record counts one update: judged by the oracle (err its verdict), or caught in flight
-// by a change of the faults.
-func (tr *traffic) record(inflight bool, err error) {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	tr.sent++
-	if inflight {
-		tr.inflight++
-		return
-	}
-	tr.judged++
-	if err != nil {
-		tr.errs = append(tr.errs, err)
-	}
-}
-
-// wait waits for the traffic to end and returns its verdict.
-func (tr *traffic) wait() (string, error) {
-	<-tr.done
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	summary := fmt.Sprintf("%d updates: %d judged by the oracle, %d in flight while the faults changed (left to the convergence check)",
-		tr.sent, tr.judged, tr.inflight)
-	if len(tr.errs) == 0 {
-		return summary, nil
-	}
-	return summary, fmt.Errorf("%s; %d failed: %w", summary, len(tr.errs), errors.Join(tr.errs[:min(3, len(tr.errs))]...))
+	return u, t, true
 }

@@ -58,7 +58,7 @@ func TestRunAShippedScenarioWritesItsVerdictHistoryAndTimeline(t *testing.T) {
 	if len(h.Ops) == 0 || len(h.Faults) != 1 || h.Faults[0].End < 0 || len(h.Seen) == 0 {
 		t.Fatalf("history: %d ops, faults %+v, %d sightings", len(h.Ops), h.Faults, len(h.Seen))
 	}
-	if !strings.Contains(h.Faults[0].Fault, "partition") {
+	if h.Faults[0].Spec.Kind != "partition" || !strings.Contains(h.Faults[0].Fault, "partition") {
 		t.Fatalf("fault window %+v", h.Faults[0])
 	}
 	page, err := os.ReadFile(filepath.Join(dir, "timeline.html"))

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,7 +56,7 @@ func (a *app) faultCmds() []*cobra.Command {
 			}
 			defer s.release()
 			for _, af := range s.c.Active() {
-				if af.Fault.String() == "pause "+args[0] {
+				if slices.Contains(af.Effects.Pause, args[0]) { // the fault that holds it paused, by its effects
 					if err := s.c.Heal(cmd.Context(), af.ID); err != nil {
 						return err
 					}

@@ -60,7 +60,8 @@ func newRoot(out, errOut io.Writer) *cobra.Command {
 		Short: "Reproduce herd outages: faults, clients, scenarios and timelines",
 		Long: `herdctl brings up a proxy herd under containers with every peer link and every Places
 link routed through its own Toxiproxy proxy, injects and heals faults, talks to the servers
-as a client, and runs scenario files and seeded random schedules with checks.
+as a client, and runs scenario files and seeded random schedules with checks. Every run
+saves its history (history.json); 'herdctl check' judges a saved one again.
 
 A herd brought up with 'herdctl up' keeps running; its state file lets later commands in
 other terminals find it. Links are named A->B (one direction) or A<->B (both).
@@ -74,7 +75,7 @@ The protocol a herd must speak, and the extensions it may claim: docs/PROTOCOL.m
 	root.PersistentFlags().StringVar(&a.statePath, "state", defaultStatePath(), "the state file of the herd brought up with 'herdctl up'")
 	root.PersistentFlags().BoolVar(&a.json, "json", false, "print JSON (for scripts)")
 	root.AddCommand(a.upCmd(), a.downCmd(), a.cleanCmd(), a.statusCmd(), a.healCmd(),
-		a.iamatCmd(), a.whatsatCmd(), a.runCmd(), a.chaosCmd(), a.scenariosCmd(), a.benchCmd(), a.testCmd())
+		a.iamatCmd(), a.whatsatCmd(), a.runCmd(), a.chaosCmd(), a.checkCmd(), a.scenariosCmd(), a.benchCmd(), a.testCmd())
 	for _, c := range a.faultCmds() {
 		root.AddCommand(c)
 	}

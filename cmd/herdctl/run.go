@@ -273,24 +273,7 @@ func (a *app) runScenario(ctx context.Context, o runOptions, load func(topology.
 		runErr = err
 	}
 	fmt.Fprintf(a.errOut, "history: %s\ntimeline: %s\n", filepath.Join(dir, "history.json"), filepath.Join(dir, "timeline.html"))
-	failed := 0
-	for _, cr := range verdict.Checks {
-		if !cr.OK {
-			failed++
-		}
-	}
-	if a.json {
-		if err := a.printJSON(verdict); err != nil && runErr == nil {
-			runErr = err
-		}
-	} else {
-		for _, cr := range verdict.Checks {
-			if !cr.OK {
-				fmt.Fprintf(a.out, "FAILED  line %d  check %s: %s\n", cr.Line, cr.Check, cr.Error)
-			}
-		}
-		fmt.Fprintf(a.out, "%d checks: %d passed, %d failed\n", len(verdict.Checks), len(verdict.Checks)-failed, failed)
-	}
+	failed := a.printVerdict(verdict) // as 'herdctl check' prints it from the history
 	if runErr == nil && failed > 0 && o.shrink > 0 {
 		if sess != nil {
 			// Shrinking heals between runs, and would heal the faults of 'herdctl inject'
