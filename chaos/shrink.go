@@ -221,3 +221,29 @@ func stepRange(idx []int) string {
 	}
 	return fmt.Sprintf("%d-%d", idx[0]+1, idx[len(idx)-1]+1)
 }
+
+// ShrinkOn shrinks sc, which failed on c, on c's own herd: it heals and settles the herd
+// (a run leaves faults and unfinished floods), then runs each trial on a fresh Cluster
+// over the same backend, with c's seed, timing and claims, healing and settling after
+// each. prefix names the settle updates' clients. It is Shrink as herdctl chaos --shrink
+// and the suite's schedule spec use it.
+func ShrinkOn(ctx context.Context, c *Cluster, sc *Scenario, prefix string, maxTrials int, log func(string)) (Shrunk, error) {
+	n := 0
+	whole := func(tc *Cluster) error {
+		n++
+		return tc.HealAndSettle(ctx, fmt.Sprintf("%s%d-", prefix, n))
+	}
+	if err := whole(c); err != nil {
+		return Shrunk{}, fmt.Errorf("the herd did not settle after the run: %w", err)
+	}
+	trial := func(ctx context.Context, cand *Scenario) (Verdict, error) {
+		tc := NewCluster(c.Backend(), c.Seed)
+		tc.Timing, tc.Claims = c.Timing, c.Claims
+		v, err := RunScenario(ctx, tc, cand, nil)
+		if werr := whole(tc); werr != nil {
+			err = errors.Join(err, fmt.Errorf("the herd did not settle after it: %w", werr))
+		}
+		return v, err
+	}
+	return Shrink(ctx, sc, c.Config(), trial, maxTrials, log)
+}

@@ -9,6 +9,7 @@
 //	HERD_ARTIFACTS=DIR      where failed specs leave logs, history and faults (default ./artifacts)
 //	HERD_BACKEND=local      run the servers as local processes with Toxiproxy in-process (no Docker)
 //	HERD_OVERLAY=FILE       test our herd built with go build -overlay FILE (a mutant: see specs/mutants)
+//	HERD_SHRINK=N           a failed random schedule is shrunk in at most N runs (default 20; 0: not)
 package specs
 
 import (

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -296,27 +295,8 @@ func (a *app) runScenario(ctx context.Context, o runOptions, load func(topology.
 // herd: each trial runs on a herd healed and settled after the one before, with sc's
 // seed, and the smallest is saved as shrunk.yaml in dir.
 func (a *app) shrink(ctx context.Context, c *chaos.Cluster, sc *chaos.Scenario, dir string, trials int) error {
-	b, seed := c.Backend(), c.Seed
-	n := 0
-	// whole heals what a run left and waits until every server's update reaches all others.
-	whole := func(c *chaos.Cluster) error {
-		n++
-		return c.HealAndSettle(ctx, fmt.Sprintf("shrink-%x-%d-", seed&0xffffff, n))
-	}
-	if err := whole(c); err != nil {
-		return fmt.Errorf("shrinking: the herd did not settle after the run: %w", err)
-	}
-	trial := func(ctx context.Context, cand *chaos.Scenario) (chaos.Verdict, error) {
-		tc := chaos.NewCluster(b, seed)
-		tc.Timing, tc.Claims = c.Timing, c.Claims
-		v, err := chaos.RunScenario(ctx, tc, cand, nil)
-		if werr := whole(tc); werr != nil {
-			err = errors.Join(err, fmt.Errorf("the herd did not settle after it: %w", werr))
-		}
-		return v, err
-	}
 	fmt.Fprintf(a.errOut, "shrinking, in at most %d more runs of the scenario\n", trials)
-	got, err := chaos.Shrink(ctx, sc, c.Config(), trial, trials, func(s string) { fmt.Fprintln(a.errOut, s) })
+	got, err := chaos.ShrinkOn(ctx, c, sc, fmt.Sprintf("shrink-%x-", c.Seed&0xffffff), trials, func(s string) { fmt.Fprintln(a.errOut, s) })
 	if err != nil {
 		return fmt.Errorf("shrinking: %w", err)
 	}

@@ -72,6 +72,11 @@ loopback at fixed ports (dial: loopback) runs on the local backend, as root.`,
 				return err
 			}
 			env = append(env, "HERD_ARTIFACTS="+out, "HERD_SEED="+strconv.FormatUint(seed, 10))
+			if _, set := os.LookupEnv("HERD_SHRINK"); !set {
+				// A scorecard first: the schedule spec names the command that shrinks its
+				// failure rather than spending minutes on it (HERD_SHRINK=N asks for it).
+				env = append(env, "HERD_SHRINK=0")
+			}
 			logPath := filepath.Join(out, "suite.log")
 			fmt.Fprintf(a.errOut, "testing %s with the suite (seed %d; replay with --seed %d); its output goes to %s\n", name, seed, seed, logPath)
 			suiteFailed, err := runSuite(ctx, root, env, focus, logPath, a.errOut)
