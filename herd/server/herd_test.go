@@ -742,7 +742,7 @@ func TestAReconnectSendsOnlyWhatTheNeighbourLacks(t *testing.T) {
 		b.inMu.Lock()
 		m := b.marks["A"]
 		b.inMu.Unlock()
-		if m.instance != a.instance || m.seq < n {
+		if m.Instance != a.instance || m.Seq < n {
 			return fmt.Errorf("B's mark from A: %+v", m)
 		}
 		return nil

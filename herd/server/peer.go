@@ -16,8 +16,6 @@ import (
 
 	"math/rand/v2"
 	"net"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,7 +159,7 @@ func (m *streamMAC) hexSum() []byte {
 // next is the HERD-MAC line (without "\n") that ends the batch fed so far; the next
 // batch begins.
 func (m *streamMAC) next() string {
-	line := proto.PeerMAC + " " + string(m.hexSum())
+	line := proto.MAC{Tag: string(m.hexSum())}.Format()
 	m.seq++
 	m.rekey()
 	return line
@@ -340,6 +338,7 @@ func (l *link) session(ctx context.Context) error {
 	go func() {
 		defer close(done)
 		var buf []byte
+		var fields []string
 		fail := func(err error) {
 			readErr.Store(err)
 			conn.Close()
@@ -361,9 +360,15 @@ func (l *link) session(ctx context.Context) error {
 			}
 			line := proto.TrimLine(string(raw))
 			l.s.wire.add(logIn, who, line)
+			fields = proto.Fields(fields[:0], line)
+			verb := ""
+			if len(fields) > 0 {
+				verb = fields[0]
+			}
 			switch {
-			case in != nil && strings.HasPrefix(line, proto.PeerMAC+" "):
-				if !in.verify(raw, line[len(proto.PeerMAC)+1:]) {
+			case in != nil && verb == proto.PeerMAC:
+				m, err := proto.ParseMAC(fields)
+				if err != nil || !in.verify(raw, m.Tag) {
 					fail(fmt.Errorf("bad %s from listener: the link was tampered with", proto.PeerMAC))
 					return
 				}
@@ -371,7 +376,11 @@ func (l *link) session(ctx context.Context) error {
 					lastPong.Store(time.Now().UnixNano())
 					pong = false
 				}
-			case strings.HasPrefix(line, proto.PeerPong+" "):
+			case verb == proto.PeerPong:
+				if _, err := proto.ParsePong(fields); err != nil {
+					fail(fmt.Errorf("bad %s from listener: %q", proto.PeerPong, line))
+					return
+				}
 				if in == nil {
 					lastPong.Store(time.Now().UnixNano())
 					continue
@@ -435,57 +444,55 @@ func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who st
 		return w.Flush()
 	}
 	var raw []byte // the last line expect read, as it came
-	expect := func(verb string, more int) ([]string, error) {
+	// expect reads the next line and parses it with parse (one of proto's peer parsers).
+	expect := func(verb string, parse func(fields []string) error) error {
 		var err error
 		if raw, err = readLine(r, 1024, nil); err != nil {
-			return nil, err
+			return err
 		}
 		line := proto.TrimLine(string(raw))
 		l.s.wire.add(logIn, who, line)
-		f := proto.Fields(nil, line)
-		if (len(f) != 2 && len(f) != 2+more) || f[0] != verb {
-			return nil, fmt.Errorf("expected %s, got %q", verb, line)
+		if parse(proto.Fields(nil, line)) != nil {
+			return fmt.Errorf("expected %s, got %q", verb, line)
 		}
-		return f, nil
+		return nil
 	}
-	if err := send(strings.Join([]string{proto.PeerHello, l.s.name, l.peer, na}, " ")); err != nil {
+	if err := send(proto.Hello{From: l.s.name, To: l.peer, Nonce: na}.Format()); err != nil {
 		return 0, nil, nil, err
 	}
-	f, err := expect(proto.PeerChallenge, 0)
-	if err != nil {
+	var ch proto.Challenge
+	if err := expect(proto.PeerChallenge, func(f []string) (err error) { ch, err = proto.ParseChallenge(f); return err }); err != nil {
 		return 0, nil, nil, err
 	}
-	nb := f[1]
+	nb := ch.Nonce
 	mac := "-"
 	if len(o.Secret) > 0 {
-		mac = proof(o.Secret, l.s.name, l.peer, na, f[1])
+		mac = proof(o.Secret, l.s.name, l.peer, na, ch.Nonce)
 	}
-	if err := send(proto.PeerAuth + " " + mac); err != nil {
+	if err := send(proto.Auth{Proof: mac}.Format()); err != nil {
 		return 0, nil, nil, err
 	}
-	f, err = expect(proto.PeerWelcome, 2)
-	if err != nil {
+	var welcome proto.Welcome
+	if err := expect(proto.PeerWelcome, func(f []string) (err error) { welcome, err = proto.ParseWelcome(f); return err }); err != nil {
 		return 0, nil, nil, err
 	}
-	if f[1] != l.peer {
-		return 0, nil, nil, fmt.Errorf("dialled %s at %s but %s answered", l.peer, l.addr, f[1])
+	if welcome.Server != l.peer {
+		return 0, nil, nil, fmt.Errorf("dialled %s at %s but %s answered", l.peer, l.addr, welcome.Server)
 	}
 	out = newStreamMAC(o.Secret, "dialler", l.s.name, l.peer, na, nb)
 	in = newStreamMAC(o.Secret, "listener", l.s.name, l.peer, na, nb)
 	if in != nil {
 		in.add(raw)
-		m, err := expect(proto.PeerMAC, 0)
-		if err != nil {
+		var m proto.MAC
+		if err := expect(proto.PeerMAC, func(f []string) (err error) { m, err = proto.ParseMAC(f); return err }); err != nil {
 			return 0, nil, nil, err
 		}
-		if !in.verify(raw, m[1]) {
+		if !in.verify(raw, m.Tag) {
 			return 0, nil, nil, fmt.Errorf("bad %s after the welcome: the listener does not know the secret, or the link was tampered with", proto.PeerMAC)
 		}
 	}
-	if len(f) == 4 && f[2] == l.s.instance {
-		if since, err = strconv.ParseUint(f[3], 10, 64); err != nil {
-			return 0, nil, nil, fmt.Errorf("bad mark in %q", strings.Join(f, " "))
-		}
+	if welcome.Mark.Instance == l.s.instance {
+		since = welcome.Mark.Seq
 	}
 	return since, out, in, nil
 }
@@ -559,7 +566,7 @@ func (l *link) stream(ctx context.Context, w *linkWriter, since uint64, lastPong
 	}
 	tick := time.NewTicker(o.Heartbeat)
 	defer tick.Stop()
-	var seq int64
+	var seq uint64
 	for {
 		select {
 		case <-ctx.Done():
@@ -582,8 +589,7 @@ func (l *link) stream(ctx context.Context, w *linkWriter, since uint64, lastPong
 				return "no heartbeat for " + silent.Round(time.Millisecond).String()
 			}
 			seq++
-			line := proto.PeerPing + " " + strconv.FormatInt(seq, 10) + " " + l.s.instance + " " + strconv.FormatUint(written, 10)
-			w.line(line)
+			w.line(proto.Ping{N: seq, Mark: proto.Mark{Instance: l.s.instance, Seq: written}}.Format())
 			if err := w.flush(); err != nil {
 				return "ping: " + err.Error()
 			}
@@ -611,7 +617,7 @@ const linkWriteBuf = 32 << 10
 // update buffers one update's line (logged first, stamped now), "HERD-" + at + "\n".
 func (w *linkWriter) update(now time.Time, at string) error {
 	w.s.wire.addAt(now, logOut, w.who, "HERD-", at)
-	w.buf = append(append(append(w.buf, "HERD-"...), at...), '\n')
+	w.buf = proto.AppendPeerAT(w.buf, at)
 	return w.added()
 }
 
@@ -676,11 +682,11 @@ func (w *linkWriter) flush() error {
 // returns false if the line is not a valid handshake for this server, so it is answered
 // as an invalid client command.
 func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, w *bufio.Writer, id, hello string) bool {
-	f := proto.Fields(nil, hello)
-	if len(f) != 4 || f[0] != proto.PeerHello || f[2] != s.name || s.links[f[1]] == nil {
+	h, err := proto.ParseHello(proto.Fields(nil, hello))
+	if err != nil || h.To != s.name || s.links[h.From] == nil {
 		return false
 	}
-	from, na := f[1], f[3]
+	from, na := h.From, h.Nonce
 	who := "peer:" + from + "/" + id
 	o := s.opts
 	s.wire.add(logIn, who, hello)
@@ -692,7 +698,7 @@ func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, 
 	}
 	conn.SetDeadline(time.Now().Add(o.DeadAfter))
 	nb := nonce()
-	if send(proto.PeerChallenge+" "+nb) != nil {
+	if send(proto.Challenge{Nonce: nb}.Format()) != nil {
 		return true
 	}
 	raw, err := readLine(r, 1024, nil)
@@ -703,10 +709,10 @@ func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, 
 	}
 	auth := proto.TrimLine(string(raw))
 	s.wire.add(logIn, who, auth)
-	af := proto.Fields(nil, auth)
-	ok := len(af) == 2 && af[0] == proto.PeerAuth
+	a, err := proto.ParseAuth(proto.Fields(nil, auth))
+	ok := err == nil
 	if ok && len(o.Secret) > 0 {
-		ok = hmac.Equal([]byte(af[1]), []byte(proof(o.Secret, from, s.name, na, nb)))
+		ok = hmac.Equal([]byte(a.Proof), []byte(proof(o.Secret, from, s.name, na, nb)))
 	}
 	if !ok {
 		s.wire.add(logEvent, who, "handshake refused: bad proof")
@@ -720,7 +726,7 @@ func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, 
 	// after its link went quiet.
 	in := &inbound{conn: conn}
 	in.heard.Store(time.Now().UnixNano())
-	welcome := proto.PeerWelcome + " " + s.name
+	w0 := proto.Welcome{Server: s.name}
 	s.inMu.Lock()
 	old := s.inbound[from]
 	if old != nil && len(o.Secret) == 0 && time.Since(time.Unix(0, old.heard.Load())) < s.inboundLive() {
@@ -734,9 +740,8 @@ func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, 
 		old.conn.Close() // a newer connection from the same neighbour replaces a stale one
 	}
 	s.inbound[from] = in
-	if m, ok := s.marks[from]; ok {
-		welcome += " " + m.instance + " " + strconv.FormatUint(m.seq, 10)
-	}
+	w0.Mark = s.marks[from]
+	welcome := w0.Format()
 	s.inMu.Unlock()
 	defer func() {
 		s.inMu.Lock()
@@ -787,7 +792,7 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 	o := s.opts
 	conn := in.conn
 	var wmu sync.Mutex
-	var lastSeq atomic.Int64
+	var lastSeq atomic.Uint64
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
@@ -801,7 +806,7 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 				conn.Close()
 				return
 			case <-tick.C:
-				line := proto.PeerPong + " " + strconv.FormatInt(lastSeq.Load(), 10)
+				line := proto.Pong{N: lastSeq.Load()}.Format()
 				s.wire.add(logOut, who, line)
 				macLine := ""
 				if out != nil {
@@ -837,17 +842,15 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 	// With a secret, what was read since the last verified HERD-MAC, applied when the
 	// next one verifies: the updates, and the last ping's seq and mark.
 	var pending []proto.Update
-	pingSeq := int64(-1) // none
-	var pingMark *peerMark
-	applyPing := func(seq int64, mark *peerMark) {
-		if seq >= 0 {
-			lastSeq.Store(seq)
+	var ping *proto.Ping // the last ping read, not yet applied
+	applyPing := func(p *proto.Ping) {
+		if p == nil {
+			return
 		}
-		if mark != nil {
-			s.inMu.Lock()
-			s.marks[from] = *mark
-			s.inMu.Unlock()
-		}
+		lastSeq.Store(p.N)
+		s.inMu.Lock()
+		s.marks[from] = p.Mark
+		s.inMu.Unlock()
 	}
 	for {
 		buffered := lineBuffered(r)
@@ -886,12 +889,13 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 				} else {
 					buf = buf[:0]
 				}
-				if len(scratch) != 2 || !mac.verify(raw, scratch[1]) {
+				m, err := proto.ParseMAC(scratch)
+				if err != nil || !mac.verify(raw, m.Tag) {
 					s.log.Warn("peer link tampered with: bad HERD-MAC", "peer", from, "remote", conn.RemoteAddr().String())
 					return fmt.Sprintf("bad %s (the link was tampered with): the %d updates since the last verified one are dropped unapplied", proto.PeerMAC, len(pending))
 				}
-				applyPing(pingSeq, pingMark)
-				pingSeq, pingMark = -1, nil
+				applyPing(ping)
+				ping = nil
 				for _, u := range pending {
 					s.applyPeer(from, u)
 				}
@@ -909,25 +913,15 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 		}
 		switch {
 		case len(scratch) == 4 && scratch[0] == proto.PeerPing:
-			seq := int64(-1)
-			if n, err := strconv.ParseInt(scratch[1], 10, 64); err == nil {
-				seq = n
-			}
-			var mark *peerMark
-			if m, err := strconv.ParseUint(scratch[3], 10, 64); err == nil {
-				mark = &peerMark{instance: scratch[2], seq: m}
+			p, err := proto.ParsePing(scratch)
+			if err != nil {
+				break // a ping whose numbers do not parse is ignored
 			}
 			if mac == nil {
-				applyPing(seq, mark)
+				applyPing(&p)
 				break
 			}
-			// The last ping read wins, as it would have applied.
-			if seq >= 0 {
-				pingSeq = seq
-			}
-			if mark != nil {
-				pingMark = mark
-			}
+			ping = &p // the last ping read wins, as it would have applied
 		case len(scratch) > 0 && scratch[0] == proto.PeerAT:
 			u, err := proto.ParsePeerLine(line, scratch)
 			if err != nil {

@@ -110,9 +110,9 @@ type Server struct {
 	links    map[string]*link // the links this server dials, by neighbour; fixed at New
 	instance string           // a random id of this run, in the marks it sends (see peer.go)
 	inMu     sync.Mutex
-	inbound  map[string]*inbound // the newest accepted connection of each neighbour
-	herd     map[string]bool     // the names of the herd's servers, the only origins of updates
-	marks    map[string]peerMark // the last mark each neighbour sent (guarded by inMu)
+	inbound  map[string]*inbound   // the newest accepted connection of each neighbour
+	herd     map[string]bool       // the names of the herd's servers, the only origins of updates
+	marks    map[string]proto.Mark // the last mark each neighbour sent (guarded by inMu)
 
 	connMu sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -156,7 +156,7 @@ func New(opts Options) (*Server, error) {
 		links:     map[string]*link{},
 		inbound:   map[string]*inbound{},
 		herd:      map[string]bool{},
-		marks:     map[string]peerMark{},
+		marks:     map[string]proto.Mark{},
 		conns:     map[net.Conn]struct{}{},
 		instance:  nonce()[:16],
 		slots:     make(chan struct{}, opts.MaxConns),
@@ -690,13 +690,6 @@ func (s *Server) flood(to []string, rec core.Record) {
 			l.enqueue(rec.AT, rec.Seq)
 		}
 	}
-}
-
-// peerMark is what a neighbour's last ping said it had sent: every update due here that
-// its run instance stored up to seq (see peer.go).
-type peerMark struct {
-	instance string
-	seq      uint64
 }
 
 // whatsat answers a WHATSAT, or reports false for an unknown client (an invalid command).
