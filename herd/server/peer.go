@@ -56,13 +56,10 @@ import (
 //
 // Either side drops the connection when it hears nothing for DeadAfter, which catches a
 // crashed, paused or black-holed peer; A then redials with capped exponential backoff and
-// full jitter, and sends B what it lacks so B converges. What B lacks: every record A
-// stores gets a sequence number (core.Record.Seq), and each ping carries a mark, "A's
-// instance (a random id of this run of A) and the highest sequence number up to which A
-// has written every update due to B on this connection". B keeps the last mark it got
-// from A; its welcome hands it back, and A sends only the records it stored after it (all
-// of them when the instance is not A's current one: B or A restarted). A short cut then
-// costs the updates made during it, not the whole state again.
+// full jitter. What A sends on a link, and when, is herd/core's decision (core.Node: the
+// link's state, queue, marks, resyncs and liveness, see herd/core/link.go): this file
+// only dials, accepts, proves, authenticates and moves the bytes. A link's sender loop is
+// lock, Take what the node has, unlock, write, lock, Advance, unlock.
 
 func nonce() string {
 	b := make([]byte, 16)
@@ -176,27 +173,13 @@ func (m *streamMAC) verify(_ []byte, got string) bool {
 	return true
 }
 
-// resyncBatch is how many records a resync sends before it lets queued updates through.
-const resyncBatch = 64
-
-// link is the connection this server dials to one neighbour, with its send queue.
+// link is the connection this server dials to one neighbour. Its state (queue, marks,
+// resyncs, liveness) is the node's (core.Node's link to peer); the link carries it out.
 type link struct {
-	s    *Server
-	peer string
-	addr string
-
-	mu        sync.Mutex
-	queue     []queued // the updates to send, in the order of their Seq
-	spare     []queued // the last batch sent, emptied, for queue to reuse
-	connected bool
-	overflow  bool // the queue overflowed: send a full snapshot instead
-	notify    chan struct{}
-}
-
-// queued is an update waiting in a link's queue: its AT line and its Seq.
-type queued struct {
-	at  string
-	seq uint64
+	s      *Server
+	peer   string
+	addr   string
+	notify chan struct{} // the node queued something for the link
 }
 
 func newLink(s *Server, peer, addr string) *link {
@@ -204,70 +187,17 @@ func newLink(s *Server, peer, addr string) *link {
 }
 
 func (l *link) isConnected() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.connected
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	return l.s.node.LinkState(l.peer) != core.Down
 }
 
-// enqueue queues an update for the neighbour; the caller holds the server's lock, so
-// updates queue in the order of their Seq. While the link is down nothing is queued: the
-// resync on reconnect covers it. A full queue is dropped for a resync, so a stalled peer
-// costs bounded memory and never blocks clients or other peers.
-func (l *link) enqueue(at string, seq uint64) {
-	l.mu.Lock()
-	if !l.connected || l.overflow {
-		l.mu.Unlock()
-		return
-	}
-	if len(l.queue) >= l.s.opts.QueueLen {
-		l.overflow = true
-		l.queue = nil
-		l.s.metrics.queueOverflows.Add(1)
-	} else {
-		l.queue = append(l.queue, queued{at, seq})
-	}
-	l.mu.Unlock()
+// wake tells the link's sender that the node queued something for it.
+func (l *link) wake() {
 	select {
 	case l.notify <- struct{}{}:
 	default:
 	}
-}
-
-// take returns what to send next: the queued updates, or resync=true for a snapshot.
-func (l *link) take() (batch []queued, resync bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.overflow {
-		l.overflow = false
-		l.queue = nil
-		return nil, true
-	}
-	batch = l.queue
-	l.queue, l.spare = l.spare, nil
-	return batch, false
-}
-
-// sent returns a batch from take once it is written, so the queue reuses its array
-// instead of growing a new one for every batch (that was half of what the herd allocated).
-// A batch grown large by a burst is let go, not kept.
-func (l *link) sent(batch []queued) {
-	if cap(batch) > 1<<16 {
-		return
-	}
-	clear(batch) // drop the strings it holds
-	l.mu.Lock()
-	if l.spare == nil {
-		l.spare = batch[:0]
-	}
-	l.mu.Unlock()
-}
-
-func (l *link) setConnected(up bool) {
-	l.mu.Lock()
-	l.connected = up
-	l.queue = nil
-	l.overflow = false
-	l.mu.Unlock()
 }
 
 // run dials the neighbour until ctx is done.
@@ -320,7 +250,7 @@ func (l *link) session(ctx context.Context) error {
 	// cannot hold this link's loop (nor the server's stop) in a write.
 	w := bufio.NewWriterSize(deadlineWriter{conn, o.DeadAfter}, 32<<10)
 	who := "peer:" + l.peer
-	since, out, in, err := l.handshake(conn, r, w, who)
+	welcome, out, in, err := l.handshake(conn, r, w, who)
 	if err != nil {
 		return fmt.Errorf("handshake with %s: %w", l.addr, err)
 	}
@@ -328,11 +258,19 @@ func (l *link) session(ctx context.Context) error {
 	l.s.wire.add(logEvent, who, "link "+l.s.name+"->"+l.peer+" up via "+l.addr)
 	l.s.log.Info("peer link up", "peer", l.peer, "addr", l.addr)
 
+	// The link is up: the node resyncs it from the welcome's mark.
+	l.s.mu.Lock()
+	l.s.node.LinkUp(l.peer, welcome, time.Now())
+	l.s.mu.Unlock()
+	heard := func() {
+		l.s.mu.Lock()
+		l.s.node.Heard(l.peer, time.Now())
+		l.s.mu.Unlock()
+	}
+
 	// The reader is the watchdog: when no pong comes for DeadAfter its read times out and
 	// it closes the connection, which also unblocks a write stuck on a stalled peer (and
 	// every write has a deadline of its own besides).
-	var lastPong atomic.Int64
-	lastPong.Store(time.Now().UnixNano())
 	done := make(chan struct{})
 	var readErr atomic.Value
 	go func() {
@@ -373,7 +311,7 @@ func (l *link) session(ctx context.Context) error {
 					return
 				}
 				if pong {
-					lastPong.Store(time.Now().UnixNano())
+					heard()
 					pong = false
 				}
 			case verb == proto.PeerPong:
@@ -382,7 +320,7 @@ func (l *link) session(ctx context.Context) error {
 					return
 				}
 				if in == nil {
-					lastPong.Store(time.Now().UnixNano())
+					heard()
 					continue
 				}
 				in.add(raw)
@@ -398,13 +336,14 @@ func (l *link) session(ctx context.Context) error {
 		}
 	}()
 
-	l.setConnected(true)
 	lw := &linkWriter{s: l.s, w: deadlineWriter{conn, o.DeadAfter}, who: who, mac: out, buf: make([]byte, 0, linkWriteBuf)}
-	reason := l.stream(ctx, lw, since, &lastPong, done)
+	reason := l.stream(ctx, lw, done)
 	if ctx.Err() != nil {
 		reason = "server stopping"
 	}
-	l.setConnected(false)
+	l.s.mu.Lock()
+	l.s.node.LinkDown(l.peer)
+	l.s.mu.Unlock()
 	conn.Close()
 	<-done
 	if e, ok := readErr.Load().(error); ok && reason == "" {
@@ -428,11 +367,11 @@ func (w deadlineWriter) Write(b []byte) (int, error) {
 	return w.conn.Write(b)
 }
 
-// handshake proves the dialler and returns the mark the neighbour holds from this run of
-// this server (0: it needs everything) and, with a secret, the running MACs of the lines
-// to send (out) and of those to receive (in), the welcome already in and verified: the
-// listener proves the secret too, and the mark it hands back is authentic.
-func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who string) (since uint64, out, in *streamMAC, err error) {
+// handshake proves the dialler and returns the neighbour's welcome (with the mark it
+// holds from this server) and, with a secret, the running MACs of the lines to send (out)
+// and of those to receive (in), the welcome already in and verified: the listener proves
+// the secret too, and the mark it hands back is authentic.
+func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who string) (welcome proto.Welcome, out, in *streamMAC, err error) {
 	o := l.s.opts
 	conn.SetDeadline(time.Now().Add(o.DeadAfter))
 	defer conn.SetDeadline(time.Time{})
@@ -458,11 +397,11 @@ func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who st
 		return nil
 	}
 	if err := send(proto.Hello{From: l.s.name, To: l.peer, Nonce: na}.Format()); err != nil {
-		return 0, nil, nil, err
+		return proto.Welcome{}, nil, nil, err
 	}
 	var ch proto.Challenge
 	if err := expect(proto.PeerChallenge, func(f []string) (err error) { ch, err = proto.ParseChallenge(f); return err }); err != nil {
-		return 0, nil, nil, err
+		return proto.Welcome{}, nil, nil, err
 	}
 	nb := ch.Nonce
 	mac := "-"
@@ -470,14 +409,13 @@ func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who st
 		mac = proof(o.Secret, l.s.name, l.peer, na, ch.Nonce)
 	}
 	if err := send(proto.Auth{Proof: mac}.Format()); err != nil {
-		return 0, nil, nil, err
+		return proto.Welcome{}, nil, nil, err
 	}
-	var welcome proto.Welcome
 	if err := expect(proto.PeerWelcome, func(f []string) (err error) { welcome, err = proto.ParseWelcome(f); return err }); err != nil {
-		return 0, nil, nil, err
+		return proto.Welcome{}, nil, nil, err
 	}
 	if welcome.Server != l.peer {
-		return 0, nil, nil, fmt.Errorf("dialled %s at %s but %s answered", l.peer, l.addr, welcome.Server)
+		return proto.Welcome{}, nil, nil, fmt.Errorf("dialled %s at %s but %s answered", l.peer, l.addr, welcome.Server)
 	}
 	out = newStreamMAC(o.Secret, "dialler", l.s.name, l.peer, na, nb)
 	in = newStreamMAC(o.Secret, "listener", l.s.name, l.peer, na, nb)
@@ -485,88 +423,64 @@ func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who st
 		in.add(raw)
 		var m proto.MAC
 		if err := expect(proto.PeerMAC, func(f []string) (err error) { m, err = proto.ParseMAC(f); return err }); err != nil {
-			return 0, nil, nil, err
+			return proto.Welcome{}, nil, nil, err
 		}
 		if !in.verify(raw, m.Tag) {
-			return 0, nil, nil, fmt.Errorf("bad %s after the welcome: the listener does not know the secret, or the link was tampered with", proto.PeerMAC)
+			return proto.Welcome{}, nil, nil, fmt.Errorf("bad %s after the welcome: the listener does not know the secret, or the link was tampered with", proto.PeerMAC)
 		}
 	}
-	if welcome.Mark.Instance == l.s.instance {
-		since = welcome.Mark.Seq
-	}
-	return since, out, in, nil
+	return welcome, out, in, nil
 }
 
-// stream sends what the neighbour lacks (everything stored after since), then queued
-// updates and pings, until the link breaks. It returns why it stopped ("" when the reader
-// saw it first).
-func (l *link) stream(ctx context.Context, w *linkWriter, since uint64, lastPong *atomic.Int64, done <-chan struct{}) string {
-	o := l.s.opts
-	// written is the mark: every update due to the neighbour with a Seq up to it has been
-	// written on this connection (the pings carry it).
-	written := since
-	// send writes flooded updates (qs) or records of a resync (recs).
-	send := func(qs []queued, recs []*core.Record) error {
-		now := time.Now()
-		l.s.metrics.peerSent.Add(int64(len(qs)))
-		for _, q := range qs {
-			if err := w.update(now, q.at); err != nil {
+// stream writes what the node has for the link (a resync of what the neighbour lacks,
+// then queued updates) and its pings, until the link breaks. It returns why it stopped
+// ("" when the reader saw it first). Each round: lock, take what the node has, unlock,
+// write, then tell the node it was written.
+func (l *link) stream(ctx context.Context, w *linkWriter, done <-chan struct{}) string {
+	s := l.s
+	var b core.Batch
+	// send writes what the node has, and more while it has more at once (a resync).
+	send := func() error {
+		for {
+			s.mu.Lock()
+			s.node.Take(l.peer, &b)
+			s.mu.Unlock()
+			s.metrics.resyncs.Add(int64(b.ResyncsStarted))
+			s.metrics.queueOverflows.Add(int64(b.Overflows))
+			if b.Empty() {
+				return nil
+			}
+			now := time.Now()
+			var err error
+			for _, rec := range b.Resync {
+				if err = w.update(now, rec.AT); err != nil {
+					break
+				}
+			}
+			for _, q := range b.Updates {
+				if err != nil {
+					break
+				}
+				err = w.update(now, q.AT)
+			}
+			if err == nil {
+				err = w.flush()
+			}
+			s.metrics.resyncSent.Add(int64(len(b.Resync)))
+			s.metrics.peerSent.Add(int64(len(b.Updates)))
+			s.mu.Lock()
+			more := s.node.Advance(l.peer, &b)
+			s.mu.Unlock()
+			if err != nil || !more {
 				return err
 			}
 		}
-		l.s.metrics.resyncSent.Add(int64(len(recs)))
-		for _, rec := range recs {
-			if err := w.update(now, rec.AT); err != nil {
-				return err
-			}
-		}
-		return w.flush()
 	}
-	// sendQueued sends a batch from take and moves the mark past it.
-	sendQueued := func(batch []queued) error {
-		err := send(batch, nil)
-		if len(batch) > 0 && err == nil {
-			written = max(written, batch[len(batch)-1].seq)
-		}
-		l.sent(batch)
-		return err
-	}
-	// resync sends every record stored after the mark in batches, with the updates queued
-	// meanwhile sent between batches: over a slow link a long resync must not hold fresh
-	// updates back. The mark moves only once the whole resync is written. An overflow
-	// during it means another resync after it.
-	resync := func() error {
-		for again := true; again; {
-			again = false
-			l.s.metrics.resyncs.Add(1)
-			recs, top := l.s.snapshotSince(written)
-			queuedTop := written
-			for i := 0; i < len(recs); i += resyncBatch {
-				if err := send(nil, recs[i:min(i+resyncBatch, len(recs))]); err != nil {
-					return err
-				}
-				batch, overflow := l.take()
-				again = again || overflow
-				if len(batch) > 0 {
-					queuedTop = max(queuedTop, batch[len(batch)-1].seq)
-				}
-				if err := send(batch, nil); err != nil {
-					return err
-				}
-				l.sent(batch)
-			}
-			if !again {
-				written = max(written, top, queuedTop)
-			}
-		}
-		return nil
-	}
-	if err := resync(); err != nil {
+	if err := send(); err != nil {
 		return "resync: " + err.Error()
 	}
-	tick := time.NewTicker(o.Heartbeat)
+	tick := time.NewTicker(s.opts.Heartbeat)
 	defer tick.Stop()
-	var seq uint64
 	for {
 		select {
 		case <-ctx.Done():
@@ -574,22 +488,17 @@ func (l *link) stream(ctx context.Context, w *linkWriter, since uint64, lastPong
 		case <-done:
 			return ""
 		case <-l.notify:
-			batch, overflow := l.take()
-			var err error
-			if overflow {
-				err = resync()
-			} else {
-				err = sendQueued(batch)
-			}
-			if err != nil {
+			if err := send(); err != nil {
 				return "send: " + err.Error()
 			}
-		case <-tick.C:
-			if silent := time.Since(time.Unix(0, lastPong.Load())); silent > o.DeadAfter {
+		case now := <-tick.C:
+			s.mu.Lock()
+			ping, silent, dead := s.node.Tick(l.peer, now)
+			s.mu.Unlock()
+			if dead {
 				return "no heartbeat for " + silent.Round(time.Millisecond).String()
 			}
-			seq++
-			w.line(proto.Ping{N: seq, Mark: proto.Mark{Instance: l.s.instance, Seq: written}}.Format())
+			w.line(ping.Format())
 			if err := w.flush(); err != nil {
 				return "ping: " + err.Error()
 			}
@@ -726,7 +635,6 @@ func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, 
 	// after its link went quiet.
 	in := &inbound{conn: conn}
 	in.heard.Store(time.Now().UnixNano())
-	w0 := proto.Welcome{Server: s.name}
 	s.inMu.Lock()
 	old := s.inbound[from]
 	if old != nil && len(o.Secret) == 0 && time.Since(time.Unix(0, old.heard.Load())) < s.inboundLive() {
@@ -740,8 +648,9 @@ func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, 
 		old.conn.Close() // a newer connection from the same neighbour replaces a stale one
 	}
 	s.inbound[from] = in
-	w0.Mark = s.marks[from]
-	welcome := w0.Format()
+	s.mu.Lock()
+	welcome := s.node.Welcome(from).Format()
+	s.mu.Unlock()
 	s.inMu.Unlock()
 	defer func() {
 		s.inMu.Lock()
@@ -792,7 +701,6 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 	o := s.opts
 	conn := in.conn
 	var wmu sync.Mutex
-	var lastSeq atomic.Uint64
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
@@ -806,7 +714,9 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 				conn.Close()
 				return
 			case <-tick.C:
-				line := proto.Pong{N: lastSeq.Load()}.Format()
+				s.mu.Lock()
+				line := s.node.Pong(from).Format()
+				s.mu.Unlock()
 				s.wire.add(logOut, who, line)
 				macLine := ""
 				if out != nil {
@@ -847,10 +757,9 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 		if p == nil {
 			return
 		}
-		lastSeq.Store(p.N)
-		s.inMu.Lock()
-		s.marks[from] = p.Mark
-		s.inMu.Unlock()
+		s.mu.Lock()
+		s.node.PeerPing(from, *p)
+		s.mu.Unlock()
 	}
 	for {
 		buffered := lineBuffered(r)
@@ -927,9 +836,7 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 			if err != nil {
 				return fmt.Sprintf("bad update %q: %v", line, err)
 			}
-			if !s.herd[u.Origin] {
-				// Only a server of the herd takes IAMATs: an update from any other
-				// origin is forged, and its sender no peer.
+			if err := s.node.CheckOrigin(u); err != nil {
 				return fmt.Sprintf("bad update %q: origin %q is not a server of the herd", line, u.Origin)
 			}
 			if mac != nil {
