@@ -42,6 +42,7 @@ type Config struct {
 	Instance  string
 	QueueLen  int           // per-link send queue, in updates; default 65536
 	DeadAfter time.Duration // a link whose neighbour is silent this long is dropped; default 1.5s
+	Heartbeat time.Duration // how often links ping and pong; default 200ms
 }
 
 // Node is one server's state.
@@ -72,6 +73,9 @@ func NewNode(cfg Config) *Node {
 	}
 	if cfg.DeadAfter <= 0 {
 		cfg.DeadAfter = 1500 * time.Millisecond
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 200 * time.Millisecond
 	}
 	nb := slices.Clone(cfg.Neighbours)
 	n := &Node{

@@ -283,15 +283,44 @@ type inbound struct {
 	lastPing uint64     // the last ping applied on the current connection
 }
 
-// Welcome is the welcome for neighbour from, whose new connection the node accepted: it
-// carries the last mark the node holds from it. The connection's pings count anew.
-func (n *Node) Welcome(from string) proto.Welcome {
+// ErrHello is a hello that is not for this node, or not from a neighbour.
+var ErrHello = errors.New("not a hello from a neighbour to this server")
+
+// CheckHello reports whether h opens a neighbour's link to this node; a connection whose
+// first line is not such a hello is a client's. It reads only what NewNode set, so it
+// may be called without the runtime's lock.
+func (n *Node) CheckHello(h proto.Hello) error {
+	if h.To != n.self || n.links[h.From] == nil {
+		return ErrHello
+	}
+	return nil
+}
+
+// ErrLinkLive refuses a connection claiming a neighbour whose link is live.
+var ErrLinkLive = errors.New("is live (without a secret it is not replaced)")
+
+// LiveFor is how recently an accepted link must have heard from its neighbour for a new
+// connection claiming that neighbour without the secret to be refused: three heartbeats,
+// at most DeadAfter.
+func (n *Node) LiveFor() time.Duration { return min(3*n.cfg.Heartbeat, n.cfg.DeadAfter) }
+
+// Admit decides on a new connection from neighbour from whose handshake passed at now
+// (proven: it proved the secret). lastHeard is when the neighbour's current accepted
+// connection last brought a line (zero: there is none). Without a secret anyone can claim
+// any name, so a live link is not replaced (ErrLinkLive): the real neighbour redials only
+// after its link went quiet; with one, the newer connection replaces the older. The
+// welcome carries the last mark the node holds from the neighbour; the connection's
+// pings count anew.
+func (n *Node) Admit(from string, proven bool, lastHeard, now time.Time) (proto.Welcome, error) {
 	in := n.inbound[from]
 	if in == nil {
-		return proto.Welcome{Server: n.self}
+		return proto.Welcome{}, ErrNotNeighbour
+	}
+	if !proven && !lastHeard.IsZero() && now.Sub(lastHeard) < n.LiveFor() {
+		return proto.Welcome{}, ErrLinkLive
 	}
 	in.lastPing = 0
-	return proto.Welcome{Server: n.self, Mark: in.mark}
+	return proto.Welcome{Server: n.self, Mark: in.mark}, nil
 }
 
 // PeerPing applies a ping from neighbour from (verified with a secret): its mark is the

@@ -195,18 +195,46 @@ func TestALinkSilentForDeadAfterIsDead(t *testing.T) {
 
 func TestTheWelcomeHandsBackTheLastMarkHeld(t *testing.T) {
 	n := NewNode(Config{Self: "B", Neighbours: []string{"A"}})
-	if w := n.Welcome("A"); w != (proto.Welcome{Server: "B"}) {
-		t.Fatalf("welcome before any ping: %+v", w)
+	if w, err := n.Admit("A", false, time.Time{}, now); err != nil || w != (proto.Welcome{Server: "B"}) {
+		t.Fatalf("welcome before any ping: %+v, %v", w, err)
 	}
 	n.PeerPing("A", proto.Ping{N: 4, Mark: proto.Mark{Instance: "inst", Seq: 17}})
 	if p := n.Pong("A"); p.N != 4 {
 		t.Fatalf("pong %+v", p)
 	}
-	if w := n.Welcome("A"); w.Mark != (proto.Mark{Instance: "inst", Seq: 17}) {
-		t.Fatalf("welcome %+v", w)
+	if w, err := n.Admit("A", false, time.Time{}, now); err != nil || w.Mark != (proto.Mark{Instance: "inst", Seq: 17}) {
+		t.Fatalf("welcome %+v, %v", w, err)
 	}
 	if p := n.Pong("A"); p.N != 0 {
 		t.Fatalf("a new connection's pong %+v, want 0", p)
+	}
+	if _, err := n.Admit("Mallory", true, time.Time{}, now); err == nil {
+		t.Fatal("a server that is no neighbour was admitted")
+	}
+}
+
+// Without a secret a connection claiming a neighbour whose link is live (heard within
+// three heartbeats, at most DeadAfter) is refused; with one, or once the link is quiet,
+// it is admitted.
+func TestALiveLinkIsReplacedOnlyByAProvenConnection(t *testing.T) {
+	n := NewNode(Config{Self: "B", Neighbours: []string{"A"}, Heartbeat: 100 * time.Millisecond, DeadAfter: time.Second})
+	heard := now.Add(-299 * time.Millisecond)
+	if _, err := n.Admit("A", false, heard, now); err != ErrLinkLive {
+		t.Fatalf("unproven, link heard 299 ms ago: %v, want ErrLinkLive", err)
+	}
+	if _, err := n.Admit("A", true, heard, now); err != nil {
+		t.Fatalf("proven: %v", err)
+	}
+	if _, err := n.Admit("A", false, now.Add(-300*time.Millisecond), now); err != nil {
+		t.Fatalf("unproven, link quiet for three heartbeats: %v", err)
+	}
+	if err := n.CheckHello(proto.Hello{From: "A", To: "B"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []proto.Hello{{From: "A", To: "C"}, {From: "C", To: "B"}, {From: "B", To: "B"}} {
+		if n.CheckHello(h) == nil {
+			t.Errorf("hello %+v accepted", h)
+		}
 	}
 }
 

@@ -592,7 +592,7 @@ func (w *linkWriter) flush() error {
 // as an invalid client command.
 func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, w *bufio.Writer, id, hello string) bool {
 	h, err := proto.ParseHello(proto.Fields(nil, hello))
-	if err != nil || h.To != s.name || s.links[h.From] == nil {
+	if err != nil || s.node.CheckHello(h) != nil {
 		return false
 	}
 	from, na := h.From, h.Nonce
@@ -629,17 +629,23 @@ func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, 
 		s.log.Warn("peer handshake refused", "claimed", from, "remote", conn.RemoteAddr().String())
 		return true
 	}
-	// A second connection claiming a neighbour whose link is live (it heard from it
-	// within inboundLive) replaces it only when it proved the secret; without a secret
-	// anyone can claim any name, so the live link stays: the real neighbour redials only
-	// after its link went quiet.
+	// Whether this connection replaces the neighbour's current one (when it last heard
+	// from it) is the node's decision.
+	now := time.Now()
 	in := &inbound{conn: conn}
-	in.heard.Store(time.Now().UnixNano())
+	in.heard.Store(now.UnixNano())
 	s.inMu.Lock()
 	old := s.inbound[from]
-	if old != nil && len(o.Secret) == 0 && time.Since(time.Unix(0, old.heard.Load())) < s.inboundLive() {
+	var lastHeard time.Time
+	if old != nil {
+		lastHeard = time.Unix(0, old.heard.Load())
+	}
+	s.mu.Lock()
+	w0, err := s.node.Admit(from, len(o.Secret) > 0, lastHeard, now)
+	s.mu.Unlock()
+	if err != nil {
 		s.inMu.Unlock()
-		s.wire.add(logEvent, who, "handshake refused: the link "+from+"->"+s.name+" is live (without a secret it is not replaced)")
+		s.wire.add(logEvent, who, "handshake refused: the link "+from+"->"+s.name+" "+err.Error())
 		send(proto.FormatInvalid(auth)[:len(auth)+2])
 		s.log.Warn("peer handshake refused: link live", "claimed", from, "remote", conn.RemoteAddr().String())
 		return true
@@ -648,9 +654,7 @@ func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, 
 		old.conn.Close() // a newer connection from the same neighbour replaces a stale one
 	}
 	s.inbound[from] = in
-	s.mu.Lock()
-	welcome := s.node.Welcome(from).Format()
-	s.mu.Unlock()
+	welcome := w0.Format()
 	s.inMu.Unlock()
 	defer func() {
 		s.inMu.Lock()
@@ -685,13 +689,6 @@ func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, 
 type inbound struct {
 	conn  net.Conn
 	heard atomic.Int64 // UnixNano
-}
-
-// inboundLive is how recently an accepted link must have heard from its neighbour for a
-// new connection claiming that neighbour (without the secret) to be refused: three
-// heartbeats, at most DeadAfter.
-func (s *Server) inboundLive() time.Duration {
-	return min(3*s.opts.Heartbeat, s.opts.DeadAfter)
 }
 
 // receive applies a neighbour's updates and sends pongs until the link breaks. With a

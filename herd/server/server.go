@@ -164,7 +164,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.node = core.NewNode(core.Config{
 		Self: opts.Name, Neighbours: self.Neighbours(), Herd: opts.Config.Names(),
-		Instance: s.instance, QueueLen: opts.QueueLen, DeadAfter: opts.DeadAfter,
+		Instance: s.instance, QueueLen: opts.QueueLen, DeadAfter: opts.DeadAfter, Heartbeat: opts.Heartbeat,
 	})
 	longest := 0
 	for _, n := range opts.Config.Names() {
