@@ -1,7 +1,8 @@
-// Package core is one herd server's logic with no I/O: the newest location per client,
-// newer-wins, whom to flood an update to and what to resync. It has no goroutines, clock
-// or sockets: the runtime (herd/server) feeds it inputs and carries out what it returns.
-// A Node is not safe for concurrent use; the runtime serialises calls.
+// Package core is one herd server's protocol with no I/O: the newest location per client,
+// newer-wins, whom to flood an update to, and each peer link's state (its queue, marks,
+// resyncs, overflow and liveness; see link.go). It has no goroutines, clock or sockets:
+// the runtime (herd/server) feeds it inputs as values (time included) and carries out
+// what it returns. A Node is not safe for concurrent use; the runtime serialises calls.
 package core
 
 import (
@@ -30,9 +31,28 @@ func (r Record) Update() proto.Update {
 	return u
 }
 
+// Config is what a node is made of.
+type Config struct {
+	Self       string
+	Neighbours []string
+	// Herd names every server of the herd, the only origins of updates (CheckOrigin); nil
+	// accepts any.
+	Herd []string
+	// Instance is a random id of this run, in the marks the node's pings carry.
+	Instance  string
+	QueueLen  int           // per-link send queue, in updates; default 65536
+	DeadAfter time.Duration // a link whose neighbour is silent this long is dropped; default 1.5s
+	Heartbeat time.Duration // how often links ping and pong; default 200ms
+}
+
 // Node is one server's state.
 type Node struct {
+	cfg        Config
 	self       string
+	instance   string
+	herd       map[string]bool
+	links      map[string]*link    // the links this node dials, by neighbour
+	inbound    map[string]*inbound // what it keeps of the links its neighbours dial
 	neighbours []string
 	// allBut[i] is every neighbour but neighbours[i]; precomputed so flooding allocates nothing.
 	allBut  map[string][]string
@@ -40,11 +60,38 @@ type Node struct {
 	seq     uint64 // the Seq of the newest record stored
 }
 
-// New returns an empty node named self with the given neighbours.
+// New returns an empty node named self with the given neighbours, and the defaults of
+// Config.
 func New(self string, neighbours []string) *Node {
-	nb := slices.Clone(neighbours)
-	n := &Node{self: self, neighbours: nb, allBut: map[string][]string{}, clients: map[string]*Record{}}
+	return NewNode(Config{Self: self, Neighbours: neighbours})
+}
+
+// NewNode returns an empty node as cfg says.
+func NewNode(cfg Config) *Node {
+	if cfg.QueueLen <= 0 {
+		cfg.QueueLen = 65536
+	}
+	if cfg.DeadAfter <= 0 {
+		cfg.DeadAfter = 1500 * time.Millisecond
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 200 * time.Millisecond
+	}
+	nb := slices.Clone(cfg.Neighbours)
+	n := &Node{
+		cfg: cfg, self: cfg.Self, instance: cfg.Instance, neighbours: nb,
+		links: map[string]*link{}, inbound: map[string]*inbound{},
+		allBut: map[string][]string{}, clients: map[string]*Record{},
+	}
+	if cfg.Herd != nil {
+		n.herd = map[string]bool{}
+		for _, s := range cfg.Herd {
+			n.herd[s] = true
+		}
+	}
 	for _, x := range nb {
+		n.links[x] = &link{}
+		n.inbound[x] = &inbound{}
 		var rest []string
 		for _, y := range nb {
 			if y != x {
@@ -66,9 +113,16 @@ func (n *Node) Neighbours() []string { return n.neighbours }
 func (n *Node) Len() int { return len(n.clients) }
 
 // ClientIAMAT handles an IAMAT received from a client at now. It returns the AT reply
-// (without newline) and the neighbours to flood to: all of them when the IAMAT is newer
-// than what the node holds, none when it is not (it is still answered, docs/PROTOCOL.md).
+// (without newline) and the neighbours it flooded to (the update is in their links'
+// queues): all of them when the IAMAT is newer than what the node holds, none when it is
+// not (it is still answered, docs/PROTOCOL.md).
 func (n *Node) ClientIAMAT(now time.Time, c proto.IAMAT) (reply string, forward []string) {
+	reply, forward = n.clientIAMAT(now, c)
+	n.flood(forward, c.Client)
+	return reply, forward
+}
+
+func (n *Node) clientIAMAT(now time.Time, c proto.IAMAT) (reply string, forward []string) {
 	at := proto.FormatAT(n.self, proto.FormatDiff(now, c.Time), c.Client, c.Location.Raw, c.Time.Raw)
 	if old, ok := n.clients[c.Client]; ok && c.Time.Compare(old.Time) <= 0 {
 		return at, nil
@@ -78,12 +132,31 @@ func (n *Node) ClientIAMAT(now time.Time, c proto.IAMAT) (reply string, forward 
 }
 
 // PeerUpdate handles an update from neighbour from. When it is newer than what the node
-// holds, the node stores it and floods it to every other neighbour; otherwise it is a
-// duplicate (or stale) and goes nowhere, which is what stops echo loops.
+// holds, the node stores it and floods it to every other neighbour (forward: the update
+// is in their links' queues); otherwise it is a duplicate (or stale) and goes nowhere,
+// which is what stops echo loops.
 //
 // Updates with equal client times are ordered by their AT line, so that two servers that
 // took different IAMATs with the same time still converge on one of them.
 func (n *Node) PeerUpdate(from string, u proto.Update) (stored bool, forward []string) {
+	stored, forward = n.peerUpdate(from, u)
+	n.flood(forward, u.Client)
+	return stored, forward
+}
+
+// flood queues client's record on the links to the given neighbours. Records are stored
+// and queued in the order of their Seq, which the marks rely on.
+func (n *Node) flood(to []string, client string) {
+	if len(to) == 0 {
+		return
+	}
+	r := n.clients[client]
+	for _, peer := range to {
+		n.enqueue(peer, r)
+	}
+}
+
+func (n *Node) peerUpdate(from string, u proto.Update) (stored bool, forward []string) {
 	at := u.ATLine()
 	if old, ok := n.clients[u.Client]; ok {
 		c := u.Time.Compare(old.Time)

@@ -78,14 +78,33 @@ func ParsePeerLine(line string, fields []string) (Update, error) {
 	if err != nil {
 		return u, err
 	}
+	if joinedBySpaces(line, fields) { // the line is canonical: keep it as it came
+		u.AT = line[len("HERD-"):]
+	}
+	return u, nil
+}
+
+// joinedBySpaces reports whether line is its fields (which alias it) joined by single
+// spaces: no other white space (a TAB, a CR) and no run of it.
+func joinedBySpaces(line string, fields []string) bool {
 	n := len(fields) - 1 // the spaces between the fields
 	for _, f := range fields {
 		n += len(f)
 	}
-	if n == len(line) { // no space but the single separators: the line is canonical
-		u.AT = line[len("HERD-"):]
+	if n != len(line) {
+		return false
 	}
-	return u, nil
+	at := 0
+	for i, f := range fields {
+		at += len(f)
+		if i < len(fields)-1 {
+			if line[at] != ' ' {
+				return false
+			}
+			at++
+		}
+	}
+	return true
 }
 
 // ParsePeerAT parses the fields of "HERD-AT origin diff client location time".

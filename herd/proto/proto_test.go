@@ -319,6 +319,9 @@ func TestParsePeerLineKeepsCanonicalLines(t *testing.T) {
 		"HERD-AT  Goloman +0.263873386 kiwi +34.068930-118.445127 1520023934.918963997",
 		"HERD-AT Goloman\t+0.263873386 kiwi +34.068930-118.445127 1520023934.918963997 ",
 		" HERD-AT Goloman +0.263873386 kiwi +34.068930-118.445127 1520023934.918963997",
+		// One separator each, but not a space: as long as the canonical line, not it.
+		"HERD-AT Goloman\t+0.263873386 kiwi +34.068930-118.445127 1520023934.918963997",
+		"HERD-AT Goloman +0.263873386 kiwi\v+34.068930-118.445127\r1520023934.918963997",
 	} {
 		u, err := ParsePeerLine(loose, Fields(nil, loose))
 		if err != nil {

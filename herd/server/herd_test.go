@@ -521,55 +521,6 @@ func TestFloodingSendsAtMost2EMinusNPlus1MessagesPerUpdate(t *testing.T) {
 	}
 }
 
-// TestAStalledPeerCostsBoundedMemoryAndGetsAResyncInstead fills a link's queue past its
-// bound while nothing drains it (as when the peer reads nothing), and checks the queue
-// never grows past the bound and is replaced by a resync.
-func TestAStalledPeerCostsBoundedMemoryAndGetsAResyncInstead(t *testing.T) {
-	cfg := topology.Build([]string{"A", "B"}, [][2]string{{"A", "B"}}, func(string) string { return "127.0.0.1:1" }, func(string) string { return "127.0.0.1:0" })
-	srv, err := New(Options{Name: "A", Config: cfg, Logger: quiet(), QueueLen: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := srv.links["B"]
-	l.setConnected(true) // as if the link were up, with its sender stalled
-	for i := range 100 {
-		srv.mu.Lock()
-		srv.node.ClientIAMAT(time.Now(), mustIAMAT(t, fmt.Sprint("q", i)))
-		rec, _ := srv.node.Lookup(fmt.Sprint("q", i))
-		srv.mu.Unlock()
-		l.enqueue(rec.AT, rec.Seq)
-		if n := len(l.queue); n > 8 {
-			t.Fatalf("queue holds %d updates, over its bound of 8", n)
-		}
-	}
-	if srv.metrics.queueOverflows.Load() != 1 {
-		t.Fatalf("overflows counted: %d", srv.metrics.queueOverflows.Load())
-	}
-	batch, resync := l.take()
-	if !resync || batch != nil {
-		t.Fatalf("after an overflow the sender must resync, got batch of %d, resync %v", len(batch), resync)
-	}
-	if len(srv.snapshot()) != 100 {
-		t.Fatal("the resync snapshot must hold every client")
-	}
-	// After the resync the queue works again.
-	rec, _ := srv.node.Lookup("q1")
-	l.enqueue(rec.AT, rec.Seq)
-	batch, resync = l.take()
-	if resync || len(batch) != 1 || batch[0].at != rec.AT {
-		t.Fatalf("queue did not recover: %v, %v", batch, resync)
-	}
-	// A batch once sent is the next-but-one queue: no new array per batch.
-	l.sent(batch)
-	l.enqueue("AT x", 101)
-	other, _ := l.take()
-	l.sent(other)
-	l.enqueue("AT y", 102)
-	if again, _ := l.take(); len(again) != 1 || again[0].at != "AT y" || &again[:1][0] != &batch[:1][0] {
-		t.Fatalf("the sent batch's array was not reused: %v", again)
-	}
-}
-
 func mustIAMAT(t *testing.T, clientID string) proto.IAMAT {
 	cmd, _ := proto.ParseCommand("IAMAT "+clientID+" +1+1 1", nil)
 	if cmd.Kind != proto.IAmAt {
@@ -739,10 +690,10 @@ func TestAReconnectSendsOnlyWhatTheNeighbourLacks(t *testing.T) {
 	// B holds everything, and a ping has carried the mark past it.
 	eventually(t, 3*time.Second, func() error {
 		b := h.server("B")
-		b.inMu.Lock()
-		m := b.marks["A"]
-		b.inMu.Unlock()
-		if m.instance != a.instance || m.seq < n {
+		b.mu.Lock()
+		m := b.node.HeldMark("A")
+		b.mu.Unlock()
+		if m.Instance != a.instance || m.Seq < n {
 			return fmt.Errorf("B's mark from A: %+v", m)
 		}
 		return nil

@@ -16,8 +16,6 @@ import (
 
 	"math/rand/v2"
 	"net"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,13 +56,10 @@ import (
 //
 // Either side drops the connection when it hears nothing for DeadAfter, which catches a
 // crashed, paused or black-holed peer; A then redials with capped exponential backoff and
-// full jitter, and sends B what it lacks so B converges. What B lacks: every record A
-// stores gets a sequence number (core.Record.Seq), and each ping carries a mark, "A's
-// instance (a random id of this run of A) and the highest sequence number up to which A
-// has written every update due to B on this connection". B keeps the last mark it got
-// from A; its welcome hands it back, and A sends only the records it stored after it (all
-// of them when the instance is not A's current one: B or A restarted). A short cut then
-// costs the updates made during it, not the whole state again.
+// full jitter. What A sends on a link, and when, is herd/core's decision (core.Node: the
+// link's state, queue, marks, resyncs and liveness, see herd/core/link.go): this file
+// only dials, accepts, proves, authenticates and moves the bytes. A link's sender loop is
+// lock, Take what the node has, unlock, write, lock, Advance, unlock.
 
 func nonce() string {
 	b := make([]byte, 16)
@@ -161,7 +156,7 @@ func (m *streamMAC) hexSum() []byte {
 // next is the HERD-MAC line (without "\n") that ends the batch fed so far; the next
 // batch begins.
 func (m *streamMAC) next() string {
-	line := proto.PeerMAC + " " + string(m.hexSum())
+	line := proto.MAC{Tag: string(m.hexSum())}.Format()
 	m.seq++
 	m.rekey()
 	return line
@@ -178,27 +173,13 @@ func (m *streamMAC) verify(_ []byte, got string) bool {
 	return true
 }
 
-// resyncBatch is how many records a resync sends before it lets queued updates through.
-const resyncBatch = 64
-
-// link is the connection this server dials to one neighbour, with its send queue.
+// link is the connection this server dials to one neighbour. Its state (queue, marks,
+// resyncs, liveness) is the node's (core.Node's link to peer); the link carries it out.
 type link struct {
-	s    *Server
-	peer string
-	addr string
-
-	mu        sync.Mutex
-	queue     []queued // the updates to send, in the order of their Seq
-	spare     []queued // the last batch sent, emptied, for queue to reuse
-	connected bool
-	overflow  bool // the queue overflowed: send a full snapshot instead
-	notify    chan struct{}
-}
-
-// queued is an update waiting in a link's queue: its AT line and its Seq.
-type queued struct {
-	at  string
-	seq uint64
+	s      *Server
+	peer   string
+	addr   string
+	notify chan struct{} // the node queued something for the link
 }
 
 func newLink(s *Server, peer, addr string) *link {
@@ -206,70 +187,17 @@ func newLink(s *Server, peer, addr string) *link {
 }
 
 func (l *link) isConnected() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.connected
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	return l.s.node.LinkState(l.peer) != core.Down
 }
 
-// enqueue queues an update for the neighbour; the caller holds the server's lock, so
-// updates queue in the order of their Seq. While the link is down nothing is queued: the
-// resync on reconnect covers it. A full queue is dropped for a resync, so a stalled peer
-// costs bounded memory and never blocks clients or other peers.
-func (l *link) enqueue(at string, seq uint64) {
-	l.mu.Lock()
-	if !l.connected || l.overflow {
-		l.mu.Unlock()
-		return
-	}
-	if len(l.queue) >= l.s.opts.QueueLen {
-		l.overflow = true
-		l.queue = nil
-		l.s.metrics.queueOverflows.Add(1)
-	} else {
-		l.queue = append(l.queue, queued{at, seq})
-	}
-	l.mu.Unlock()
+// wake tells the link's sender that the node queued something for it.
+func (l *link) wake() {
 	select {
 	case l.notify <- struct{}{}:
 	default:
 	}
-}
-
-// take returns what to send next: the queued updates, or resync=true for a snapshot.
-func (l *link) take() (batch []queued, resync bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.overflow {
-		l.overflow = false
-		l.queue = nil
-		return nil, true
-	}
-	batch = l.queue
-	l.queue, l.spare = l.spare, nil
-	return batch, false
-}
-
-// sent returns a batch from take once it is written, so the queue reuses its array
-// instead of growing a new one for every batch (that was half of what the herd allocated).
-// A batch grown large by a burst is let go, not kept.
-func (l *link) sent(batch []queued) {
-	if cap(batch) > 1<<16 {
-		return
-	}
-	clear(batch) // drop the strings it holds
-	l.mu.Lock()
-	if l.spare == nil {
-		l.spare = batch[:0]
-	}
-	l.mu.Unlock()
-}
-
-func (l *link) setConnected(up bool) {
-	l.mu.Lock()
-	l.connected = up
-	l.queue = nil
-	l.overflow = false
-	l.mu.Unlock()
 }
 
 // run dials the neighbour until ctx is done.
@@ -322,7 +250,7 @@ func (l *link) session(ctx context.Context) error {
 	// cannot hold this link's loop (nor the server's stop) in a write.
 	w := bufio.NewWriterSize(deadlineWriter{conn, o.DeadAfter}, 32<<10)
 	who := "peer:" + l.peer
-	since, out, in, err := l.handshake(conn, r, w, who)
+	welcome, out, in, err := l.handshake(conn, r, w, who)
 	if err != nil {
 		return fmt.Errorf("handshake with %s: %w", l.addr, err)
 	}
@@ -330,16 +258,25 @@ func (l *link) session(ctx context.Context) error {
 	l.s.wire.add(logEvent, who, "link "+l.s.name+"->"+l.peer+" up via "+l.addr)
 	l.s.log.Info("peer link up", "peer", l.peer, "addr", l.addr)
 
+	// The link is up: the node resyncs it from the welcome's mark.
+	l.s.mu.Lock()
+	l.s.node.LinkUp(l.peer, welcome, time.Now())
+	l.s.mu.Unlock()
+	heard := func() {
+		l.s.mu.Lock()
+		l.s.node.Heard(l.peer, time.Now())
+		l.s.mu.Unlock()
+	}
+
 	// The reader is the watchdog: when no pong comes for DeadAfter its read times out and
 	// it closes the connection, which also unblocks a write stuck on a stalled peer (and
 	// every write has a deadline of its own besides).
-	var lastPong atomic.Int64
-	lastPong.Store(time.Now().UnixNano())
 	done := make(chan struct{})
 	var readErr atomic.Value
 	go func() {
 		defer close(done)
 		var buf []byte
+		var fields []string
 		fail := func(err error) {
 			readErr.Store(err)
 			conn.Close()
@@ -361,19 +298,29 @@ func (l *link) session(ctx context.Context) error {
 			}
 			line := proto.TrimLine(string(raw))
 			l.s.wire.add(logIn, who, line)
+			fields = proto.Fields(fields[:0], line)
+			verb := ""
+			if len(fields) > 0 {
+				verb = fields[0]
+			}
 			switch {
-			case in != nil && strings.HasPrefix(line, proto.PeerMAC+" "):
-				if !in.verify(raw, line[len(proto.PeerMAC)+1:]) {
+			case in != nil && verb == proto.PeerMAC:
+				m, err := proto.ParseMAC(fields)
+				if err != nil || !in.verify(raw, m.Tag) {
 					fail(fmt.Errorf("bad %s from listener: the link was tampered with", proto.PeerMAC))
 					return
 				}
 				if pong {
-					lastPong.Store(time.Now().UnixNano())
+					heard()
 					pong = false
 				}
-			case strings.HasPrefix(line, proto.PeerPong+" "):
+			case verb == proto.PeerPong:
+				if _, err := proto.ParsePong(fields); err != nil {
+					fail(fmt.Errorf("bad %s from listener: %q", proto.PeerPong, line))
+					return
+				}
 				if in == nil {
-					lastPong.Store(time.Now().UnixNano())
+					heard()
 					continue
 				}
 				in.add(raw)
@@ -389,13 +336,14 @@ func (l *link) session(ctx context.Context) error {
 		}
 	}()
 
-	l.setConnected(true)
 	lw := &linkWriter{s: l.s, w: deadlineWriter{conn, o.DeadAfter}, who: who, mac: out, buf: make([]byte, 0, linkWriteBuf)}
-	reason := l.stream(ctx, lw, since, &lastPong, done)
+	reason := l.stream(ctx, lw, done)
 	if ctx.Err() != nil {
 		reason = "server stopping"
 	}
-	l.setConnected(false)
+	l.s.mu.Lock()
+	l.s.node.LinkDown(l.peer)
+	l.s.mu.Unlock()
 	conn.Close()
 	<-done
 	if e, ok := readErr.Load().(error); ok && reason == "" {
@@ -419,11 +367,11 @@ func (w deadlineWriter) Write(b []byte) (int, error) {
 	return w.conn.Write(b)
 }
 
-// handshake proves the dialler and returns the mark the neighbour holds from this run of
-// this server (0: it needs everything) and, with a secret, the running MACs of the lines
-// to send (out) and of those to receive (in), the welcome already in and verified: the
-// listener proves the secret too, and the mark it hands back is authentic.
-func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who string) (since uint64, out, in *streamMAC, err error) {
+// handshake proves the dialler and returns the neighbour's welcome (with the mark it
+// holds from this server) and, with a secret, the running MACs of the lines to send (out)
+// and of those to receive (in), the welcome already in and verified: the listener proves
+// the secret too, and the mark it hands back is authentic.
+func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who string) (welcome proto.Welcome, out, in *streamMAC, err error) {
 	o := l.s.opts
 	conn.SetDeadline(time.Now().Add(o.DeadAfter))
 	defer conn.SetDeadline(time.Time{})
@@ -435,131 +383,104 @@ func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who st
 		return w.Flush()
 	}
 	var raw []byte // the last line expect read, as it came
-	expect := func(verb string, more int) ([]string, error) {
+	// expect reads the next line and parses it with parse (one of proto's peer parsers).
+	expect := func(verb string, parse func(fields []string) error) error {
 		var err error
 		if raw, err = readLine(r, 1024, nil); err != nil {
-			return nil, err
+			return err
 		}
 		line := proto.TrimLine(string(raw))
 		l.s.wire.add(logIn, who, line)
-		f := proto.Fields(nil, line)
-		if (len(f) != 2 && len(f) != 2+more) || f[0] != verb {
-			return nil, fmt.Errorf("expected %s, got %q", verb, line)
+		if parse(proto.Fields(nil, line)) != nil {
+			return fmt.Errorf("expected %s, got %q", verb, line)
 		}
-		return f, nil
+		return nil
 	}
-	if err := send(strings.Join([]string{proto.PeerHello, l.s.name, l.peer, na}, " ")); err != nil {
-		return 0, nil, nil, err
+	if err := send(proto.Hello{From: l.s.name, To: l.peer, Nonce: na}.Format()); err != nil {
+		return proto.Welcome{}, nil, nil, err
 	}
-	f, err := expect(proto.PeerChallenge, 0)
-	if err != nil {
-		return 0, nil, nil, err
+	var ch proto.Challenge
+	if err := expect(proto.PeerChallenge, func(f []string) (err error) { ch, err = proto.ParseChallenge(f); return err }); err != nil {
+		return proto.Welcome{}, nil, nil, err
 	}
-	nb := f[1]
+	nb := ch.Nonce
 	mac := "-"
 	if len(o.Secret) > 0 {
-		mac = proof(o.Secret, l.s.name, l.peer, na, f[1])
+		mac = proof(o.Secret, l.s.name, l.peer, na, ch.Nonce)
 	}
-	if err := send(proto.PeerAuth + " " + mac); err != nil {
-		return 0, nil, nil, err
+	if err := send(proto.Auth{Proof: mac}.Format()); err != nil {
+		return proto.Welcome{}, nil, nil, err
 	}
-	f, err = expect(proto.PeerWelcome, 2)
-	if err != nil {
-		return 0, nil, nil, err
+	if err := expect(proto.PeerWelcome, func(f []string) (err error) { welcome, err = proto.ParseWelcome(f); return err }); err != nil {
+		return proto.Welcome{}, nil, nil, err
 	}
-	if f[1] != l.peer {
-		return 0, nil, nil, fmt.Errorf("dialled %s at %s but %s answered", l.peer, l.addr, f[1])
+	if welcome.Server != l.peer {
+		return proto.Welcome{}, nil, nil, fmt.Errorf("dialled %s at %s but %s answered", l.peer, l.addr, welcome.Server)
 	}
 	out = newStreamMAC(o.Secret, "dialler", l.s.name, l.peer, na, nb)
 	in = newStreamMAC(o.Secret, "listener", l.s.name, l.peer, na, nb)
 	if in != nil {
 		in.add(raw)
-		m, err := expect(proto.PeerMAC, 0)
-		if err != nil {
-			return 0, nil, nil, err
+		var m proto.MAC
+		if err := expect(proto.PeerMAC, func(f []string) (err error) { m, err = proto.ParseMAC(f); return err }); err != nil {
+			return proto.Welcome{}, nil, nil, err
 		}
-		if !in.verify(raw, m[1]) {
-			return 0, nil, nil, fmt.Errorf("bad %s after the welcome: the listener does not know the secret, or the link was tampered with", proto.PeerMAC)
-		}
-	}
-	if len(f) == 4 && f[2] == l.s.instance {
-		if since, err = strconv.ParseUint(f[3], 10, 64); err != nil {
-			return 0, nil, nil, fmt.Errorf("bad mark in %q", strings.Join(f, " "))
+		if !in.verify(raw, m.Tag) {
+			return proto.Welcome{}, nil, nil, fmt.Errorf("bad %s after the welcome: the listener does not know the secret, or the link was tampered with", proto.PeerMAC)
 		}
 	}
-	return since, out, in, nil
+	return welcome, out, in, nil
 }
 
-// stream sends what the neighbour lacks (everything stored after since), then queued
-// updates and pings, until the link breaks. It returns why it stopped ("" when the reader
-// saw it first).
-func (l *link) stream(ctx context.Context, w *linkWriter, since uint64, lastPong *atomic.Int64, done <-chan struct{}) string {
-	o := l.s.opts
-	// written is the mark: every update due to the neighbour with a Seq up to it has been
-	// written on this connection (the pings carry it).
-	written := since
-	// send writes flooded updates (qs) or records of a resync (recs).
-	send := func(qs []queued, recs []*core.Record) error {
-		now := time.Now()
-		l.s.metrics.peerSent.Add(int64(len(qs)))
-		for _, q := range qs {
-			if err := w.update(now, q.at); err != nil {
+// stream writes what the node has for the link (a resync of what the neighbour lacks,
+// then queued updates) and its pings, until the link breaks. It returns why it stopped
+// ("" when the reader saw it first). Each round: lock, take what the node has, unlock,
+// write, then tell the node it was written.
+func (l *link) stream(ctx context.Context, w *linkWriter, done <-chan struct{}) string {
+	s := l.s
+	var b core.Batch
+	// send writes what the node has, and more while it has more at once (a resync).
+	send := func() error {
+		for {
+			s.mu.Lock()
+			s.node.Take(l.peer, &b)
+			s.mu.Unlock()
+			s.metrics.resyncs.Add(int64(b.ResyncsStarted))
+			s.metrics.queueOverflows.Add(int64(b.Overflows))
+			if b.Empty() {
+				return nil
+			}
+			now := time.Now()
+			var err error
+			for _, rec := range b.Resync {
+				if err = w.update(now, rec.AT); err != nil {
+					break
+				}
+			}
+			for _, q := range b.Updates {
+				if err != nil {
+					break
+				}
+				err = w.update(now, q.AT)
+			}
+			if err == nil {
+				err = w.flush()
+			}
+			s.metrics.resyncSent.Add(int64(len(b.Resync)))
+			s.metrics.peerSent.Add(int64(len(b.Updates)))
+			s.mu.Lock()
+			more := s.node.Advance(l.peer, &b)
+			s.mu.Unlock()
+			if err != nil || !more {
 				return err
 			}
 		}
-		l.s.metrics.resyncSent.Add(int64(len(recs)))
-		for _, rec := range recs {
-			if err := w.update(now, rec.AT); err != nil {
-				return err
-			}
-		}
-		return w.flush()
 	}
-	// sendQueued sends a batch from take and moves the mark past it.
-	sendQueued := func(batch []queued) error {
-		err := send(batch, nil)
-		if len(batch) > 0 && err == nil {
-			written = max(written, batch[len(batch)-1].seq)
-		}
-		l.sent(batch)
-		return err
-	}
-	// resync sends every record stored after the mark in batches, with the updates queued
-	// meanwhile sent between batches: over a slow link a long resync must not hold fresh
-	// updates back. The mark moves only once the whole resync is written. An overflow
-	// during it means another resync after it.
-	resync := func() error {
-		for again := true; again; {
-			again = false
-			l.s.metrics.resyncs.Add(1)
-			recs, top := l.s.snapshotSince(written)
-			queuedTop := written
-			for i := 0; i < len(recs); i += resyncBatch {
-				if err := send(nil, recs[i:min(i+resyncBatch, len(recs))]); err != nil {
-					return err
-				}
-				batch, overflow := l.take()
-				again = again || overflow
-				if len(batch) > 0 {
-					queuedTop = max(queuedTop, batch[len(batch)-1].seq)
-				}
-				if err := send(batch, nil); err != nil {
-					return err
-				}
-				l.sent(batch)
-			}
-			if !again {
-				written = max(written, top, queuedTop)
-			}
-		}
-		return nil
-	}
-	if err := resync(); err != nil {
+	if err := send(); err != nil {
 		return "resync: " + err.Error()
 	}
-	tick := time.NewTicker(o.Heartbeat)
+	tick := time.NewTicker(s.opts.Heartbeat)
 	defer tick.Stop()
-	var seq int64
 	for {
 		select {
 		case <-ctx.Done():
@@ -567,23 +488,17 @@ func (l *link) stream(ctx context.Context, w *linkWriter, since uint64, lastPong
 		case <-done:
 			return ""
 		case <-l.notify:
-			batch, overflow := l.take()
-			var err error
-			if overflow {
-				err = resync()
-			} else {
-				err = sendQueued(batch)
-			}
-			if err != nil {
+			if err := send(); err != nil {
 				return "send: " + err.Error()
 			}
-		case <-tick.C:
-			if silent := time.Since(time.Unix(0, lastPong.Load())); silent > o.DeadAfter {
+		case now := <-tick.C:
+			s.mu.Lock()
+			ping, silent, dead := s.node.Tick(l.peer, now)
+			s.mu.Unlock()
+			if dead {
 				return "no heartbeat for " + silent.Round(time.Millisecond).String()
 			}
-			seq++
-			line := proto.PeerPing + " " + strconv.FormatInt(seq, 10) + " " + l.s.instance + " " + strconv.FormatUint(written, 10)
-			w.line(line)
+			w.line(ping.Format())
 			if err := w.flush(); err != nil {
 				return "ping: " + err.Error()
 			}
@@ -611,7 +526,7 @@ const linkWriteBuf = 32 << 10
 // update buffers one update's line (logged first, stamped now), "HERD-" + at + "\n".
 func (w *linkWriter) update(now time.Time, at string) error {
 	w.s.wire.addAt(now, logOut, w.who, "HERD-", at)
-	w.buf = append(append(append(w.buf, "HERD-"...), at...), '\n')
+	w.buf = proto.AppendPeerAT(w.buf, at)
 	return w.added()
 }
 
@@ -676,11 +591,11 @@ func (w *linkWriter) flush() error {
 // returns false if the line is not a valid handshake for this server, so it is answered
 // as an invalid client command.
 func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, w *bufio.Writer, id, hello string) bool {
-	f := proto.Fields(nil, hello)
-	if len(f) != 4 || f[0] != proto.PeerHello || f[2] != s.name || s.links[f[1]] == nil {
+	h, err := proto.ParseHello(proto.Fields(nil, hello))
+	if err != nil || s.node.CheckHello(h) != nil {
 		return false
 	}
-	from, na := f[1], f[3]
+	from, na := h.From, h.Nonce
 	who := "peer:" + from + "/" + id
 	o := s.opts
 	s.wire.add(logIn, who, hello)
@@ -692,7 +607,7 @@ func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, 
 	}
 	conn.SetDeadline(time.Now().Add(o.DeadAfter))
 	nb := nonce()
-	if send(proto.PeerChallenge+" "+nb) != nil {
+	if send(proto.Challenge{Nonce: nb}.Format()) != nil {
 		return true
 	}
 	raw, err := readLine(r, 1024, nil)
@@ -703,10 +618,10 @@ func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, 
 	}
 	auth := proto.TrimLine(string(raw))
 	s.wire.add(logIn, who, auth)
-	af := proto.Fields(nil, auth)
-	ok := len(af) == 2 && af[0] == proto.PeerAuth
+	a, err := proto.ParseAuth(proto.Fields(nil, auth))
+	ok := err == nil
 	if ok && len(o.Secret) > 0 {
-		ok = hmac.Equal([]byte(af[1]), []byte(proof(o.Secret, from, s.name, na, nb)))
+		ok = hmac.Equal([]byte(a.Proof), []byte(proof(o.Secret, from, s.name, na, nb)))
 	}
 	if !ok {
 		s.wire.add(logEvent, who, "handshake refused: bad proof")
@@ -714,18 +629,23 @@ func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, 
 		s.log.Warn("peer handshake refused", "claimed", from, "remote", conn.RemoteAddr().String())
 		return true
 	}
-	// A second connection claiming a neighbour whose link is live (it heard from it
-	// within inboundLive) replaces it only when it proved the secret; without a secret
-	// anyone can claim any name, so the live link stays: the real neighbour redials only
-	// after its link went quiet.
+	// Whether this connection replaces the neighbour's current one (when it last heard
+	// from it) is the node's decision.
+	now := time.Now()
 	in := &inbound{conn: conn}
-	in.heard.Store(time.Now().UnixNano())
-	welcome := proto.PeerWelcome + " " + s.name
+	in.heard.Store(now.UnixNano())
 	s.inMu.Lock()
 	old := s.inbound[from]
-	if old != nil && len(o.Secret) == 0 && time.Since(time.Unix(0, old.heard.Load())) < s.inboundLive() {
+	var lastHeard time.Time
+	if old != nil {
+		lastHeard = time.Unix(0, old.heard.Load())
+	}
+	s.mu.Lock()
+	w0, err := s.node.Admit(from, len(o.Secret) > 0, lastHeard, now)
+	s.mu.Unlock()
+	if err != nil {
 		s.inMu.Unlock()
-		s.wire.add(logEvent, who, "handshake refused: the link "+from+"->"+s.name+" is live (without a secret it is not replaced)")
+		s.wire.add(logEvent, who, "handshake refused: the link "+from+"->"+s.name+" "+err.Error())
 		send(proto.FormatInvalid(auth)[:len(auth)+2])
 		s.log.Warn("peer handshake refused: link live", "claimed", from, "remote", conn.RemoteAddr().String())
 		return true
@@ -734,9 +654,7 @@ func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, 
 		old.conn.Close() // a newer connection from the same neighbour replaces a stale one
 	}
 	s.inbound[from] = in
-	if m, ok := s.marks[from]; ok {
-		welcome += " " + m.instance + " " + strconv.FormatUint(m.seq, 10)
-	}
+	welcome := w0.Format()
 	s.inMu.Unlock()
 	defer func() {
 		s.inMu.Lock()
@@ -773,13 +691,6 @@ type inbound struct {
 	heard atomic.Int64 // UnixNano
 }
 
-// inboundLive is how recently an accepted link must have heard from its neighbour for a
-// new connection claiming that neighbour (without the secret) to be refused: three
-// heartbeats, at most DeadAfter.
-func (s *Server) inboundLive() time.Duration {
-	return min(3*s.opts.Heartbeat, s.opts.DeadAfter)
-}
-
 // receive applies a neighbour's updates and sends pongs until the link breaks. With a
 // secret (out and mac not nil) every pong is followed by its HERD-MAC, and what the
 // neighbour sends is applied only once a HERD-MAC from it verifies.
@@ -787,7 +698,6 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 	o := s.opts
 	conn := in.conn
 	var wmu sync.Mutex
-	var lastSeq atomic.Int64
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
@@ -801,7 +711,9 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 				conn.Close()
 				return
 			case <-tick.C:
-				line := proto.PeerPong + " " + strconv.FormatInt(lastSeq.Load(), 10)
+				s.mu.Lock()
+				line := s.node.Pong(from).Format()
+				s.mu.Unlock()
 				s.wire.add(logOut, who, line)
 				macLine := ""
 				if out != nil {
@@ -837,17 +749,14 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 	// With a secret, what was read since the last verified HERD-MAC, applied when the
 	// next one verifies: the updates, and the last ping's seq and mark.
 	var pending []proto.Update
-	pingSeq := int64(-1) // none
-	var pingMark *peerMark
-	applyPing := func(seq int64, mark *peerMark) {
-		if seq >= 0 {
-			lastSeq.Store(seq)
+	var ping *proto.Ping // the last ping read, not yet applied
+	applyPing := func(p *proto.Ping) {
+		if p == nil {
+			return
 		}
-		if mark != nil {
-			s.inMu.Lock()
-			s.marks[from] = *mark
-			s.inMu.Unlock()
-		}
+		s.mu.Lock()
+		s.node.PeerPing(from, *p)
+		s.mu.Unlock()
 	}
 	for {
 		buffered := lineBuffered(r)
@@ -886,12 +795,13 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 				} else {
 					buf = buf[:0]
 				}
-				if len(scratch) != 2 || !mac.verify(raw, scratch[1]) {
+				m, err := proto.ParseMAC(scratch)
+				if err != nil || !mac.verify(raw, m.Tag) {
 					s.log.Warn("peer link tampered with: bad HERD-MAC", "peer", from, "remote", conn.RemoteAddr().String())
 					return fmt.Sprintf("bad %s (the link was tampered with): the %d updates since the last verified one are dropped unapplied", proto.PeerMAC, len(pending))
 				}
-				applyPing(pingSeq, pingMark)
-				pingSeq, pingMark = -1, nil
+				applyPing(ping)
+				ping = nil
 				for _, u := range pending {
 					s.applyPeer(from, u)
 				}
@@ -909,33 +819,21 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 		}
 		switch {
 		case len(scratch) == 4 && scratch[0] == proto.PeerPing:
-			seq := int64(-1)
-			if n, err := strconv.ParseInt(scratch[1], 10, 64); err == nil {
-				seq = n
-			}
-			var mark *peerMark
-			if m, err := strconv.ParseUint(scratch[3], 10, 64); err == nil {
-				mark = &peerMark{instance: scratch[2], seq: m}
+			p, err := proto.ParsePing(scratch)
+			if err != nil {
+				break // a ping whose numbers do not parse is ignored
 			}
 			if mac == nil {
-				applyPing(seq, mark)
+				applyPing(&p)
 				break
 			}
-			// The last ping read wins, as it would have applied.
-			if seq >= 0 {
-				pingSeq = seq
-			}
-			if mark != nil {
-				pingMark = mark
-			}
+			ping = &p // the last ping read wins, as it would have applied
 		case len(scratch) > 0 && scratch[0] == proto.PeerAT:
 			u, err := proto.ParsePeerLine(line, scratch)
 			if err != nil {
 				return fmt.Sprintf("bad update %q: %v", line, err)
 			}
-			if !s.herd[u.Origin] {
-				// Only a server of the herd takes IAMATs: an update from any other
-				// origin is forged, and its sender no peer.
+			if err := s.node.CheckOrigin(u); err != nil {
 				return fmt.Sprintf("bad update %q: origin %q is not a server of the herd", line, u.Origin)
 			}
 			if mac != nil {

@@ -1,6 +1,7 @@
 // Package server is a herd server's runtime: the client listener, the peer links (dial,
-// handshake, heartbeat, backoff, resync), bounded send queues, the wire log and metrics.
-// It drives herd/core with the real clock.
+// handshake, MAC, backoff, buffers), the wire log and metrics. Every protocol decision
+// (newer-wins, flooding, each link's queue, marks, resyncs and liveness) is herd/core's;
+// the server drives it with the real clock and carries out what it returns.
 package server
 
 import (
@@ -111,8 +112,6 @@ type Server struct {
 	instance string           // a random id of this run, in the marks it sends (see peer.go)
 	inMu     sync.Mutex
 	inbound  map[string]*inbound // the newest accepted connection of each neighbour
-	herd     map[string]bool     // the names of the herd's servers, the only origins of updates
-	marks    map[string]peerMark // the last mark each neighbour sent (guarded by inMu)
 
 	connMu sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -152,11 +151,8 @@ func New(opts Options) (*Server, error) {
 		self:      *self,
 		log:       opts.Logger.With("server", opts.Name),
 		wire:      wire,
-		node:      core.New(opts.Name, self.Neighbours()),
 		links:     map[string]*link{},
 		inbound:   map[string]*inbound{},
-		herd:      map[string]bool{},
-		marks:     map[string]peerMark{},
 		conns:     map[net.Conn]struct{}{},
 		instance:  nonce()[:16],
 		slots:     make(chan struct{}, opts.MaxConns),
@@ -166,9 +162,12 @@ func New(opts Options) (*Server, error) {
 	for _, peer := range self.Neighbours() {
 		s.links[peer] = newLink(s, peer, self.Peers[peer])
 	}
+	s.node = core.NewNode(core.Config{
+		Self: opts.Name, Neighbours: self.Neighbours(), Herd: opts.Config.Names(),
+		Instance: s.instance, QueueLen: opts.QueueLen, DeadAfter: opts.DeadAfter, Heartbeat: opts.Heartbeat,
+	})
 	longest := 0
 	for _, n := range opts.Config.Names() {
-		s.herd[n] = true
 		longest = max(longest, len(n))
 	}
 	s.peerMaxLine = PeerLineLimit(opts.MaxLineBytes, longest)
@@ -676,27 +675,18 @@ func (s *Server) iamat(now time.Time, c proto.IAMAT) string {
 	reply, forward := s.node.ClientIAMAT(now, c)
 	if forward != nil {
 		s.metrics.iamatStored.Add(1)
-		rec, _ := s.node.Lookup(c.Client)
-		s.flood(forward, rec)
+		s.wake(forward)
 	}
 	return reply
 }
 
-// flood queues a record for the given neighbours. The caller holds s.mu, so that every
-// link queues updates in the order of their Seq (the marks rely on it).
-func (s *Server) flood(to []string, rec core.Record) {
+// wake tells the links to the given neighbours that the node queued an update for them.
+func (s *Server) wake(to []string) {
 	for _, peer := range to {
 		if l := s.links[peer]; l != nil {
-			l.enqueue(rec.AT, rec.Seq)
+			l.wake()
 		}
 	}
-}
-
-// peerMark is what a neighbour's last ping said it had sent: every update due here that
-// its run instance stored up to seq (see peer.go).
-type peerMark struct {
-	instance string
-	seq      uint64
 }
 
 // whatsat answers a WHATSAT, or reports false for an unknown client (an invalid command).
@@ -733,22 +723,15 @@ func (s *Server) applyPeer(from string, u proto.Update) {
 	stored, forward := s.node.PeerUpdate(from, u)
 	if stored {
 		s.metrics.peerStored.Add(1)
-		rec, _ := s.node.Lookup(u.Client)
-		s.flood(forward, rec)
+		s.wake(forward)
 	}
 }
 
 // snapshot is every record held.
 func (s *Server) snapshot() []*core.Record {
-	recs, _ := s.snapshotSince(0)
-	return recs
-}
-
-// snapshotSince is every record stored after seq, and the Seq of the newest record.
-func (s *Server) snapshotSince(seq uint64) ([]*core.Record, uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.node.SnapshotSince(seq), s.node.Seq()
+	return s.node.SnapshotSince(0)
 }
 
 // Lookup returns the AT line held for client (for tests and tools).
