@@ -74,6 +74,8 @@ interrupts:
 
 fuzz:
 	$(GO) test ./herd/proto -run '^$$' -fuzz FuzzParseCommand -fuzztime 60s
+	$(GO) test ./herd/proto -run '^$$' -fuzz FuzzParsePeer -fuzztime 60s
+	$(GO) test ./herd/server -run '^$$' -fuzz FuzzServer -fuzztime 60s
 
 bench:
 	$(GO) test ./herd/... -run '^$$' -bench . -benchmem
