@@ -139,12 +139,12 @@ func (s *Schedule) String() string {
 // back by then) and are judged for delivery when Margin plus the path's latency is left
 // of the window.
 const (
-	OpsFrom     = 1500 * time.Millisecond
-	Margin      = 1000 * time.Millisecond
-	MinSimTime  = 60 * time.Second
-	MinFaults   = 20
-	maxLatency  = 150 * time.Millisecond
-	maxJitter   = 30 * time.Millisecond
+	OpsFrom    = 1500 * time.Millisecond
+	Margin     = 1000 * time.Millisecond
+	MinSimTime = 60 * time.Second
+	MinFaults  = 20
+	maxLatency = 150 * time.Millisecond
+	maxJitter  = 30 * time.Millisecond
 )
 
 // Generate draws the schedule of seed: the default five servers, or for every tenth
