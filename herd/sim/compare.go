@@ -1,8 +1,11 @@
 package sim
 
 import (
+	"fmt"
+	"math/big"
 	"slices"
 	"strings"
+	"time"
 )
 
 // The simulator's own reading of newer-wins, sharing no code with herd/proto or
@@ -73,4 +76,34 @@ func splitTime(t string) (neg bool, integer, frac string) {
 func sortedStrings(s []string) []string {
 	slices.Sort(s)
 	return s
+}
+
+// checkDiff checks an AT line's diff against now minus the client's time, computed
+// exactly here: nine decimals (rounded, so within half a nanosecond) and the sign of the
+// exact difference ("+" for zero). It returns what is wrong, or "".
+func checkDiff(diff string, now time.Time, clientTime string) string {
+	exact := new(big.Rat).SetFrac(big.NewInt(now.UnixNano()), big.NewInt(1e9))
+	t, ok := new(big.Rat).SetString(strings.TrimPrefix(clientTime, "+"))
+	if !ok {
+		return "the client's time does not parse: " + clientTime
+	}
+	exact.Sub(exact, t)
+	if diff == "" || (diff[0] != '+' && diff[0] != '-') {
+		return "the diff has no sign"
+	}
+	if want := map[bool]byte{true: '-', false: '+'}[exact.Sign() < 0]; diff[0] != want {
+		return fmt.Sprintf("the diff's sign is %c, the exact difference is %s", diff[0], exact.FloatString(12))
+	}
+	d, ok := new(big.Rat).SetString(strings.TrimPrefix(diff, "+"))
+	if !ok {
+		return "the diff does not parse"
+	}
+	if _, frac, _ := strings.Cut(diff, "."); len(frac) != 9 {
+		return "the diff has not nine decimals"
+	}
+	d.Sub(d, exact)
+	if d.Abs(d).Cmp(big.NewRat(1, 2e9)) > 0 {
+		return fmt.Sprintf("the diff is off by %s s", d.FloatString(12))
+	}
+	return ""
 }

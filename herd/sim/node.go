@@ -480,9 +480,12 @@ func (n *node) acceptLine(c *conn) func(string) {
 					return
 				}
 				stored, forward := n.core.PeerUpdate(from, u)
+				at := line[len("HERD-"):]
 				if stored {
-					s.stored(n, u.Client, line[len("HERD-"):])
+					s.stored(n, u.Client, at)
 					n.wake(forward)
+				} else if r, _ := n.core.Lookup(u.Client); r.AT == "" || newer(at, r.AT) {
+					s.fail("newer wins", "%s did not store %q from %s, newer than the %q it holds", n.name, at, from, r.AT)
 				}
 			default:
 				drop("unexpected line")

@@ -159,7 +159,7 @@ func Generate(seed uint64) *Schedule {
 		cfg := topology.Default("127.0.0.1")
 		s.Servers, s.Links = cfg.Names(), cfg.Links()
 	}
-	s.QueueLen = 4 + r.IntN(60)
+	s.QueueLen = 1 << r.IntN(7) // 1 to 64
 	s.Window = 1024 << r.IntN(6)
 	for range s.Servers {
 		// Constant offsets, up to a day either way.
@@ -179,6 +179,13 @@ func Generate(seed uint64) *Schedule {
 		nops := 1 + r.IntN(10)
 		for range nops {
 			p.Ops = append(p.Ops, randomOp(r, s, clients, p.Window))
+		}
+		if r.IntN(3) == 0 { // a burst: many clients at one server at once
+			o := randomOp(r, s, clients, p.Window)
+			for i := range 10 + r.IntN(40) {
+				p.Ops = append(p.Ops, Op{Offset: o.Offset + time.Duration(i)*time.Microsecond, Server: o.Server,
+					Client: fmt.Sprintf("b%d", i), Location: randomLocation(r), Time: randomTime(r)})
+			}
 		}
 		if r.IntN(4) == 0 { // equal times at two servers
 			o := randomOp(r, s, clients, p.Window)
@@ -289,7 +296,9 @@ func randomLocation(r *rand.Rand) string {
 // negative, huge, ten fraction digits, integers, a plus sign, few distinct values (so
 // equal times happen).
 func randomTime(r *rand.Rand) string {
-	switch r.IntN(7) {
+	switch r.IntN(8) {
+	case 6:
+		return fmt.Sprintf("1795900000.123456%04d", r.IntN(10000)) // equal to the microsecond
 	case 0:
 		return fmt.Sprintf("-%d.%d", r.IntN(1000), r.IntN(10))
 	case 1:

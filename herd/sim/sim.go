@@ -245,8 +245,17 @@ func (s *Sim) clientOp(n *node, o Op) {
 			s.fail("replies", "%s answered %q to %q: want AT %s <diff> %s %s %s", n.name, reply, line, n.name, o.Client, o.Location, o.Time)
 			return
 		}
+		if msg := checkDiff(f[2], n.now(), o.Time); msg != "" {
+			s.fail("replies", "%s answered %q to %q at %v: %s", n.name, reply, line, n.now().UnixNano(), msg)
+			return
+		}
 		s.stats.Acked++
-		if r, _ := n.core.Lookup(o.Client); r.AT == reply {
+		r, _ := n.core.Lookup(o.Client)
+		if r.AT != reply && (r.AT == "" || compareTime(o.Time, lastField(r.AT)) > 0) {
+			s.fail("newer wins", "%s did not store %q, newer than the %q it holds", n.name, reply, r.AT)
+			return
+		}
+		if r.AT == reply {
 			s.stored(n, o.Client, reply)
 			s.acks = append(s.acks, ack{at: reply, client: o.Client, origin: n.i, when: s.now})
 		}

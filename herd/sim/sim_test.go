@@ -11,6 +11,7 @@ import (
 var (
 	seeds     = flag.Int("seeds", 200, "how many seeds TestSeeds runs")
 	firstSeed = flag.Uint64("seed", 1, "the first seed TestSeeds runs")
+	first     = flag.Bool("first", false, "TestSeeds stops at the first failing seed")
 )
 
 // TestSeeds runs -seeds schedules from -seed; a failure prints its seed, the property,
@@ -32,6 +33,9 @@ func TestSeeds(t *testing.T) {
 		}
 		if res.Failure != nil {
 			t.Errorf("%s", Report(res.Failure))
+			if *first {
+				break
+			}
 		}
 	}
 	t.Logf("%d seeds, %v simulated in %v; %+v", *seeds, sim, time.Since(start), st)
