@@ -19,5 +19,5 @@ func Report(f *Failure) string {
 
 // ReplayCommand is the command that runs seed again, alone.
 func ReplayCommand(seed uint64) string {
-	return fmt.Sprintf("go test ./herd/sim -run 'TestSeeds$' -seed %d -seeds 1 -v", seed)
+	return fmt.Sprintf("go run ./cmd/herdsim -seed %d", seed)
 }
