@@ -101,6 +101,7 @@ func (s *Sim) send(c *conn, dir int, line string) bool {
 		return false
 	}
 	s.sentLines++
+	s.mix(uint64(c.id)<<1|uint64(dir), line)
 	if c.link.blackhole > 0 || c.poisoned {
 		c.poisoned = true
 		return true // vanished

@@ -136,14 +136,23 @@ func RunSeed(seed uint64) Result { return Run(Generate(seed)) }
 // trace records one event: it goes into the run's hash and the ring of last events.
 func (s *Sim) trace(format string, args ...any) {
 	line := fmt.Sprintf("%v ", s.now) + fmt.Sprintf(format, args...)
+	s.mix(0, line)
+	s.last[s.lastN%len(s.last)] = line
+	s.lastN++
+}
+
+// mix adds an event (a number and a string, at the current time) to the run's hash.
+func (s *Sim) mix(x uint64, line string) {
 	h := s.hash
+	for _, v := range [2]uint64{uint64(s.now), x} {
+		h ^= v
+		h *= 1099511628211
+	}
 	for i := 0; i < len(line); i++ {
 		h ^= uint64(line[i])
 		h *= 1099511628211
 	}
 	s.hash = h
-	s.last[s.lastN%len(s.last)] = line
-	s.lastN++
 }
 
 func (s *Sim) lastEvents() []string {
@@ -436,7 +445,7 @@ func (s *Sim) settle() {
 		if s.failure != nil {
 			return
 		}
-		links, conv := s.settled()
+		links, conv := s.settled(s.now >= deadline)
 		if links == "" && conv == "" {
 			s.trace("settled")
 			return
@@ -452,8 +461,9 @@ func (s *Sim) settle() {
 	}
 }
 
-// settled says what is not settled yet: a link, and a client's records.
-func (s *Sim) settled() (links, conv string) {
+// settled says what is not settled yet: a link, and a client's records (looked at only
+// once the links are, or when all says so).
+func (s *Sim) settled(all bool) (links, conv string) {
 	for _, n := range s.nodes {
 		for _, p := range n.order {
 			d := n.dialers[p]
@@ -465,6 +475,9 @@ func (s *Sim) settled() (links, conv string) {
 		if links != "" {
 			break
 		}
+	}
+	if links != "" && !all {
+		return links, ""
 	}
 	want := map[string]string{}
 	var clients []string
