@@ -2,7 +2,6 @@ package sim
 
 import (
 	"flag"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +80,43 @@ func BenchmarkSchedule(b *testing.B) {
 	b.ReportMetric(sim.Seconds()/float64(b.N), "simsec/op")
 }
 
-var _ = fmt.Sprint
-var _ = strings.Join
+
+// TestShrinkFindsTheOneBadOperation plants an invalid IAMAT in a schedule's fourth
+// phase: the shrunk schedule is that operation alone.
+func TestShrinkFindsTheOneBadOperation(t *testing.T) {
+	s := Generate(5)
+	bad := Op{Offset: OpsFrom, Server: s.Servers[0], Client: "planted", Location: "+1+1", Time: "not-a-time"}
+	s.Phases[3].Ops = append(s.Phases[3].Ops, bad)
+	res := Run(s)
+	if res.Failure == nil || res.Failure.Property != "schedule" || res.Failure.Phase != 3 {
+		t.Fatalf("want the planted operation to fail phase 3, got %v", res.Failure)
+	}
+	small, f, runs := Shrink(s, res.Failure, 500)
+	if len(small.Phases) != 1 || small.Faults() != 0 || small.Ops() != 1 || small.Phases[0].Ops[0] != bad {
+		t.Fatalf("shrunk in %d runs to:\n%s", runs, small)
+	}
+	if f.Property != "schedule" {
+		t.Fatalf("the shrunk schedule fails with %v", f)
+	}
+	t.Logf("%d phases, %d faults, %d operations shrunk to 1 operation in %d runs", len(s.Phases), s.Faults(), s.Ops(), runs)
+}
+
+func TestCheckDiff(t *testing.T) {
+	now := time.Unix(1795900000, 500_000_000)
+	for _, c := range []struct{ diff, time, want string }{
+		{"+0.500000000", "1795900000", ""},
+		{"-0.500000000", "1795900001", ""},
+		{"+0.000000000", "1795900000.5", ""},
+		{"-0.000000000", "1795900000.5000000004", ""}, // a tiny negative difference keeps its sign
+		{"+0.000000000", "1795900000.5000000004", "sign"},
+		{"+1795900001.500000000", "-1", ""},
+		{"+0.50000000", "1795900000", "nine decimals"},
+		{"+0.500000002", "1795900000", "off by"},
+		{"0.500000000", "1795900000", "no sign"},
+	} {
+		got := checkDiff(c.diff, now, c.time)
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("checkDiff(%s, %s) = %q, want %q", c.diff, c.time, got, c.want)
+		}
+	}
+}
