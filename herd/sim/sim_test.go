@@ -80,7 +80,6 @@ func BenchmarkSchedule(b *testing.B) {
 	b.ReportMetric(sim.Seconds()/float64(b.N), "simsec/op")
 }
 
-
 // TestShrinkFindsTheOneBadOperation plants an invalid IAMAT in a schedule's fourth
 // phase: the shrunk schedule is that operation alone.
 func TestShrinkFindsTheOneBadOperation(t *testing.T) {
