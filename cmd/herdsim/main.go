@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -87,8 +88,16 @@ func runMany(from uint64, n, workers, budget int) error {
 	fmt.Printf("%d schedules in %v on %d workers: %.0f schedules/min, %v simulated (%.0f simulated seconds per wall second); %d failed\n",
 		n, took.Round(time.Millisecond), workers, float64(n)/took.Minutes(), simTime.Round(time.Second), simTime.Seconds()/took.Seconds(), len(failed))
 	if len(failed) > 0 {
-		if budget > 0 {
-			fmt.Printf("shrink one: go run ./cmd/herdsim -seed %d\n", failed[0])
+		slices.Sort(failed)
+		for _, seed := range failed[:min(len(failed), 3)] {
+			if budget == 0 {
+				break
+			}
+			sched := sim.Generate(seed)
+			res := sim.Run(sched)
+			small, f, runs := sim.Shrink(sched, res.Failure, budget)
+			fmt.Printf("\nseed %d shrunk in %d runs (from %d faults, %d operations); it fails with: %s\n%s",
+				seed, runs, sched.Faults(), sched.Ops(), f.Error(), small)
 		}
 		return fmt.Errorf("%d of %d seeds failed", len(failed), n)
 	}
