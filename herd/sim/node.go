@@ -475,7 +475,7 @@ func (n *node) acceptLine(c *conn) func(string) {
 					return
 				}
 				if err := n.core.CheckOrigin(u); err != nil {
-					s.fail("runtime", "%s: update %q from %s: %v", n.name, line, from, err)
+					s.trace("%s drops %s's link: %v", n.name, from, err) // as herd/server does
 					drop("bad origin")
 					return
 				}

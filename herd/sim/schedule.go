@@ -66,10 +66,13 @@ func (f Fault) String() string {
 // Op is a client operation at Offset into its phase: an IAMAT (Location and Time as the
 // client sends them) or, with Read, a WHATSAT's lookup of the client's AT line.
 type Op struct {
-	Offset   time.Duration
-	Server   string
-	Client   string
-	Read     bool   `json:",omitempty"`
+	Offset time.Duration
+	Server string
+	Client string
+	Read   bool `json:",omitempty"`
+	// Forge, when set, names a neighbour of Server: a man in the middle puts an update
+	// from an origin outside the herd on that neighbour's connection to Server.
+	Forge    string `json:",omitempty"`
 	Location string `json:",omitempty"`
 	Time     string `json:",omitempty"`
 }
@@ -77,6 +80,9 @@ type Op struct {
 func (o Op) String() string {
 	if o.Read {
 		return fmt.Sprintf("+%v WHATSAT %s at %s", o.Offset, o.Client, o.Server)
+	}
+	if o.Forge != "" {
+		return fmt.Sprintf("+%v forged update for %s on %s->%s", o.Offset, o.Client, o.Forge, o.Server)
 	}
 	return fmt.Sprintf("+%v IAMAT %s %s %s at %s", o.Offset, o.Client, o.Location, o.Time, o.Server)
 }
@@ -152,6 +158,7 @@ const (
 // MinSimTime of simulated time (estimated).
 func Generate(seed uint64) *Schedule {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
+	fr := rand.New(rand.NewPCG(seed, 0xf0e)) // forged updates
 	s := &Schedule{Seed: seed}
 	if seed%10 == 0 {
 		s.Servers, s.Links = randomTopology(r)
@@ -196,6 +203,11 @@ func Generate(seed uint64) *Schedule {
 			o2 := o
 			o2.Server = s.Servers[r.IntN(len(s.Servers))]
 			p.Ops = append(p.Ops, o, o2)
+		}
+		if fr.IntN(4) == 0 {
+			l := s.Links[fr.IntN(len(s.Links))]
+			p.Ops = append(p.Ops, Op{Offset: OpsFrom + time.Duration(fr.Int64N(int64(p.Window-OpsFrom))),
+				Server: l[0], Forge: l[1], Client: fmt.Sprintf("forged%d", fr.IntN(3))})
 		}
 		slices.SortStableFunc(p.Ops, func(a, b Op) int { return int(a.Offset - b.Offset) })
 		s.Phases = append(s.Phases, p)

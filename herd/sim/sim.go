@@ -232,6 +232,10 @@ func (s *Sim) clientOp(n *node, o Op) {
 		s.trace("client %s: %s refused (down)", o.Client, n.name)
 		return
 	}
+	if o.Forge != "" {
+		s.forge(n, o)
+		return
+	}
 	s.at(0, n, func() {
 		if o.Read {
 			r, ok := n.core.Lookup(o.Client)
@@ -272,8 +276,25 @@ func (s *Sim) clientOp(n *node, o Op) {
 	})
 }
 
-// stored is n storing at for client: it must be newer than what n held.
+// forge puts an update from an origin outside the herd on the connection o.Forge has to
+// n (if one is up): a man in the middle on a herd without the secret.
+func (s *Sim) forge(n *node, o Op) {
+	x := s.byName[o.Forge]
+	d := x.dialers[n.name]
+	if !x.up || d == nil || !d.up || d.c == nil || d.c.closed {
+		return
+	}
+	line := "HERD-AT Mallory +0.000000000 " + o.Client + " +1.000000+1.000000 99999999999.000000000"
+	s.trace("forged on %s->%s: %q", x.name, n.name, line)
+	s.send(d.c, 0, line)
+}
+
+// stored is n storing at for client: it must be newer than what n held, and from a
+// server of the herd.
 func (s *Sim) stored(n *node, client, at string) {
+	if f := strings.Split(at, " "); len(f) != 6 || s.byName[f[1]] == nil {
+		s.fail("origins", "%s stored %q, whose origin is not a server of the herd", n.name, at)
+	}
 	if prev := s.held[n.i][client]; prev != "" && newer(prev, at) {
 		s.fail("newer wins", "%s replaced %q by the older %q", n.name, prev, at)
 	}
