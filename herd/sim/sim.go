@@ -210,11 +210,7 @@ func (s *Sim) runPhase(p Phase) {
 	s.checkWindow(start + p.Window)
 	s.inWindow = false
 	s.heal()
-	stored := 0
-	for _, a := range s.acks {
-		_ = a
-		stored++
-	}
+	stored := len(s.acks) // IAMATs stored at their origin in the window
 	s.settle()
 	if s.failure == nil && calm && s.phaseResyncs == 0 && stored > 0 {
 		e, n := len(s.sched.Links), len(s.sched.Servers)
