@@ -148,6 +148,9 @@ func writeScenario(s *sim.Schedule, path string) error {
 		}
 		var at time.Duration
 		for _, o := range p.Ops {
+			if o.Forge != "" {
+				continue // a scenario has no man in the middle
+			}
 			if o.Offset > at {
 				fmt.Fprintf(&b, "  - wait: %v\n", o.Offset-at)
 				at = o.Offset
