@@ -3,7 +3,7 @@ GO      ?= go
 IMAGE   ?= herd-chaos/herd:latest
 export CGO_ENABLED := 0
 
-.PHONY: all build image run test unit specs specs-local quick mutants mutants-quick fixtures interrupts examples fuzz bench clean vet
+.PHONY: all build image run test unit specs specs-local quick mutants mutants-quick fixtures interrupts examples fuzz bench clean vet sim sim-mutants
 
 all: build
 
@@ -46,6 +46,16 @@ test: vet unit specs specs-local examples mutants-quick fixtures interrupts
 # the whole suite against each on the local backend; a table of which spec killed which.
 mutants:
 	$(GO) run ./specs/mutants
+
+# The deterministic simulator (herd/sim): SEEDS schedules on every core; each failing
+# seed is printed with the command that replays and shrinks it.
+SEEDS ?= 10000
+sim:
+	$(GO) run ./cmd/herdsim -seeds $(SEEDS)
+
+# Every mutant of herd/core and herd/proto against the simulator, a table.
+sim-mutants:
+	$(GO) run ./specs/mutants -sim
 
 # The mutants marked quick, each against the spec that kills it (part of make test).
 mutants-quick:

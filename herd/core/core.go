@@ -43,6 +43,10 @@ type Config struct {
 	QueueLen  int           // per-link send queue, in updates; default 65536
 	DeadAfter time.Duration // a link whose neighbour is silent this long is dropped; default 1.5s
 	Heartbeat time.Duration // how often links ping and pong; default 200ms
+	// Ordered makes a resync send its records in the order of their Seq instead of map
+	// order (a sort per resync): the simulator (herd/sim) needs runs that do not depend
+	// on map iteration order. The server leaves it off.
+	Ordered bool
 }
 
 // Node is one server's state.

@@ -1,7 +1,9 @@
 package core
 
 import (
+	"cmp"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/herdchaos/herd/herd/proto"
@@ -193,6 +195,9 @@ func (n *Node) Take(peer string, b *Batch) {
 				// A resync begins: every record stored after the mark.
 				b.ResyncsStarted++
 				l.recs = n.SnapshotSince(l.mark)
+				if n.cfg.Ordered {
+					slices.SortFunc(l.recs, func(a, b *Record) int { return cmp.Compare(a.Seq, b.Seq) })
+				}
 				l.next, l.top, l.queuedTop, l.again = 0, n.seq, l.mark, false
 			}
 			if l.next < len(l.recs) {
