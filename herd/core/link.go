@@ -76,8 +76,6 @@ type Batch struct {
 	// ResyncsStarted counts the resyncs this Take began (for metrics), Overflows the
 	// queue overflows it turned into a resync.
 	ResyncsStarted, Overflows int
-
-	resyncing bool // Updates were taken during a resync: the mark moves at its end
 }
 
 // Empty reports whether the batch has nothing to write.
@@ -182,8 +180,7 @@ func (n *Node) Take(peer string, b *Batch) {
 		return
 	}
 	if l.state == Overflowed {
-		b.Overflows++
-		l.queue = nil
+		b.Overflows++ // enqueue dropped the queue
 		l.state = Resyncing
 		if l.recs != nil {
 			l.again = true // the resync in progress runs on; another follows it
@@ -208,7 +205,6 @@ func (n *Node) Take(peer string, b *Batch) {
 				if len(b.Updates) > 0 {
 					l.queuedTop = max(l.queuedTop, b.Updates[len(b.Updates)-1].Seq)
 				}
-				b.resyncing = true
 				return
 			}
 			// Every record is written. The mark moves only when the queue did not
@@ -244,7 +240,8 @@ func (n *Node) Advance(peer string, b *Batch) (more bool) {
 	if l == nil {
 		return false
 	}
-	if !b.resyncing && len(b.Updates) > 0 && l.state != Down {
+	// Updates taken with a resync's records move the mark only at the resync's end.
+	if len(b.Resync) == 0 && len(b.Updates) > 0 && l.state != Down {
 		l.mark = max(l.mark, b.Updates[len(b.Updates)-1].Seq)
 	}
 	if q := b.Updates; q != nil && cap(q) <= 1<<16 {

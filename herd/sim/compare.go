@@ -1,9 +1,9 @@
 package sim
 
 import (
+	"cmp"
 	"fmt"
 	"math/big"
-	"slices"
 	"strings"
 	"time"
 )
@@ -35,7 +35,7 @@ func compareTime(a, b string) int {
 	c := 0
 	switch {
 	case len(ai) != len(bi):
-		c = cmpInt(len(ai), len(bi))
+		c = cmp.Compare(len(ai), len(bi))
 	case ai != bi:
 		c = strings.Compare(ai, bi)
 	default:
@@ -45,16 +45,6 @@ func compareTime(a, b string) int {
 		return -c
 	}
 	return c
-}
-
-func cmpInt(a, b int) int {
-	if a < b {
-		return -1
-	}
-	if a > b {
-		return 1
-	}
-	return 0
 }
 
 // splitTime gives a time's sign (a zero is never negative), its integer digits without
@@ -71,11 +61,6 @@ func splitTime(t string) (neg bool, integer, frac string) {
 		neg = false
 	}
 	return neg, integer, frac
-}
-
-func sortedStrings(s []string) []string {
-	slices.Sort(s)
-	return s
 }
 
 // checkDiff checks an AT line's diff against now minus the client's time, computed

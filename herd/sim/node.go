@@ -129,14 +129,14 @@ func (d *dialer) dial() {
 	lf := s.links[[2]int{n.i, d.peer.i}]
 	if lf.cut > 0 || !d.peer.up {
 		s.trace("%s dial refused", d.name())
-		d.failed("connection refused")
+		d.failed()
 		return
 	}
 	if lf.blackhole > 0 {
 		s.trace("%s dial hangs", d.name())
 		s.at(DeadAfter, n, func() {
 			if d.gen == gen {
-				d.failed("dial timeout")
+				d.failed()
 			}
 		})
 		return
@@ -159,18 +159,17 @@ func (d *dialer) dial() {
 	s.at(DeadAfter, n, func() { // the handshake's deadline
 		if d.gen == gen && !d.up && !c.closed {
 			s.close(c, 0, "handshake timeout")
-			d.failed("handshake timeout")
+			d.failed()
 		}
 	})
 }
 
 // failed is a session that never came up: redial after the backoff, doubled.
-func (d *dialer) failed(reason string) {
+func (d *dialer) failed() {
 	d.gen++
 	d.c = nil
 	d.redial()
 	d.backoff = min(d.backoff*2, BackoffMax)
-	_ = reason
 }
 
 // redial waits a random time in [backoff/2, backoff] (full jitter), then dials.
@@ -191,18 +190,13 @@ func (d *dialer) end(reason string) {
 	if d.c != nil && !d.c.closed {
 		s.close(d.c, 0, reason)
 	}
-	if !d.up {
-		d.failed(reason)
-		return
+	if d.up {
+		s.trace("%s dropped: %s", d.name(), reason)
+		d.n.core.LinkDown(d.peer.name)
+		d.up = false
+		d.backoff = BackoffMin // a session that came up resets the backoff
 	}
-	s.trace("%s dropped: %s", d.name(), reason)
-	d.n.core.LinkDown(d.peer.name)
-	d.up = false
-	d.gen++
-	d.c = nil
-	d.backoff = BackoffMin // a session that came up resets the backoff
-	d.redial()
-	d.backoff = min(d.backoff*2, BackoffMax)
+	d.failed()
 }
 
 // line is a line from the listener.
@@ -310,56 +304,54 @@ func (d *dialer) wake() {
 	})
 }
 
-// send is herd/server's stream send: Take, write, Advance, while there is more.
+// send is herd/server's stream send: Take, write, Advance; write schedules the next send
+// while there is more.
 func (d *dialer) send() {
 	s, n := d.n.s, d.n
-	for {
-		n.core.Take(d.peer.name, &d.batch)
-		b := &d.batch
-		s.stats.Resyncs += b.ResyncsStarted
-		s.stats.Overflows += b.Overflows
-		s.phaseResyncs += b.ResyncsStarted + b.Overflows
-		if len(b.Updates) > s.sched.QueueLen {
-			s.fail("bounded memory per link", "%s: a batch of %d queued updates, over the queue's bound %d", d.name(), len(b.Updates), s.sched.QueueLen)
-		}
-		if b.Empty() {
-			return
-		}
-		size := 0
-		for _, r := range b.Resync {
-			size += len(r.AT) + 6
-		}
-		for _, q := range b.Updates {
-			size += len(q.AT) + 6
-		}
-		st := &d.c.dir[0]
-		if st.unread > 0 && st.unread+size > s.sched.Window {
-			// The window is full: the write blocks until the listener reads, at most
-			// DeadAfter (herd/server's write deadline).
-			d.writing = true
-			gen := d.gen
-			st.blocked = func() {
-				if d.gen == gen {
-					d.writing = false
-					d.write()
-				}
-			}
-			s.at(DeadAfter, n, func() {
-				if d.gen == gen && d.writing {
-					st.blocked = nil
-					d.end("write timeout")
-				}
-			})
-			return
-		}
-		if !d.write() {
-			return
-		}
+	n.core.Take(d.peer.name, &d.batch)
+	b := &d.batch
+	s.stats.Resyncs += b.ResyncsStarted
+	s.stats.Overflows += b.Overflows
+	s.phaseResyncs += b.ResyncsStarted + b.Overflows
+	if len(b.Updates) > s.sched.QueueLen {
+		s.fail("bounded memory per link", "%s: a batch of %d queued updates, over the queue's bound %d", d.name(), len(b.Updates), s.sched.QueueLen)
 	}
+	if b.Empty() {
+		return
+	}
+	size := 0
+	for _, r := range b.Resync {
+		size += len(r.AT) + 6
+	}
+	for _, q := range b.Updates {
+		size += len(q.AT) + 6
+	}
+	st := &d.c.dir[0]
+	if st.unread > 0 && st.unread+size > s.sched.Window {
+		// The window is full: the write blocks until the listener reads, at most
+		// DeadAfter (herd/server's write deadline).
+		d.writing = true
+		gen := d.gen
+		st.blocked = func() {
+			if d.gen == gen {
+				d.writing = false
+				d.write()
+			}
+		}
+		s.at(DeadAfter, n, func() {
+			if d.gen == gen && d.writing {
+				st.blocked = nil
+				d.end("write timeout")
+			}
+		})
+		return
+	}
+	d.write()
 }
 
-// write writes the batch taken and advances; it reports whether the link writes on.
-func (d *dialer) write() bool {
+// write writes the batch taken and advances; when the link has more to write, a send
+// follows as an event of its own.
+func (d *dialer) write() {
 	s, n := d.n.s, d.n
 	b := &d.batch
 	for _, r := range b.Resync {
@@ -371,9 +363,6 @@ func (d *dialer) write() bool {
 		s.peerAT++
 	}
 	more := n.core.Advance(d.peer.name, b)
-	if d.writing {
-		return false
-	}
 	if more || d.pending {
 		d.pending = false
 		gen := d.gen
@@ -383,7 +372,6 @@ func (d *dialer) write() bool {
 			}
 		})
 	}
-	return false
 }
 
 // accepted is a neighbour's connection that passed the handshake: herd/server's inbound.

@@ -3,7 +3,9 @@ package sim
 import (
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -340,16 +342,13 @@ func (s *Sim) inject(f Fault) {
 		if n := s.byName[f.A]; n.up {
 			n.pause()
 		}
-	case Crash:
+	case Crash, Restart:
 		if n := s.byName[f.A]; n.up {
 			n.crash()
 			clear(s.held[n.i])
-		}
-	case Restart:
-		if n := s.byName[f.A]; n.up {
-			n.crash()
-			clear(s.held[n.i])
-			n.start()
+			if f.Kind == Restart {
+				n.start()
+			}
 		}
 	}
 }
@@ -497,19 +496,14 @@ func (s *Sim) settled(all bool) (links, conv string) {
 		return links, ""
 	}
 	want := map[string]string{}
-	var clients []string
 	for i := range s.nodes {
 		for c, at := range s.held[i] {
-			w, ok := want[c]
-			if !ok {
-				clients = append(clients, c)
-			}
-			if !ok || newer(at, w) {
+			if w, ok := want[c]; !ok || newer(at, w) {
 				want[c] = at
 			}
 		}
 	}
-	for _, c := range sortedStrings(clients) {
+	for _, c := range slices.Sorted(maps.Keys(want)) {
 		for _, n := range s.nodes {
 			if r, _ := n.core.Lookup(c); r.AT != want[c] {
 				return links, fmt.Sprintf("%s holds %q for %s, want %q (the newest a server that survived held)", n.name, r.AT, c, want[c])

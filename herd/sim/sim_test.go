@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"flag"
 	"strings"
 	"testing"
@@ -57,7 +58,7 @@ func TestCompareTime(t *testing.T) {
 	order := []string{"-1000.5", "-3", "-2.9999999999", "-0.0", "0", "+0.0000000001", "0.1", "1", "1.5", "1795900000.123456789", "99999999999999999999.1"}
 	for i := range order {
 		for j := range order {
-			want := cmpInt(i, j)
+			want := cmp.Compare(i, j)
 			if (order[i] == "-0.0" && order[j] == "0") || (order[i] == "0" && order[j] == "-0.0") {
 				want = 0
 			}

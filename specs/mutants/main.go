@@ -200,15 +200,20 @@ func run(ctx context.Context, catalogue, only string, quick, checkOnly bool, see
 	if checkOnly {
 		return verdict(results)
 	}
+	summarize("mutants", results, start)
+	return verdict(results)
+}
+
+// summarize prints the table of results and one line counting each verdict.
+func summarize(what string, results []Result, start time.Time) {
 	fmt.Println()
 	printTable(os.Stdout, results)
 	count := map[string]int{}
 	for _, r := range results {
 		count[r.Verdict]++
 	}
-	fmt.Printf("\nmutants: %d killed, %d survived, %d equivalent, %d errors (%s)\n",
+	fmt.Printf("\n%s: %d killed, %d survived, %d equivalent, %d errors (%s)\n", what,
 		count["killed"], count["survived"], count["equivalent"], count["error"], time.Since(start).Round(time.Second))
-	return verdict(results)
 }
 
 func verdict(results []Result) error {

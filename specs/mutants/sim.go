@@ -75,14 +75,7 @@ func runSim(ctx context.Context, catalogue, only string, seeds int) error {
 			return ctx.Err()
 		}
 	}
-	fmt.Println()
-	printTable(os.Stdout, results)
-	count := map[string]int{}
-	for _, r := range results {
-		count[r.Verdict]++
-	}
-	fmt.Printf("\nsimulator: %d killed, %d survived, %d equivalent, %d errors (%s)\n",
-		count["killed"], count["survived"], count["equivalent"], count["error"], time.Since(start).Round(time.Second))
+	summarize("simulator", results, start)
 	return nil
 }
 
