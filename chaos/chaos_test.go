@@ -245,7 +245,10 @@ func TestCheckFreshnessCatchesAnOlderAnswer(t *testing.T) {
 	h2 := NewHistory()
 	id := h2.Invoke("whatsat", "Hands", "")
 	h2.Complete(id, "AT X +0.000000000 c +1+1 11\n{}\n\n", nil)
-	h2.FaultWindow("f1", FaultSpec{Kind: "crash", Nodes: []string{"Hands"}}, "crash Hands", h2.Now(), h2.Now())
+	now := h2.Now()
+	h2.FaultStarted("f1", FaultSpec{Kind: "crash", Nodes: []string{"Hands"}}, "crash Hands", now)
+	h2.FaultApplied("f1", now)
+	h2.FaultEnded("f1", now)
 	id = h2.Invoke("whatsat", "Hands", "")
 	h2.Complete(id, "AT X +0.000000000 c +1+1 10\n{}\n\n", nil)
 	if err := CheckFreshness(h2); err != nil {

@@ -27,7 +27,6 @@ type History struct {
 
 	Seed     uint64           `json:"seed"`
 	Topology *topology.Config `json:"topology,omitempty"`
-	Timing   Timing           `json:"timing"`
 
 	Ops     []Op          `json:"ops"`
 	Faults  []FaultWindow `json:"faults"`
@@ -338,13 +337,6 @@ func (h *History) window(id string, change func(*FaultWindow)) {
 	}
 }
 
-// FaultWindow records a momentary fault, from start to end.
-func (h *History) FaultWindow(id string, spec FaultSpec, text string, start, end time.Duration) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.Faults = append(h.Faults, FaultWindow{ID: id, Spec: spec, Fault: text, Start: start, Applied: end, Healing: end, End: end})
-}
-
 // Saw records the first sighting of at at node (later ones are ignored).
 func (h *History) Saw(at, node string, when time.Duration) {
 	h.mu.Lock()
@@ -372,7 +364,6 @@ func (h *History) Snapshot() History {
 		start:    h.start,
 		Seed:     h.Seed,
 		Topology: h.Topology,
-		Timing:   h.Timing,
 		Ops:      append([]Op(nil), h.Ops...),
 		Faults:   append([]FaultWindow(nil), h.Faults...),
 		Seen:     append([]Seen(nil), h.Seen...),

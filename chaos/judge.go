@@ -354,10 +354,11 @@ func judgeResult(h *History, i int) (CheckResult, string) {
 	case "traffic":
 		var judged, inflight int
 		var errs []error
+		faults := h.faults()
 		for _, g := range groups {
 			as := byGroup[g]
 			first, last := as[0], as[len(as)-1]
-			if slices.ContainsFunc(as, func(a Asked) bool { return a.Cancelled }) || !calm(h.faults(), first.From, last.End) {
+			if slices.ContainsFunc(as, func(a Asked) bool { return a.Cancelled }) || !calm(faults, first.From, last.End) {
 				inflight++
 				continue
 			}

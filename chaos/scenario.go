@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -271,20 +272,19 @@ func (r *Runner) RunScenario(ctx context.Context, sc *Scenario) (Verdict, error)
 	r.init()
 	c, log := r.C, r.Log
 	// Every verdict is the history's (judgeResult): the checks below poll, record what
-	// they read and ask for, and the verdict is taken from the record. reported are the
-	// verdicts reported so far, by their number in the history.
-	var reported []int
-	report := func(res int) CheckResult {
-		reported = append(reported, res)
-		cr, _ := judgeResult(c.History, res)
-		return cr
+	// they read and ask for, and the verdict is taken from the record, once (it depends
+	// only on what was recorded before it). reported are the verdicts reported so far, by
+	// their number in the history.
+	reported := map[int]CheckResult{}
+	report := func(res int) (CheckResult, string) {
+		cr, summary := judgeResult(c.History, res)
+		reported[res] = cr
+		return cr, summary
 	}
 	verdict := func() Verdict {
-		slices.Sort(reported)
 		var v Verdict
-		for _, res := range reported {
-			cr, _ := judgeResult(c.History, res)
-			v.Checks = append(v.Checks, cr)
+		for _, res := range slices.Sorted(maps.Keys(reported)) {
+			v.Checks = append(v.Checks, reported[res])
 		}
 		return v
 	}
@@ -301,8 +301,7 @@ func (r *Runner) RunScenario(ctx context.Context, sc *Scenario) (Verdict, error)
 	join := func() {
 		for _, tr := range running {
 			<-tr.done
-			cr, summary := judgeResult(c.History, tr.result)
-			report(tr.result)
+			cr, summary := report(tr.result)
 			verdict := "ok (" + summary + ")"
 			if !cr.OK {
 				verdict = "FAILED: " + cr.Error
@@ -368,7 +367,7 @@ func (r *Runner) RunScenario(ctx context.Context, sc *Scenario) (Verdict, error)
 		case st.Updates > 0:
 			res := c.History.AddResult(ResultSpec{Line: st.Line, Check: "delivered", Form: "all"})
 			r.updates(ctx, st.Updates, res)
-			checked = report(res)
+			checked, _ = report(res)
 		case st.Traffic != nil:
 			res := c.History.AddResult(ResultSpec{Line: st.Line, Check: "delivered", Form: "traffic"})
 			running = append(running, r.startTraffic(tctx, st, res))
@@ -396,7 +395,7 @@ func (r *Runner) RunScenario(ctx context.Context, sc *Scenario) (Verdict, error)
 			case "fresh":
 				c.checkFresh(ctx, tag{result: res})
 			}
-			checked = report(res)
+			checked, _ = report(res)
 		}
 		if checked.Check != "" {
 			cr := checked

@@ -37,10 +37,7 @@ var _ = Describe("A seeded random schedule of every fault, with concurrent clien
 		// The same schedule, as herdctl runs it, shrinks to the steps its failure needs:
 		// here, on this herd, unless the run stops at its first failure (the mutation
 		// campaign) or HERD_SHRINK=0; and by hand with herdctl chaos --shrink.
-		shrink := fmt.Sprintf("herdctl chaos --seed %d --steps 14 --shrink", seed)
-		if d := os.Getenv("HERD_DESCRIPTION"); d != "" {
-			shrink += " --herd " + d
-		}
+		shrink := fmt.Sprintf("herdctl chaos --seed %d --steps 14 --shrink", seed) + herdFlag()
 		if err == nil {
 			shrink = shrinkHere(ctx, sc, shrink)
 		}
@@ -81,10 +78,15 @@ func shrinkHere(ctx context.Context, sc *chaos.Scenario, byHand string) string {
 	check(os.MkdirAll(dir, 0o755))
 	path := filepath.Join(dir, "shrunk.yaml")
 	check(os.WriteFile(path, out, 0o644))
-	replay := "herdctl run " + path
-	if d := os.Getenv("HERD_DESCRIPTION"); d != "" {
-		replay += " --herd " + d
-	}
+	replay := "herdctl run " + path + herdFlag()
 	AddReportEntry("shrunk", fmt.Sprintf("%d of %d steps still fail check %s (%d runs): %s", len(got.Scenario.Steps), len(sc.Steps), got.Failure, got.Trials, path))
 	return fmt.Sprintf("shrunk in %d runs to %d of %d steps that still fail check %s: %s; replay: %s", got.Trials, len(got.Scenario.Steps), len(sc.Steps), got.Failure, path, replay)
+}
+
+// herdFlag is the herdctl flag that names the herd under test, if it is not ours.
+func herdFlag() string {
+	if d := os.Getenv("HERD_DESCRIPTION"); d != "" {
+		return " --herd " + d
+	}
+	return ""
 }

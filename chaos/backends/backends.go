@@ -34,6 +34,7 @@ type settings struct {
 	overlay  string
 	progress func(string)
 	logger   *slog.Logger
+	detached bool
 }
 
 // WithTopology gives the servers and links (default: the herd's own graph, or the five
@@ -54,6 +55,10 @@ func WithProgress(f func(string)) Option { return func(s *settings) { s.progress
 
 // WithLogger receives testcontainers-go's messages (containers only).
 func WithLogger(l *slog.Logger) Option { return func(s *settings) { s.logger = l } }
+
+// WithDetached marks a herd that outlives this process (containers only: herdctl up), so
+// stale-run sweeps and the reaper leave it alone.
+func WithDetached() Option { return func(s *settings) { s.detached = true } }
 
 // Start starts a herd on the backend called name:
 //
@@ -83,6 +88,9 @@ func Start(ctx context.Context, name string, opts ...Option) (chaos.Backend, err
 		}
 		if s.logger != nil {
 			copts = append(copts, containers.WithLogger(s.logger))
+		}
+		if s.detached {
+			copts = append(copts, containers.WithDetached())
 		}
 		h, err := containers.Run(ctx, copts...)
 		if err != nil {

@@ -25,6 +25,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	quietTestcontainers()
 	root := newRoot(os.Stdout, os.Stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
 		var ce checkFailed

@@ -174,7 +174,6 @@ func (a *app) herdForRun(ctx context.Context, o runOptions) (chaos.Backend, func
 	if err != nil {
 		return nil, nil, err
 	}
-	quietTestcontainers()
 	if len(o.cfg.Servers) > 0 {
 		opts.Config = o.cfg
 	}

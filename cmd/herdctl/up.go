@@ -40,19 +40,6 @@ type herdChoice struct {
 	Progress func(string)
 }
 
-// containerOptions are the containers.Run options for c: our herd, or a described one
-// without an image of its own, is built from this tree.
-func (c herdChoice) containerOptions() []containers.Option {
-	opts := []containers.Option{containers.WithProgress(c.Progress), containers.WithTopology(c.Config)}
-	if c.Herd.Image == "" {
-		opts = append(opts, containers.WithHerdFromSource())
-	}
-	if !c.Herd.IsOurs() || c.Herd.Image != "" {
-		opts = append(opts, containers.WithHerd(c.Herd))
-	}
-	return opts
-}
-
 // quietTestcontainers keeps testcontainers-go's banner (Docker's details, printed once
 // per process to its process-wide default logger, which no option of a request reaches)
 // off herdctl's output. herdctl owns its process, so it may set that logger; the library
@@ -111,19 +98,18 @@ func (a *app) upCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			quietTestcontainers()
 			which, err := a.backendFor(ctx, backend)
 			if err != nil {
 				return err
 			}
 			if which == "local" || which == "direct" {
-				return a.upLocal(ctx, opts, which == "direct")
+				return a.upLocal(ctx, opts, which)
 			}
-			h, err := containers.Run(ctx, append(opts.containerOptions(), containers.WithDetached())...)
+			b, err := backends.Start(ctx, which, append(opts.backendOptions(), backends.WithDetached())...)
 			if err != nil {
-				h.Terminate(context.WithoutCancel(ctx)) // on error or Ctrl-C nothing half-started stays
-				return err
+				return err // on error or Ctrl-C nothing half-started stays
 			}
+			h := b.(*containers.Herd)
 			st := &stateFile{Backend: "containers", Herd: h.State(), Seed: uint64(time.Now().UnixNano())}
 			if err := a.saveState(st); err != nil {
 				h.Close(context.Background()) // nothing half-started stays
@@ -143,11 +129,7 @@ func (a *app) upCmd() *cobra.Command {
 
 // upLocal starts a herd on the local backend and owns it: the servers live as long as
 // this process, which serves the herd's backend to other herdctl commands on loopback.
-func (a *app) upLocal(ctx context.Context, opts herdChoice, direct bool) error {
-	which := "local"
-	if direct {
-		which = "direct"
-	}
+func (a *app) upLocal(ctx context.Context, opts herdChoice, which string) error {
 	h, err := backends.Start(ctx, which, opts.backendOptions()...)
 	if err != nil {
 		return err
