@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -18,9 +17,7 @@ var _ = Describe("Logs", Label("crash", "ours"), func() {
 	It("holds every reply a client received, even when the server is killed right after", func(ctx SpecContext) {
 		oursOnly("acknowledged means logged (docs/PROTOCOL.md asks only that logs be flushed promptly)")
 		node := cluster.Nodes()[0]
-		addr, err := cluster.Backend().ClientAddr(ctx, node)
-		check(err)
-		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		conn, err := chaos.DialNode(ctx, cluster.Backend(), node)
 		check(err)
 		defer conn.Close()
 		conn.SetDeadline(time.Now().Add(30 * time.Second))
