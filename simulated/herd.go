@@ -1,6 +1,6 @@
 // Package simulated is the sim backend (HERD_BACKEND=sim): the whole herd in this
 // process. Each server is our herd's own code (herd/server over herd/core), every peer
-// and Places link passes through a proxy applying Toxiproxy's own toxics, and the Places
+// and Places link passes through a proxy applying Toxiproxy's toxics, and the Places
 // emulator answers in process too, all on an in-memory network (simnet) where a paused
 // server is frozen and a crashed one loses every connection and all its state.
 //
@@ -15,7 +15,6 @@ package simulated
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,10 +27,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	toxiproxy "github.com/Shopify/toxiproxy/v2"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 
 	"github.com/herdchaos/herd/chaos"
 	"github.com/herdchaos/herd/herd/places"
@@ -62,7 +57,6 @@ type Herd struct {
 	httpc   *http.Client
 
 	plan   chaos.Plan
-	toxi   *toxiproxy.ApiServer
 	links  map[chaos.Link]*proxy
 	emu    *places.Emulator
 	emuSrv *http.Server
@@ -147,8 +141,7 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 			return nil, err
 		}
 	}
-	// Server resolves a proxy's upstream: the plan asked before nodes had their info.
-	h.toxi = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	// A proxy's upstream is the server's address: the plan asked before nodes had it.
 	for _, pp := range h.plan.Proxies {
 		up := pp.Upstream
 		if pp.Link.To != chaos.Places {
@@ -473,10 +466,4 @@ func (h *Herd) Close(ctx context.Context) error {
 		return os.RemoveAll(h.dir)
 	}
 	return nil
-}
-
-// toxicJSON is a toxic as Toxiproxy's API takes it.
-func toxicJSON(name string, t chaos.Toxic) []byte {
-	b, _ := json.Marshal(map[string]any{"name": name, "type": t.Type, "stream": t.Stream, "toxicity": 1.0, "attributes": t.Attributes})
-	return b
 }

@@ -4,43 +4,48 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
-
-	toxiproxy "github.com/Shopify/toxiproxy/v2"
-	"github.com/Shopify/toxiproxy/v2/stream"
 
 	"github.com/herdchaos/herd/chaos"
 	"github.com/herdchaos/herd/simulated/simnet"
 )
 
-// proxy is one link's proxy: Toxiproxy's own toxic chains (latency, bandwidth, slicer,
-// timeout, slow_close) between connections of the in-memory network. reset_peer is the
-// one toxic done here: Toxiproxy's sets SO_LINGER on a *net.TCPConn, which an in-memory
-// connection is not, so the proxy resets both ends itself, as that toxic does: after
-// its timeout from the first bytes sent upstream.
+// proxy is one link's proxy on the in-memory network, with the toxics the chaos framework
+// uses, each as Toxiproxy does it (its toxics/ package): latency with jitter, bandwidth,
+// slicer, timeout (data dropped; the connection closed after the timeout, or when the
+// toxic is removed), slow_close and reset_peer. They are not Toxiproxy's own code: its
+// collection holds a mutex while it waits, with a timeout, for a link's goroutines that
+// need that mutex, and a goroutine waiting on a mutex stops a synctest bubble's clock, so
+// the timeout would never come. Here nothing waits while holding a lock.
 type proxy struct {
 	h        *Herd
 	link     chaos.Link
 	addr     string
 	upstream string
-	tp       *toxiproxy.Proxy
 
 	mu     sync.Mutex
 	ln     *simnet.Listener
 	conns  []*pair
-	resets map[string]time.Duration // reset_peer toxics by name: their timeouts
+	toxics []toxic // in the order they were added, as Toxiproxy chains them
 }
 
-// pair is one connection through the proxy: the dialler's and the upstream's.
+// toxic is one toxic in force.
+type toxic struct {
+	name string
+	chaos.Toxic
+}
+
+// pair is one connection through the proxy: the dialler's end and the upstream's.
 type pair struct {
 	client, up *simnet.Conn
-	reset      *time.Timer // a reset_peer toxic's, once armed
+	timers     map[string]*time.Timer // reset_peer's, once armed; timeout's with a timeout
 }
 
 func newProxy(h *Herd, pp chaos.PlannedProxy, upstream string) (*proxy, error) {
-	p := &proxy{h: h, link: pp.Link, addr: pp.Addr, upstream: upstream, resets: map[string]time.Duration{},
-		tp: toxiproxy.NewProxy(h.toxi, pp.Name(), pp.Addr, upstream)}
+	p := &proxy{h: h, link: pp.Link, addr: pp.Addr, upstream: upstream}
 	return p, p.start()
 }
 
@@ -70,9 +75,13 @@ func (p *proxy) stop() {
 		ln.Close()
 	}
 	for _, c := range conns {
-		c.client.Close()
-		c.up.Close()
+		c.close()
 	}
+}
+
+func (c *pair) close() {
+	c.client.Close()
+	c.up.Close()
 }
 
 func (p *proxy) serve(ln *simnet.Listener) {
@@ -87,85 +96,201 @@ func (p *proxy) serve(ln *simnet.Listener) {
 			client.Close()
 			continue
 		}
-		c := &pair{client: client, up: uc.(*simnet.Conn)}
+		c := &pair{client: client, up: uc.(*simnet.Conn), timers: map[string]*time.Timer{}}
 		p.mu.Lock()
-		live := p.conns[:0]
-		for _, o := range p.conns {
-			if !o.client.Closed() || !o.up.Closed() {
-				live = append(live, o)
+		p.conns = slices.DeleteFunc(p.conns, func(o *pair) bool { return o.client.Closed() && o.up.Closed() })
+		p.conns = append(p.conns, c)
+		for _, t := range p.toxics {
+			p.startTimer(c, t)
+		}
+		p.mu.Unlock()
+		go p.pump("upstream", c, c.client, c.up)
+		go p.pump("downstream", c, c.up, c.client)
+	}
+}
+
+// pump carries one direction of c through the toxics of that stream.
+func (p *proxy) pump(stream string, c *pair, src, dst *simnet.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if stream == "upstream" {
+				p.arm(c)
+			}
+			if !p.carry(stream, time.Now(), bytes.Clone(buf[:n]), dst) {
+				c.close()
+				return
 			}
 		}
-		p.conns = append(live, c)
-		p.mu.Unlock()
-		name := client.RemoteAddr().String()
-		p.tp.Toxics.StartLink(p.h.toxi, name+"upstream", watched{p, c}, c.up, stream.Upstream)
-		p.tp.Toxics.StartLink(p.h.toxi, name+"downstream", c.up, c.client, stream.Downstream)
+		if err != nil {
+			if d := p.slowClose(stream); d > 0 {
+				time.Sleep(d)
+			}
+			dst.Close() // Toxiproxy closes the other end whole when one direction ends
+			return
+		}
 	}
 }
 
-// watched reads what the dialler sends upstream, arming a reset_peer toxic.
-type watched struct {
-	p *proxy
-	c *pair
-}
-
-func (w watched) Read(b []byte) (int, error) {
-	n, err := w.c.client.Read(b)
-	if n > 0 {
-		w.p.arm(w.c)
+// chain is the toxics of one stream, now.
+func (p *proxy) chain(stream string) []toxic {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []toxic
+	for _, t := range p.toxics {
+		if t.Stream == stream {
+			out = append(out, t)
+		}
 	}
-	return n, err
+	return out
 }
 
-// arm starts the reset of c if a reset_peer toxic is in force and c's is not started.
+// carry sends data that arrived at arrived through the stream's toxics to dst; false if
+// dst failed.
+func (p *proxy) carry(stream string, arrived time.Time, data []byte, dst *simnet.Conn) bool {
+	pieces := [][]byte{data}
+	var gap time.Duration // between pieces: a slicer's delay
+	for _, t := range p.chain(stream) {
+		a := t.Attributes
+		switch t.Type {
+		case "timeout":
+			return true // dropped on the ground
+		case "latency":
+			delay := time.Duration(a["latency"]) * time.Millisecond
+			if j := a["jitter"]; j > 0 {
+				delay += time.Duration(rand.IntN(2*j)-j) * time.Millisecond
+			}
+			time.Sleep(time.Until(arrived.Add(delay)))
+			arrived = arrived.Add(delay)
+		case "bandwidth":
+			if rate := a["rate"]; rate > 0 { // KB/s: rate bytes a millisecond
+				var out [][]byte
+				for _, b := range pieces {
+					for len(b) > 0 {
+						k := min(len(b), rate*100) // at most 100 ms' worth at a time
+						out = append(out, b[:k])
+						b = b[k:]
+					}
+				}
+				pieces = out
+				gap = max(gap, time.Duration(rate*100)*time.Millisecond/time.Duration(rate))
+			}
+		case "slicer":
+			var out [][]byte
+			for _, b := range pieces {
+				for _, r := range slicesOf(a["average_size"], a["size_variation"], 0, len(b)) {
+					out = append(out, b[r[0]:r[1]])
+				}
+			}
+			pieces = out
+			gap = max(gap, time.Duration(a["delay"])*time.Microsecond)
+		}
+	}
+	for i, b := range pieces {
+		if i > 0 && gap > 0 {
+			time.Sleep(gap)
+		}
+		if _, err := dst.Write(b); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// slicesOf cuts [start, end) as Toxiproxy's slicer does: halves, moved by up to variation,
+// until a piece is at most average+variation long.
+func slicesOf(average, variation, start, end int) [][2]int {
+	if average <= 0 || (end-start)-average <= variation {
+		return [][2]int{{start, end}}
+	}
+	mid := start + (end-start)/2
+	if variation > 0 {
+		mid += rand.IntN(2*variation) - variation
+	}
+	return append(slicesOf(average, variation, start, mid), slicesOf(average, variation, mid, end)...)
+}
+
+// slowClose is how long the stream's slow_close toxics hold a close.
+func (p *proxy) slowClose(stream string) time.Duration {
+	var d time.Duration
+	for _, t := range p.chain(stream) {
+		if t.Type == "slow_close" {
+			d += time.Duration(t.Attributes["delay"]) * time.Millisecond
+		}
+	}
+	return d
+}
+
+// arm starts c's reset for each reset_peer toxic that has not started it: its timeout
+// after the first bytes upstream, as Toxiproxy's reset_peer waits for a chunk.
 func (p *proxy) arm(c *pair) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.resets) == 0 || c.reset != nil {
-		return
-	}
-	after := time.Duration(-1)
-	for _, d := range p.resets {
-		if after < 0 || d < after {
-			after = d
+	for _, t := range p.toxics {
+		if t.Type != "reset_peer" || c.timers[t.name] != nil {
+			continue
 		}
+		c.timers[t.name] = time.AfterFunc(time.Duration(t.Attributes["timeout"])*time.Millisecond, func() {
+			c.client.Reset()
+			c.up.Reset()
+		})
 	}
-	c.reset = time.AfterFunc(after, func() {
-		c.client.Reset()
-		c.up.Reset()
-	})
+}
+
+// startTimer starts a timeout toxic's close of c (under p.mu).
+func (p *proxy) startTimer(c *pair, t toxic) {
+	if t.Type == "timeout" && t.Attributes["timeout"] > 0 {
+		c.timers[t.name] = time.AfterFunc(time.Duration(t.Attributes["timeout"])*time.Millisecond, c.close)
+	}
 }
 
 func (p *proxy) addToxic(name string, t chaos.Toxic) error {
-	if t.Type == "reset_peer" {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if _, dup := p.resets[name]; dup {
+	switch t.Type {
+	case "latency", "bandwidth", "slicer", "timeout", "slow_close", "reset_peer":
+	default:
+		return fmt.Errorf("toxic %s on %s: the sim backend has no toxic %q", name, p.link, t.Type)
+	}
+	if t.Stream != "upstream" && t.Stream != "downstream" {
+		return fmt.Errorf("toxic %s on %s: stream %q: want upstream or downstream", name, p.link, t.Stream)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, o := range p.toxics {
+		if o.name == name {
 			return fmt.Errorf("toxic %s on %s: already exists", name, p.link)
 		}
-		p.resets[name] = time.Duration(t.Attributes["timeout"]) * time.Millisecond
-		return nil
 	}
-	if _, err := p.tp.Toxics.AddToxicJson(bytes.NewReader(toxicJSON(name, t))); err != nil {
-		return fmt.Errorf("toxic %s on %s: %w", t.Type, p.link, err)
+	tx := toxic{name, t}
+	p.toxics = append(p.toxics, tx)
+	for _, c := range p.conns {
+		p.startTimer(c, tx)
 	}
 	return nil
 }
 
-func (p *proxy) removeToxic(ctx context.Context, name string) error {
+func (p *proxy) removeToxic(_ context.Context, name string) error {
 	p.mu.Lock()
-	if _, ok := p.resets[name]; ok {
-		delete(p.resets, name)
-		if len(p.resets) == 0 {
-			for _, c := range p.conns {
-				if c.reset != nil && c.reset.Stop() {
-					c.reset = nil
-				}
-			}
-		}
+	i := slices.IndexFunc(p.toxics, func(t toxic) bool { return t.name == name })
+	if i < 0 {
 		p.mu.Unlock()
-		return nil
+		return fmt.Errorf("toxic %s on %s: not found", name, p.link)
+	}
+	t := p.toxics[i]
+	p.toxics = slices.Delete(p.toxics, i, i+1)
+	conns := slices.Clone(p.conns)
+	for _, c := range conns {
+		if tm := c.timers[name]; tm != nil {
+			tm.Stop()
+			delete(c.timers, name)
+		}
 	}
 	p.mu.Unlock()
-	return p.tp.Toxics.RemoveToxic(ctx, name)
+	if t.Type == "timeout" {
+		// Toxiproxy's timeout toxic closes its link when removed (its Cleanup).
+		for _, c := range conns {
+			c.close()
+		}
+	}
+	return nil
 }

@@ -3,8 +3,6 @@ package specs
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -61,11 +59,7 @@ var _ = Describe("Flooding economy of IAMATs that are not newer", Label("economy
 		}
 		base := now()
 		older, newest := base+"0000001", base+"0000002" // apart only past a float64's precision
-		// Years before base, not a fixed date: the sim backend's clock starts in 2000.
-		secs, _, _ := strings.Cut(base, ".")
-		yearsAgo, err := strconv.ParseInt(secs, 10, 64)
-		check(err)
-		stale := []string{older, base, strconv.FormatInt(yearsAgo-250_000_000, 10) + ".918963997", "-1", "0"}
+		stale := []string{older, base, longAgo() + ".918963997", "-1", "0"}
 		origin := nodes[0]
 		u, err := cluster.Update(ctx, origin, id("stale"), "+34.068930-118.445127", newest)
 		check(err)

@@ -320,6 +320,10 @@ const here = "+34.068930-118.445127"
 // now is a client time: this machine's clock, so diffs stay small, always increasing.
 func now() string { return chaos.ClientTime() }
 
+// longAgo is the whole seconds of a time years before now: older than any update of the
+// run, whatever the clock (the sim backend's starts in 2000, where 2018 is the future).
+func longAgo() string { return strconv.FormatInt(time.Now().Unix()-250_000_000, 10) }
+
 // allLinks are every directed peer link of the herd.
 func allLinks() []chaos.Link { return chaos.PeerLinks(cluster.Config()) }
 

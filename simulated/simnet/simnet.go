@@ -1,7 +1,12 @@
 // Package simnet is an in-memory TCP network for one process: listeners by address,
 // connections with TCP's semantics (ordered bytes, half-close, a bounded buffer each way
-// that blocks the writer, deadlines, refused dials, resets) and hosts that can be frozen
-// (a paused process) or torn down (a killed one).
+// that blocks the writer, deadlines, refused dials, resets), a latency and a bandwidth
+// per direction, and hosts that can be frozen (a paused process) or torn down (a killed
+// one).
+//
+// The latency and bandwidth matter most in simulated time: bytes become readable only
+// when they have crossed, so a herd that floods without end keeps waiting on the network
+// and the clock moves on, as it would on a real one, instead of a busy herd freezing it.
 //
 // Every wait is on a sync.Cond and every deadline a time.AfterFunc, so inside a
 // testing/synctest bubble a goroutine blocked on this network is durably blocked and the
@@ -10,6 +15,7 @@
 package simnet
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -24,16 +30,27 @@ import (
 // about a loopback socket's send and receive buffers together.
 const BufferBytes = 256 << 10
 
+// The defaults of a new Network: a LAN's latency, and a bandwidth low enough that a
+// flood storm moves simulated time at a cost in CPU a test can pay.
+const (
+	DefaultLatency   = 50 * time.Microsecond
+	DefaultBandwidth = 32 << 20 // bytes per second, each direction of each connection
+)
+
 // Network is one in-memory network. The zero value is not usable: call New.
 type Network struct {
+	// Latency and Bandwidth apply to connections dialled after they are set.
+	Latency   time.Duration
+	Bandwidth int64
+
 	mu        sync.Mutex
 	listeners map[string]*Listener
 	nextPort  int
 }
 
-// New returns an empty network.
+// New returns an empty network with the default latency and bandwidth.
 func New() *Network {
-	return &Network{listeners: map[string]*Listener{}, nextPort: 40000}
+	return &Network{Latency: DefaultLatency, Bandwidth: DefaultBandwidth, listeners: map[string]*Listener{}, nextPort: 40000}
 }
 
 // Host is one incarnation of a machine's process on the network: what it listens on and
@@ -188,7 +205,7 @@ func (h *Host) Dial(ctx context.Context, addr string) (net.Conn, error) {
 	if l == nil {
 		return nil, refused
 	}
-	a2b, b2a := newPipe(), newPipe()
+	a2b, b2a := newPipe(n.Latency, n.Bandwidth), newPipe(n.Latency, n.Bandwidth)
 	client := &Conn{host: h, local: local, remote: l.addr, in: b2a, out: a2b}
 	server := &Conn{host: l.host, local: l.addr, remote: local, in: a2b, out: b2a}
 	client.peer, server.peer = server, client
@@ -295,18 +312,91 @@ func (l *Listener) Addr() net.Addr { return l.addr }
 
 // pipe is one direction of a connection.
 type pipe struct {
+	latency   time.Duration
+	bandwidth int64
+
 	mu         sync.Mutex
 	cond       *sync.Cond
-	buf        []byte
-	eof        bool // the writer closed (FIN): the reader gets io.EOF once buf is drained
+	chunks     []chunk   // written, not yet read, in order
+	buffered   int       // their bytes
+	sent       time.Time // when the last byte written has left (the bandwidth's queue)
+	wake       *time.Timer
+	eof        bool // the writer closed (FIN): the reader gets io.EOF once chunks are read
 	readerGone bool // the reader closed: writes fail
 	reset      bool // the connection was reset: both sides fail at once
 }
 
-func newPipe() *pipe {
-	p := &pipe{}
+// chunk is one write: readable from at, when it has crossed.
+type chunk struct {
+	at time.Time
+	b  []byte
+}
+
+func newPipe(latency time.Duration, bandwidth int64) *pipe {
+	p := &pipe{latency: latency, bandwidth: bandwidth}
 	p.cond = sync.NewCond(&p.mu)
 	return p
+}
+
+// push queues b, readable once it has been sent at the bandwidth and crossed the latency.
+func (p *pipe) push(b []byte) {
+	now := time.Now()
+	start := p.sent
+	if start.Before(now) {
+		start = now
+	}
+	if p.bandwidth > 0 {
+		start = start.Add(time.Duration(int64(len(b)) * int64(time.Second) / p.bandwidth))
+	}
+	p.sent = start
+	p.chunks = append(p.chunks, chunk{at: start.Add(p.latency), b: bytes.Clone(b)})
+	p.buffered += len(b)
+}
+
+// readable is whether the first chunk has crossed; if not, a timer wakes the reader
+// when it will have.
+func (p *pipe) readable() bool {
+	if len(p.chunks) == 0 {
+		return false
+	}
+	d := time.Until(p.chunks[0].at)
+	if d <= 0 {
+		return true
+	}
+	if p.wake == nil {
+		p.wake = time.AfterFunc(d, func() {
+			p.mu.Lock()
+			p.wake = nil
+			p.cond.Broadcast()
+			p.mu.Unlock()
+		})
+	}
+	return false
+}
+
+// pop reads into b from the first chunks.
+func (p *pipe) pop(b []byte) int {
+	n := 0
+	now := time.Now()
+	for n < len(b) && len(p.chunks) > 0 && !p.chunks[0].at.After(now) {
+		k := copy(b[n:], p.chunks[0].b)
+		n += k
+		if k == len(p.chunks[0].b) {
+			p.chunks[0] = chunk{}
+			p.chunks = p.chunks[1:]
+		} else {
+			p.chunks[0].b = p.chunks[0].b[k:]
+		}
+	}
+	if len(p.chunks) == 0 {
+		p.chunks = nil
+	}
+	p.buffered -= n
+	return n
+}
+
+func (p *pipe) discard() {
+	p.chunks, p.buffered = nil, 0
 }
 
 func (p *pipe) broadcast() {
@@ -377,17 +467,14 @@ func (c *Conn) Read(b []byte) (int, error) {
 		case c.expired(true):
 			return 0, c.opErr("read", os.ErrDeadlineExceeded)
 		case c.host.isFrozen():
-		case len(p.buf) > 0:
+		case p.readable():
 			if len(b) == 0 {
 				return 0, nil
 			}
-			n := copy(b, p.buf)
-			p.buf = p.buf[n:]
-			if len(p.buf) == 0 {
-				p.buf = nil
-			}
+			n := p.pop(b)
 			p.cond.Broadcast() // room for the writer
 			return n, nil
+		case len(p.chunks) > 0: // in flight: readable() set a timer
 		case p.eof:
 			return 0, io.EOF
 		}
@@ -416,9 +503,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 		case c.host.isFrozen():
 		case n == len(b):
 			return n, nil
-		case len(p.buf) < BufferBytes:
-			k := min(len(b)-n, BufferBytes-len(p.buf))
-			p.buf = append(p.buf, b[n:n+k]...)
+		case p.buffered < BufferBytes:
+			k := min(len(b)-n, BufferBytes-p.buffered)
+			p.push(b[n : n+k])
 			n += k
 			p.cond.Broadcast()
 			continue
@@ -450,7 +537,7 @@ func (c *Conn) Close() error {
 	c.closed = true
 	c.cmu.Unlock()
 	c.in.mu.Lock()
-	unread := len(c.in.buf) > 0
+	unread := c.in.buffered > 0
 	c.in.mu.Unlock()
 	if unread {
 		c.resetPipes()
@@ -461,7 +548,7 @@ func (c *Conn) Close() error {
 		c.out.mu.Unlock()
 		c.in.mu.Lock()
 		c.in.readerGone = true
-		c.in.buf = nil
+		c.in.discard()
 		c.in.cond.Broadcast()
 		c.in.mu.Unlock()
 	}
@@ -483,7 +570,8 @@ func (c *Conn) Reset() {
 func (c *Conn) resetPipes() {
 	for _, p := range []*pipe{c.in, c.out} {
 		p.mu.Lock()
-		p.reset, p.buf = true, nil
+		p.reset = true
+		p.discard()
 		p.cond.Broadcast()
 		p.mu.Unlock()
 	}
