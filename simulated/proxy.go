@@ -42,6 +42,8 @@ type toxic struct {
 type pair struct {
 	client, up *simnet.Conn
 	timers     map[string]*time.Timer // reset_peer's, once armed; timeout's with a timeout
+	done       chan struct{}          // closed when the pair is: its pumps stop waiting
+	closeOnce  sync.Once
 }
 
 func newProxy(h *Herd, pp chaos.PlannedProxy, upstream string) (*proxy, error) {
@@ -80,8 +82,24 @@ func (p *proxy) stop() {
 }
 
 func (c *pair) close() {
+	c.closeOnce.Do(func() { close(c.done) })
 	c.client.Close()
 	c.up.Close()
+}
+
+// sleep waits d, or less if the pair closes first (then false).
+func (c *pair) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.done:
+		return false
+	}
 }
 
 func (p *proxy) serve(ln *simnet.Listener) {
@@ -96,7 +114,7 @@ func (p *proxy) serve(ln *simnet.Listener) {
 			client.Close()
 			continue
 		}
-		c := &pair{client: client, up: uc.(*simnet.Conn), timers: map[string]*time.Timer{}}
+		c := &pair{client: client, up: uc.(*simnet.Conn), timers: map[string]*time.Timer{}, done: make(chan struct{})}
 		p.mu.Lock()
 		p.conns = slices.DeleteFunc(p.conns, func(o *pair) bool { return o.client.Closed() && o.up.Closed() })
 		p.conns = append(p.conns, c)
@@ -118,15 +136,13 @@ func (p *proxy) pump(stream string, c *pair, src, dst *simnet.Conn) {
 			if stream == "upstream" {
 				p.arm(c)
 			}
-			if !p.carry(stream, time.Now(), bytes.Clone(buf[:n]), dst) {
+			if !p.carry(stream, c, time.Now(), bytes.Clone(buf[:n]), dst) {
 				c.close()
 				return
 			}
 		}
 		if err != nil {
-			if d := p.slowClose(stream); d > 0 {
-				time.Sleep(d)
-			}
+			c.sleep(p.slowClose(stream))
 			dst.Close() // Toxiproxy closes the other end whole when one direction ends
 			return
 		}
@@ -147,8 +163,8 @@ func (p *proxy) chain(stream string) []toxic {
 }
 
 // carry sends data that arrived at arrived through the stream's toxics to dst; false if
-// dst failed.
-func (p *proxy) carry(stream string, arrived time.Time, data []byte, dst *simnet.Conn) bool {
+// dst failed or the pair closed.
+func (p *proxy) carry(stream string, c *pair, arrived time.Time, data []byte, dst *simnet.Conn) bool {
 	pieces := [][]byte{data}
 	var gap time.Duration // between pieces: a slicer's delay
 	for _, t := range p.chain(stream) {
@@ -161,7 +177,9 @@ func (p *proxy) carry(stream string, arrived time.Time, data []byte, dst *simnet
 			if j := a["jitter"]; j > 0 {
 				delay += time.Duration(rand.IntN(2*j)-j) * time.Millisecond
 			}
-			time.Sleep(time.Until(arrived.Add(delay)))
+			if !c.sleep(time.Until(arrived.Add(delay))) {
+				return false
+			}
 			arrived = arrived.Add(delay)
 		case "bandwidth":
 			if rate := a["rate"]; rate > 0 { // KB/s: rate bytes a millisecond
@@ -188,8 +206,8 @@ func (p *proxy) carry(stream string, arrived time.Time, data []byte, dst *simnet
 		}
 	}
 	for i, b := range pieces {
-		if i > 0 && gap > 0 {
-			time.Sleep(gap)
+		if i > 0 && !c.sleep(gap) {
+			return false
 		}
 		if _, err := dst.Write(b); err != nil {
 			return false
