@@ -1,13 +1,20 @@
 package specs
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/synctest"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
 )
 
 // runSimulated runs the suite inside a testing/synctest bubble (HERD_BACKEND=sim). The
@@ -21,6 +28,9 @@ func runSimulated(t *testing.T, run func(*testing.T) bool) {
 	c := make(chan os.Signal, 1)
 	signal.Notify(c, os.Interrupt, syscall.SIGTERM, syscall.SIGUSR1)
 	signal.Stop(c)
+	stop := make(chan struct{})
+	defer close(stop)
+	go watchClock(stop, clockStall)
 	passed := false
 	defer func() {
 		// Ginkgo v2 never stops its interrupt handler's goroutine, which waits on
@@ -33,5 +43,71 @@ func runSimulated(t *testing.T, run func(*testing.T) bool) {
 			t.Fail()
 		}
 	}()
-	synctest.Test(t, func(t *testing.T) { passed = run(t) })
+	synctest.Test(t, func(t *testing.T) {
+		ticking := make(chan struct{})
+		go tick(ticking)
+		passed = run(t)
+		close(ticking)
+	})
+}
+
+// The simulated clock's progress, as the watchdog outside the bubble sees it: tick
+// counts tenths of simulated seconds, and the spec running is noted before each.
+var (
+	ticks       atomic.Int64
+	runningSpec atomic.Value
+)
+
+var _ = ReportBeforeEach(func(r SpecReport) { runningSpec.Store(r.FullText()) })
+
+// clockStall is how long the simulated clock may stand still in wall time.
+const clockStall = time.Minute
+
+func tick(stop chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(100 * time.Millisecond):
+			ticks.Add(1)
+		}
+	}
+}
+
+// watchClock ends the process when the simulated clock has not moved for stall of wall
+// time. In a bubble the clock moves only when every goroutine waits on a channel, a timer
+// or the in-memory network; one waiting on a mutex that another holds while it waits for
+// the network or a timer (a lock held across I/O) stops it for good, and the suite would
+// hang. The stacks of the goroutines waiting on a mutex say where.
+func watchClock(stop chan struct{}, stall time.Duration) {
+	last, since := ticks.Load(), time.Now()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(time.Second):
+		}
+		if n := ticks.Load(); n != last {
+			last, since = n, time.Now()
+			continue
+		}
+		if time.Since(since) < stall {
+			continue
+		}
+		buf := make([]byte, 64<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		var locked []string
+		for _, g := range bytes.Split(buf, []byte("\n\n")) {
+			if bytes.Contains(g, []byte("[sync.Mutex.Lock")) || bytes.Contains(g, []byte("[sync.RWMutex.")) {
+				locked = append(locked, string(g))
+			}
+		}
+		spec, _ := runningSpec.Load().(string)
+		fmt.Fprintf(os.Stderr, "\nherd specs (sim): the simulated clock has not moved for %v of wall time, in %q.\n"+
+			"In simulated time a goroutine waiting on a mutex held by one that waits on the network or a timer\n"+
+			"stops the clock: a lock held across I/O. The %d goroutines waiting on a mutex:\n\n%s\n",
+			stall, spec, len(locked), strings.Join(locked, "\n\n"))
+		os.WriteFile(filepath.Join(artifactsRoot(), "sim-clock-stopped.txt"), buf, 0o644)
+		os.Exit(1)
+	}
 }
