@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/herdchaos/herd/chaos"
@@ -114,4 +115,33 @@ func TestResetAfterHealsAndKeepsOnlyAFailedTestsArtifacts(t *testing.T) {
 	if _, err := h.AwaitDelivery(ctx, u); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// On the sim backend inside a synctest bubble, a test's faults and waits take simulated
+// time: a partition and a heal that take seconds on other backends take none here, and
+// the herd is gone (every goroutine) when the bubble ends, or synctest.Test fails.
+func TestOnTheSimBackendInABubbleATestRunsInSimulatedTime(t *testing.T) {
+	wall := time.Now()
+	synctest.Test(t, func(t *testing.T) {
+		h := Start(t, WithBackend("sim"), WithSeed(7))
+		ctx := t.Context()
+		cut, err := h.Inject(ctx, chaos.Isolate{Node: "Welsh"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := h.Update(ctx, "Goloman", h.ClientID("phone"), "+34.068930-118.445127")
+		if _, err := h.AwaitDelivery(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.CheckNotDelivered(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Heal(ctx, cut); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.AwaitConverged(ctx, 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("wall time %v", time.Since(wall))
 }
