@@ -118,18 +118,21 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 	go h.emuSrv.Serve(ln)
 
 	names := h.cfg.Names()
+	port := map[string]int{}
 	for i, name := range names {
+		port[name] = 12000 + i
 		h.nodes[name] = &node{name: name, metrics: "127.0.0.1:" + strconv.Itoa(9100+i)}
 	}
+	listen := func(name string) string { return "127.0.0.1:" + strconv.Itoa(port[name]) }
 	h.plan, err = chaos.NewPlan(h.cfg, chaos.OurHerd(), chaos.PlanSites{
 		ProxyHost: "127.0.0.1",
 		ProxyPort: func(i int) int { return 20000 + i },
-		Server:    func(name string) string { return h.nodes[name].info.Listen },
+		Server:    listen,
 		Places:    emu,
 		Node: func(name string) chaos.NodeInfo {
 			dir := filepath.Join(h.dir, name)
-			return chaos.NodeInfo{Port: 12000 + indexOf(names, name), Listen: "127.0.0.1:" + strconv.Itoa(12000+indexOf(names, name)),
-				MetricsListen: h.nodes[name].metrics, LogDir: filepath.Join(dir, "logs"), WorkDir: dir}
+			return chaos.NodeInfo{Port: port[name], Listen: listen(name), MetricsListen: h.nodes[name].metrics,
+				LogDir: filepath.Join(dir, "logs"), WorkDir: dir}
 		},
 	})
 	if err != nil {
@@ -141,13 +144,8 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 			return nil, err
 		}
 	}
-	// A proxy's upstream is the server's address: the plan asked before nodes had it.
 	for _, pp := range h.plan.Proxies {
-		up := pp.Upstream
-		if pp.Link.To != chaos.Places {
-			up = h.nodes[pp.Link.To].info.Listen
-		}
-		p, err := newProxy(h, pp, up)
+		p, err := newProxy(h, pp)
 		if err != nil {
 			return nil, err
 		}
@@ -162,15 +160,6 @@ func Start(ctx context.Context, opts Options) (_ *Herd, err error) {
 	}
 	opts.Progress("herd is up")
 	return h, nil
-}
-
-func indexOf(names []string, name string) int {
-	for i, n := range names {
-		if n == name {
-			return i
-		}
-	}
-	return -1
 }
 
 func (h *Herd) node(name string) (*node, error) {

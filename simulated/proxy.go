@@ -46,8 +46,8 @@ type pair struct {
 	closeOnce  sync.Once
 }
 
-func newProxy(h *Herd, pp chaos.PlannedProxy, upstream string) (*proxy, error) {
-	p := &proxy{h: h, link: pp.Link, addr: pp.Addr, upstream: upstream}
+func newProxy(h *Herd, pp chaos.PlannedProxy) (*proxy, error) {
+	p := &proxy{h: h, link: pp.Link, addr: pp.Addr, upstream: pp.Upstream}
 	return p, p.start()
 }
 
