@@ -76,7 +76,6 @@ type node struct {
 	host    *simnet.Host // this incarnation's; nil when not running
 	cancel  context.CancelFunc
 	done    chan struct{}
-	stopped bool // a Stop (graceful) rather than a Kill
 	stderr  chaos.Tail
 }
 
@@ -294,7 +293,7 @@ func (h *Herd) Start(ctx context.Context, name string) error {
 		return ctx.Err()
 	}
 	n.mu.Lock()
-	n.host, n.cancel, n.done, n.stopped = host, cancel, done, false
+	n.host, n.cancel, n.done = host, cancel, done
 	n.mu.Unlock()
 	return nil
 }
