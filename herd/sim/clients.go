@@ -47,6 +47,8 @@ func (s *Sim) serveLines(n *node, o Op, lines []string, tooLong bool, recv time.
 			if want := "? " + withoutTerminator(raw) + "\n"; got != want {
 				s.fail("replies", "%s answered a line over %d bytes with %s", n.name, MaxLineBytes, showDiff(got, want))
 			}
+			s.stats.Lines++
+			s.stats.Invalid++
 			return
 		}
 		if hold := s.serveLine(n, o, raw, recv); hold > 0 {
@@ -87,11 +89,21 @@ func (s *Sim) serveLine(n *node, o Op, raw string, recv time.Time) (hold time.Du
 		ask = &simPlaces{api: s.sched.PlacesAPI, delay: s.placesDelay(n)}
 		js, _ := places.Reply(context.Background(), ask, u.Location.PlacesParam(), proto.RadiusMetres(cmd.WHATSAT.RadiusKm), cmd.WHATSAT.Bound)
 		got = rec.AT + "\n" + string(js) + "\n\n"
-		hold = min(ask.delay, PlacesTimeout)
+		hold = ask.took
 	default:
 		got = proto.FormatInvalid(line)
 	}
 	s.trace("%s %q -> %q", n.name, short(raw), short(got))
+	s.stats.Lines++
+	switch {
+	case ref.Kind == refInvalid:
+		s.stats.Invalid++
+	case ask != nil && ask.timedOut:
+		s.stats.PlacesTimeouts++
+		fallthrough
+	case ask != nil:
+		s.stats.Whatsat++
+	}
 	switch ref.Kind {
 	case refBlank:
 		if got != "" {
@@ -166,9 +178,11 @@ func (s *Sim) judgeWHATSAT(n *node, ref refLine, raw, got string, ask *simPlaces
 		s.fail("whatsat", "%s's reply to %q does not end with exactly one empty line: %q", n.name, short(raw), short(got))
 		return
 	}
-	if ask.timedOut {
-		if msg := refTimedOut([]byte(js), ask.api); msg != "" || strings.Contains(js, "\n\n") {
-			s.fail("whatsat", "%s's reply to %q when Places timed out (%v): %s (%q)", n.name, short(raw), ask.delay, msg, short(js))
+	if ask.delay > PlacesTimeout {
+		if ask.took > PlacesTimeout {
+			s.fail("whatsat", "%s answered %q after %v, its Places request's whole delay: over the %v timeout", n.name, short(raw), ask.took, PlacesTimeout)
+		} else if msg := refTimedOut([]byte(js), ask.api); msg != "" || strings.Contains(js, "\n\n") {
+			s.fail("whatsat", "%s's reply to %q when Places took %v: %s (%q)", n.name, short(raw), ask.delay, msg, short(js))
 		}
 		return
 	}
@@ -197,8 +211,8 @@ func (s *Sim) placesDelay(n *node) time.Duration {
 
 // simPlaces is the Places upstream of one WHATSAT: the emulator's deterministic data set
 // in-process (places.Local), answering after delay; a request that would take longer
-// than PlacesTimeout fails as the server's timed-out request does. It keeps what it was
-// asked and what it answered, for the judge.
+// than PlacesTimeout fails at the timeout, as the server's request does. It keeps what it
+// was asked, what it answered and how long the request took, for the judge.
 type simPlaces struct {
 	api      string
 	delay    time.Duration
@@ -206,6 +220,7 @@ type simPlaces struct {
 	radius   string
 	answer   []byte
 	timedOut bool
+	took     time.Duration
 }
 
 // PlacesAPI implements places.APISource.
@@ -220,9 +235,10 @@ func (p *simPlaces) Nearby(ctx context.Context, location, radiusMetres string) (
 func (p *simPlaces) NearbyBounded(ctx context.Context, location, radiusMetres string, bound int) ([]byte, error) {
 	p.location, p.radius = location, radiusMetres
 	if p.delay > PlacesTimeout {
-		p.timedOut = true
+		p.timedOut, p.took = true, PlacesTimeout
 		return nil, context.DeadlineExceeded
 	}
+	p.took = p.delay
 	body, err := places.Local{API: p.api}.NearbyBounded(ctx, location, radiusMetres, bound)
 	p.answer = body
 	return body, err

@@ -422,6 +422,7 @@ func (n *node) acceptLine(c *conn) func(line string, forged bool) {
 			// match, and the link drops before anything since the last match is
 			// applied (herd/server's receive; the MAC itself is not simulated).
 			s.trace("%s drops %s's link: bad MAC", n.name, from)
+			s.stats.ForgedDropped++
 			drop("bad MAC")
 			return
 		}
@@ -485,6 +486,7 @@ func (n *node) acceptLine(c *conn) func(line string, forged bool) {
 				}
 				if err := n.core.CheckOrigin(u); err != nil {
 					s.trace("%s drops %s's link: %v", n.name, from, err) // as herd/server does
+					s.stats.ForgedDropped++
 					drop("bad origin")
 					return
 				}

@@ -42,6 +42,11 @@ type Result struct {
 // Stats are counts over a run.
 type Stats struct {
 	Resyncs, Overflows, PeerAT, Acked, Judged int
+	// Client lines answered: all of them, the invalid ones, WHATSATs answered with
+	// Places JSON, and those whose Places request timed out.
+	Lines, Invalid, Whatsat, PlacesTimeouts int
+	// ForgedDropped counts links dropped for a forged update (bad origin or bad MAC).
+	ForgedDropped int
 }
 
 // MaxSteps bounds a run's events: a herd that floods forever fails instead of hanging.
