@@ -2,13 +2,17 @@
 // herd/core Node driven by a small runtime that does in simulated time what herd/server
 // does with sockets and the wall clock (dial with backoff, handshake with the typed
 // herd/proto messages, the link loop Take/write/Advance, pings and Tick, liveness,
-// redial), over a simulated network (ordered streams per connection, latency and
-// jitter, one-way cuts, partitions, black holes, resets, pauses, crashes, restarts, clock
-// skew). One seed drives everything: the same seed gives the same run, event for event.
+// redial, the peer secret's handshake), over a simulated network (ordered streams per
+// connection, latency and jitter, one-way cuts, partitions, black holes, resets, pauses,
+// crashes, restarts, clock skew, slow Places). Clients send whole lines, valid and
+// hostile, answered through herd/proto, herd/core and herd/places as herd/server answers
+// them (clients.go, lines.go) and judged by the simulator's own reading of the protocol
+// (oracle.go). One seed drives everything: the same seed gives the same run, event for
+// event.
 //
 // A run is a Schedule: phases, each some faults in force for a window with client
 // operations during it, then heal and settle, then the properties are checked (see
-// check.go). A Schedule is data, so a failing one can be shrunk (shrink.go).
+// sim.go). A Schedule is data, so a failing one can be shrunk (shrink.go).
 package sim
 
 import (
