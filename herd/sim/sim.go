@@ -223,8 +223,10 @@ func (s *Sim) runPhase(p Phase) {
 	s.checkWindow(start + p.Window)
 	s.inWindow = false
 	s.heal()
-	stored := len(s.acks) // IAMATs stored at their origin in the window
 	s.settle()
+	// IAMATs stored at their origin in the phase: in the window, and after it those a
+	// WHATSAT's Places request held on their connection.
+	stored := len(s.acks)
 	if s.failure == nil && calm && s.phaseResyncs == 0 && stored > 0 {
 		e, n := len(s.sched.Links), len(s.sched.Servers)
 		bound := (2*e - n + 1) * stored
