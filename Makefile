@@ -3,7 +3,7 @@ GO      ?= go
 IMAGE   ?= herd-chaos/herd:latest
 export CGO_ENABLED := 0
 
-.PHONY: all build image run test unit specs specs-local quick mutants mutants-quick fixtures interrupts examples fuzz bench clean vet sim sim-mutants
+.PHONY: all build image run test unit specs specs-local specs-sim quick mutants mutants-quick fixtures interrupts examples fuzz bench clean vet sim sim-mutants
 
 all: build
 
@@ -27,7 +27,7 @@ vet:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 
 unit:
-	$(GO) test -count=1 ./herd/... ./chaos/... ./cmd/... ./local/... ./specs/mutants
+	$(GO) test -count=1 ./herd/... ./chaos/... ./cmd/... ./local/... ./simulated/... ./specs/mutants
 
 # The whole suite, and the quick subset (label "quick").
 specs:
@@ -40,7 +40,12 @@ quick:
 specs-local:
 	HERD_BACKEND=local $(GO) tool ginkgo ./specs
 
-test: vet unit specs specs-local examples mutants-quick fixtures interrupts
+# The whole suite once more, our herd in the suite's process on an in-memory network, in
+# simulated time (testing/synctest): the same specs in seconds.
+specs-sim:
+	HERD_BACKEND=sim $(GO) tool ginkgo ./specs
+
+test: vet unit specs specs-local specs-sim examples mutants-quick fixtures interrupts
 
 # The mutation campaign: our herd built with one realistic bug at a time (specs/mutants),
 # the whole suite against each on the local backend; a table of which spec killed which.

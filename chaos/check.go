@@ -96,7 +96,7 @@ func (c *Cluster) whatsatAT(ctx context.Context, node, request string) (at, repl
 	if err != nil {
 		return "", "", err
 	}
-	out, err := client.Exchange(ctx, addr, request)
+	out, err := client.ExchangeVia(ctx, dialer(c.b), addr, request)
 	if err != nil {
 		return "", "", err
 	}
@@ -353,7 +353,7 @@ func (c *Cluster) emulatorAnswer(ctx context.Context, location, radiusKm string,
 	if err != nil {
 		return nil, nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient(c.b).Do(req)
 	if err != nil {
 		return nil, nil, fmt.Errorf("asking the emulator: %w", err)
 	}

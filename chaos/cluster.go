@@ -421,7 +421,7 @@ func (c *Cluster) exchange(ctx context.Context, kind, node, text string) (string
 	addr, err := c.b.ClientAddr(ctx, node)
 	var out string
 	if err == nil {
-		out, err = client.Exchange(ctx, addr, text)
+		out, err = client.ExchangeVia(ctx, dialer(c.b), addr, text)
 	}
 	c.History.Complete(op, out, err)
 	return out, op, err

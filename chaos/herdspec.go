@@ -163,6 +163,14 @@ func (n NodeInfo) PeersJSON() string {
 // HerdYAML is a config file in our herd's format for this server: the whole herd's
 // topology, with this server's listen address and peer addresses filled in.
 func (n NodeInfo) HerdYAML(cfg topology.Config) string {
+	c := n.HerdConfig(cfg)
+	b, _ := yaml.Marshal(&c)
+	return string(b)
+}
+
+// HerdConfig is cfg as the server n sees it: its own address, its peers' and Places'
+// addresses through its proxies, its log folder.
+func (n NodeInfo) HerdConfig(cfg topology.Config) topology.Config {
 	c := cfg.Clone()
 	c.PlacesURL = n.PlacesURL
 	c.LogDir = n.LogDir
@@ -175,8 +183,7 @@ func (n NodeInfo) HerdYAML(cfg topology.Config) string {
 			}
 		}
 	}
-	b, _ := yaml.Marshal(&c)
-	return string(b)
+	return c
 }
 
 // OurHerd describes the reference herd (cmd/herd): a config file rendered from the

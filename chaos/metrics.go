@@ -23,7 +23,7 @@ func PeerMessages(ctx context.Context, b Backend, nodes []string) (total int64, 
 		if err != nil || url == "" {
 			return 0, false, err
 		}
-		v, found, err := readCounter(ctx, url, "herd_peer_messages_sent_total")
+		v, found, err := readCounter(ctx, httpClient(b), url, "herd_peer_messages_sent_total")
 		if err != nil {
 			return 0, false, fmt.Errorf("metrics of %s: %w", n, err)
 		}
@@ -35,12 +35,12 @@ func PeerMessages(ctx context.Context, b Backend, nodes []string) (total int64, 
 	return total, true, nil
 }
 
-func readCounter(ctx context.Context, url, name string) (int64, bool, error) {
+func readCounter(ctx context.Context, hc *http.Client, url, name string) (int64, bool, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, false, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, false, err
 	}

@@ -44,7 +44,7 @@ func (c *Cluster) fetchQueries(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient(c.b).Do(req)
 	if err != nil {
 		return fmt.Errorf("reading the emulator's query log: %w", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -42,9 +41,7 @@ var _ = Describe("A link slower than the updates", Ordered, Label("links", "ours
 		_, err := herd.Inject(ctx, chaos.Bandwidth{Links: []chaos.Link{{From: near, To: far}}, KBps: 1000})
 		check(err)
 
-		addr, err := herd.Backend().ClientAddr(ctx, near)
-		check(err)
-		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		conn, err := chaos.DialNode(ctx, herd.Backend(), near)
 		check(err)
 		defer conn.Close()
 		conn.SetDeadline(time.Now().Add(60 * time.Second))

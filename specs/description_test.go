@@ -23,6 +23,7 @@ func describedHerd(path string) bool {
 		var g herdGraph
 		BeforeAll(func(ctx SpecContext) {
 			oursOnly("the framework starting our herd from " + path)
+			processesOnly("the framework starting our herd from " + path)
 			spec, err := chaos.LoadHerdSpec(path)
 			check(err)
 			if spec.Sandboxed() && os.Getenv("HERD_BACKEND") == "local" && os.Geteuid() != 0 {

@@ -59,7 +59,7 @@ var _ = Describe("Flooding economy of IAMATs that are not newer", Label("economy
 		}
 		base := now()
 		older, newest := base+"0000001", base+"0000002" // apart only past a float64's precision
-		stale := []string{older, base, "1520023934.918963997", "-1", "0"}
+		stale := []string{older, base, longAgo() + ".918963997", "-1", "0"}
 		origin := nodes[0]
 		u, err := cluster.Update(ctx, origin, id("stale"), "+34.068930-118.445127", newest)
 		check(err)

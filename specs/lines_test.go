@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"regexp"
 	"strings"
 	"time"
@@ -156,9 +155,7 @@ var _ = Describe("Lines as graders send them", Label("quick", "conformance", "re
 
 	It("answers a whole line at once though part of the next came with it", func(ctx SpecContext) {
 		n := graph.at(4)
-		addr, err := cluster.Backend().ClientAddr(ctx, n)
-		check(err)
-		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		conn, err := chaos.DialNode(ctx, cluster.Backend(), n)
 		check(err)
 		defer conn.Close()
 		c1, c2, tm := id("partial"), id("partial"), now()

@@ -2,7 +2,6 @@ package specs
 
 import (
 	"context"
-	"net"
 	"slices"
 	"strings"
 	"time"
@@ -106,10 +105,8 @@ var _ = Describe("Slicer and low bandwidth", Label("links", "latency"), func() {
 
 	It("answers commands written one byte at a time", func(ctx SpecContext) {
 		n := graph.at(2)
-		addr, err := cluster.Backend().ClientAddr(ctx, n)
-		check(err)
 		client := id("bytes")
-		out := byteAtATime(ctx, addr, "IAMAT "+client+" "+here+" "+now()+"\r\nWHATSAT "+client+" 5 2\n")
+		out := byteAtATime(ctx, n, "IAMAT "+client+" "+here+" "+now()+"\r\nWHATSAT "+client+" 5 2\n")
 		lines := strings.SplitN(out, "\n", 3)
 		Expect(lines[0]).To(HavePrefix("AT " + n + " "))
 		Expect(lines[1]).To(Equal(lines[0]), "the WHATSAT answer starts with the stored AT line")
@@ -141,10 +138,9 @@ var _ = Describe("A resync over a slow link", Ordered, Label("links", "convergen
 })
 
 // byteAtATime writes text one byte per write, half-closes, and reads the whole answer.
-func byteAtATime(ctx context.Context, addr, text string) string {
+func byteAtATime(ctx context.Context, node, text string) string {
 	GinkgoHelper()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := chaos.DialNode(ctx, cluster.Backend(), node)
 	check(err)
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
@@ -152,7 +148,7 @@ func byteAtATime(ctx context.Context, addr, text string) string {
 		_, err := conn.Write([]byte{text[i]})
 		check(err)
 	}
-	conn.(*net.TCPConn).CloseWrite()
+	conn.(halfCloser).CloseWrite()
 	var b strings.Builder
 	buf := make([]byte, 4096)
 	for {

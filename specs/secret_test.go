@@ -69,10 +69,7 @@ type fakePeer struct {
 // reads the challenge.
 func dialAsPeer(ctx context.Context, c *chaos.Cluster, node, from, nonceA string) *fakePeer {
 	GinkgoHelper()
-	addr, err := c.Backend().ClientAddr(ctx, node)
-	check(err)
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := chaos.DialNode(ctx, c.Backend(), node)
 	check(err, "dialling ", node, " as ", from)
 	DeferCleanup(func() { conn.Close() })
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
@@ -95,7 +92,7 @@ func (p *fakePeer) sendAndDrain(text string) string {
 	GinkgoHelper()
 	p.conn.SetDeadline(time.Now().Add(5 * time.Second))
 	io.WriteString(p.conn, text) // the server may have closed already: that is fine
-	p.conn.(*net.TCPConn).CloseWrite()
+	p.conn.(halfCloser).CloseWrite()
 	b, _ := io.ReadAll(p.r)
 	return string(b)
 }
@@ -136,7 +133,11 @@ var _ = Describe("The peer secret", Ordered, Label("secret", "description", "our
 		secret = spec.Env["HERD_SECRET"]
 		Expect(secret).NotTo(BeEmpty(), "testdata/herd-from-flags.yaml sets HERD_SECRET")
 		// Our herd with a secret; a mutant of it when the suite tests one (HERD_OVERLAY).
-		other = startHerd(ctx, herdOptions{herd: spec, overlay: os.Getenv("HERD_OVERLAY")})
+		opts := herdOptions{herd: spec, overlay: os.Getenv("HERD_OVERLAY")}
+		if os.Getenv("HERD_BACKEND") == "sim" { // the herd compiled in, with the description's environment
+			opts = herdOptions{env: spec.Env}
+		}
+		other = startHerd(ctx, opts)
 		g := newGraph(other.Config())
 		target = g.hub()
 		from = g.adj[target][0]

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"slices"
 	"strings"
@@ -63,10 +62,7 @@ var _ = Describe("A stalled neighbour under heavy traffic", Ordered, Label("paus
 		_, err := herd.Inject(ctx, stall(stalled))
 		check(err, "stalling ", stalled)
 
-		addr, err := herd.Backend().ClientAddr(ctx, near)
-		check(err)
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", addr)
+		conn, err := chaos.DialNode(ctx, herd.Backend(), near)
 		check(err, "connecting to ", near)
 		defer conn.Close()
 		conn.SetDeadline(time.Now().Add(25 * time.Second))
@@ -92,7 +88,7 @@ var _ = Describe("A stalled neighbour under heavy traffic", Ordered, Label("paus
 				}
 			}
 			if writeErr = w.Flush(); writeErr == nil {
-				writeErr = conn.(*net.TCPConn).CloseWrite()
+				writeErr = conn.(halfCloser).CloseWrite()
 			}
 		})
 		pushed := make(chan error, 1)

@@ -8,6 +8,7 @@
 //	HERD_DESCRIPTION=FILE   test another herd implementation described by FILE (see chaos.HerdSpec)
 //	HERD_ARTIFACTS=DIR      where failed specs leave logs, history and faults (default ./artifacts)
 //	HERD_BACKEND=local      run the servers as local processes with Toxiproxy in-process (no Docker)
+//	HERD_BACKEND=sim        run our herd in this process on an in-memory network, in simulated time
 //	HERD_OVERLAY=FILE       test our herd built with go build -overlay FILE (a mutant: see specs/mutants)
 //	HERD_SHRINK=N           a failed random schedule is shrunk in at most N runs (default 20; 0: not)
 package specs
@@ -58,6 +59,10 @@ func TestSpecs(t *testing.T) {
 	suiteCfg.RandomSeed = int64(seed)
 	if reporterCfg.JUnitReport == "" {
 		reporterCfg.JUnitReport = filepath.Join(artifactsRoot(), "junit.xml")
+	}
+	if os.Getenv("HERD_BACKEND") == "sim" {
+		runSimulated(t, func(t *testing.T) bool { return RunSpecs(t, "Herd fault tolerance", suiteCfg, reporterCfg) })
+		return
 	}
 	RunSpecs(t, "Herd fault tolerance", suiteCfg, reporterCfg)
 }
@@ -315,6 +320,10 @@ const here = "+34.068930-118.445127"
 // now is a client time: this machine's clock, so diffs stay small, always increasing.
 func now() string { return chaos.ClientTime() }
 
+// longAgo is the whole seconds of a time years before now: older than any update of the
+// run, whatever the clock (the sim backend's starts in 2000, where 2018 is the future).
+func longAgo() string { return strconv.FormatInt(time.Now().Unix()-250_000_000, 10) }
+
 // allLinks are every directed peer link of the herd.
 func allLinks() []chaos.Link { return chaos.PeerLinks(cluster.Config()) }
 
@@ -369,6 +378,15 @@ func oursOnly(property string) {
 	}
 }
 
+// processesOnly skips a spec that starts a herd from a description file: a program to
+// run, which the sim backend (our herd compiled into the suite) cannot.
+func processesOnly(property string) {
+	GinkgoHelper()
+	if os.Getenv("HERD_BACKEND") == "sim" {
+		Skip(property + ": a described herd is a program to start, and the sim backend runs only the herd compiled into the suite (use local or containers)")
+	}
+}
+
 // needs skips a spec (or the part of one) that tests an extension the herd does not claim.
 func needs(ext, property string) {
 	GinkgoHelper()
@@ -411,3 +429,7 @@ func ownHerdIn() func() *chaos.Cluster {
 	}, NodeTimeout(time.Minute))
 	return func() *chaos.Cluster { return herd }
 }
+
+// halfCloser is a connection that can close its sending side alone: TCP's, or the sim
+// backend's in-memory one.
+type halfCloser interface{ CloseWrite() error }

@@ -15,10 +15,11 @@ import (
 	"github.com/herdchaos/herd/containers"
 	"github.com/herdchaos/herd/herd/topology"
 	"github.com/herdchaos/herd/local"
+	"github.com/herdchaos/herd/simulated"
 )
 
 // Names are the backends Start knows ("" is containers).
-var Names = []string{"containers", "local", "direct"}
+var Names = []string{"containers", "local", "direct", "sim"}
 
 // ErrNoDocker is containers.ErrNoDocker: errors.Is(err, backends.ErrNoDocker) tells a
 // caller of Start("containers") to fall back to "local" or to skip.
@@ -68,6 +69,8 @@ func WithDetached() Option { return func(s *settings) { s.detached = true } }
 //     ErrNoDocker and says to use the local backend.
 //   - "local": each server a local process, Toxiproxy in this process (local.Start).
 //   - "direct": local with no proxies (no link faults), for measuring the herd alone.
+//   - "sim": our herd in this process on an in-memory network (simulated.Start), in
+//     simulated time when run inside a testing/synctest bubble.
 //
 // On error nothing it started is left running. The caller removes the herd with Close.
 func Start(ctx context.Context, name string, opts ...Option) (chaos.Backend, error) {
@@ -105,7 +108,19 @@ func Start(ctx context.Context, name string, opts ...Option) (chaos.Backend, err
 			return nil, err
 		}
 		return h, nil
+	case "sim":
+		if !s.herd.IsOurs() {
+			return nil, fmt.Errorf("the sim backend runs our herd, compiled into this process: %q is another program (use local or containers)", s.herd.Name)
+		}
+		if s.overlay != "" {
+			return nil, fmt.Errorf("the sim backend runs the herd compiled into this process: build the test itself with go test -overlay %s", s.overlay)
+		}
+		h, err := simulated.Start(ctx, simulated.Options{Config: s.cfg, Env: s.env, Progress: s.progress})
+		if err != nil {
+			return nil, err
+		}
+		return h, nil
 	default:
-		return nil, fmt.Errorf("backend %q: want containers, local or direct", name)
+		return nil, fmt.Errorf("backend %q: want containers, local, direct or sim", name)
 	}
 }

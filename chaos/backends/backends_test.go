@@ -10,7 +10,7 @@ import (
 
 func TestStartRefusesAnUnknownBackend(t *testing.T) {
 	_, err := Start(context.Background(), "kubernetes")
-	if err == nil || !strings.Contains(err.Error(), `backend "kubernetes": want containers, local or direct`) {
+	if err == nil || !strings.Contains(err.Error(), `backend "kubernetes": want containers, local, direct or sim`) {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -63,7 +63,7 @@ func (o *runOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.out, "out", "", "directory for history.json and timeline.html (default herdctl-run-TIME)")
 	cmd.Flags().IntVar(&o.shrink, "shrink", 0, "when a check fails, run smaller scenarios (at most this many runs: 30 is a good start) while the same check still fails, and save the smallest as shrunk.yaml in --out")
 	cmd.Flags().Lookup("shrink").NoOptDefVal = "30"
-	cmd.Flags().StringVar(&o.backend, "backend", "", "where to start a herd for the run when none is up: containers, local (processes, no Docker), or direct (processes with no proxies, so no link faults: to measure the herd alone); default containers, falling back to local when Docker does not answer")
+	cmd.Flags().StringVar(&o.backend, "backend", "", "where to start a herd for the run when none is up: containers, local (processes, no Docker), direct (processes with no proxies, so no link faults: to measure the herd alone), or sim (our herd in this process on an in-memory network, in real time here; the suite runs it in simulated time); default containers, falling back to local when Docker does not answer")
 }
 
 func (a *app) runCmd() *cobra.Command {
@@ -193,11 +193,11 @@ func (a *app) herdForRun(ctx context.Context, o runOptions) (chaos.Backend, func
 // containers, falling back to local, and saying so, when Docker does not answer.
 func (a *app) backendFor(ctx context.Context, flag string) (string, error) {
 	switch flag {
-	case "containers", "local", "direct":
+	case "containers", "local", "direct", "sim":
 		return flag, nil
 	case "":
 	default:
-		return "", fmt.Errorf("--backend %q: want containers, local or direct", flag)
+		return "", fmt.Errorf("--backend %q: want containers, local, direct or sim", flag)
 	}
 	cli, err := containers.NewDockerClient(ctx)
 	if err != nil {

@@ -237,8 +237,14 @@ func (l *link) run(ctx context.Context) {
 // the link came up (and later went down), an error if it never came up.
 func (l *link) session(ctx context.Context) error {
 	o := l.s.opts
-	d := net.Dialer{Timeout: o.DeadAfter}
-	conn, err := d.DialContext(ctx, "tcp", l.addr)
+	dctx, cancel := context.WithTimeout(ctx, o.DeadAfter)
+	defer cancel()
+	dial := o.Dial
+	if dial == nil {
+		var d net.Dialer
+		dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+	}
+	conn, err := dial(dctx, l.addr)
 	if err != nil {
 		return err
 	}

@@ -51,6 +51,12 @@ type Options struct {
 	BackoffMin  time.Duration // default 50ms
 	BackoffMax  time.Duration // default 1s
 	QueueLen    int           // per-peer send queue; default 65536 updates
+
+	// Listen and Dial open the server's sockets: its metrics listener (Serve's own
+	// listener too) and its links to neighbours. nil is this machine's network; the sim
+	// backend gives an in-memory network's.
+	Listen func(addr string) (net.Listener, error)
+	Dial   func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // PeerLineLimit is the longest peer line a server accepts when clients' lines are at most
@@ -185,7 +191,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	// No keep-alive on accept: most client connections carry one command and close, and
 	// setting it up is four system calls. handle turns it on for a connection that stays.
 	lc := net.ListenConfig{KeepAlive: -1}
-	ln, err := lc.Listen(context.Background(), "tcp", s.self.Listen)
+	listen := s.opts.Listen
+	if listen == nil {
+		listen = func(addr string) (net.Listener, error) { return lc.Listen(context.Background(), "tcp", addr) }
+	}
+	ln, err := listen(s.self.Listen)
 	if err != nil {
 		s.wire.close()
 		return fmt.Errorf("listen: %w", err)
@@ -201,7 +211,11 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	var metricsSrv *http.Server
 	if s.self.Metrics != "" {
-		mln, err := net.Listen("tcp", s.self.Metrics)
+		listen := s.opts.Listen
+		if listen == nil {
+			listen = func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+		}
+		mln, err := listen(s.self.Metrics)
 		if err != nil {
 			ln.Close()
 			s.wire.close()

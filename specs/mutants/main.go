@@ -81,7 +81,7 @@ func main() {
 		seed      = flag.Uint64("seed", 1, "HERD_SEED for every suite run (spec order and random choices)")
 		timeout   = flag.Duration("timeout", 15*time.Minute, "longest run of the suite for one mutant")
 		keep      = flag.String("keep", "", "keep each mutant's artifacts under this folder (default: removed)")
-		backend   = flag.String("backend", "local", "HERD_BACKEND of the suite runs")
+		backend   = flag.String("backend", "local", "HERD_BACKEND of the suite runs (sim: each mutant's suite is compiled with the mutant, and runs in simulated time)")
 		focus     = flag.String("focus", "", "run only the specs this regular expression matches, for every mutant")
 		simMode   = flag.Bool("sim", false, "run every mutant whose edits are all in herd/core, herd/proto or herd/places against the simulator (go test ./herd/sim) instead of the suite")
 		simSeeds  = flag.Int("sim-seeds", 500, "with -sim: how many seeds each mutant gets")
@@ -135,10 +135,8 @@ func run(ctx context.Context, catalogue, only string, quick, checkOnly bool, see
 	// The suite is compiled once; each mutant's run builds only the herd.
 	suite := filepath.Join(work, "specs.test")
 	if !checkOnly {
-		cmd := exec.CommandContext(ctx, "go", "test", "-c", "-o", suite, "./specs")
-		cmd.Dir = root
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("compiling the suite: %v\n%s", err, b)
+		if err := compileSuite(ctx, root, "", suite); err != nil {
+			return err
 		}
 	}
 	if keep != "" {
@@ -167,7 +165,14 @@ func run(ctx context.Context, catalogue, only string, quick, checkOnly bool, see
 	for _, m := range mutants {
 		dir := filepath.Join(work, m.Name)
 		overlay, err := m.Overlay(root, dir)
-		if err == nil {
+		mutantSuite, herdOverlay := suite, overlay
+		switch {
+		case err != nil:
+		case backend == "sim":
+			// The sim backend runs the herd compiled into the suite: the mutant's suite.
+			mutantSuite, herdOverlay = filepath.Join(dir, "specs.test"), ""
+			err = compileSuite(ctx, root, overlay, mutantSuite)
+		default:
 			err = build(ctx, root, overlay, filepath.Join(dir, "herd"))
 		}
 		if err != nil {
@@ -187,7 +192,7 @@ func run(ctx context.Context, catalogue, only string, quick, checkOnly bool, see
 		if quick {
 			focus = m.Quick
 		}
-		r := runSuite(ctx, root, suite, m, overlay, arts, focus, seed, timeout, backend)
+		r := runSuite(ctx, root, mutantSuite, m, herdOverlay, arts, focus, seed, timeout, backend)
 		if r.Verdict == "survived" && m.Unit != "" && !quick {
 			r = runUnit(ctx, root, m, overlay, r)
 		}
@@ -302,6 +307,20 @@ func (m Mutant) Overlay(root, dir string) (string, error) {
 	b, _ := json.Marshal(map[string]any{"Replace": replace})
 	overlay := filepath.Join(dir, "overlay.json")
 	return overlay, os.WriteFile(overlay, b, 0o644)
+}
+
+// compileSuite compiles the suite (go test -c), with overlay if one is given.
+func compileSuite(ctx context.Context, root, overlay, out string) error {
+	args := []string{"test", "-c", "-o", out}
+	if overlay != "" {
+		args = append(args, "-overlay", overlay)
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "./specs")...)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("compiling the suite: %v\n%s", err, b)
+	}
+	return nil
 }
 
 func build(ctx context.Context, root, overlay, out string) error {
