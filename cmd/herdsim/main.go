@@ -14,6 +14,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -148,15 +149,16 @@ func writeScenario(s *sim.Schedule, path string) error {
 		}
 		var at time.Duration
 		for _, o := range p.Ops {
-			if o.Forge != "" {
-				continue // a scenario has no man in the middle
+			if o.Forge != "" || o.Line != "" {
+				continue // a scenario has no man in the middle, and sends only valid commands
 			}
 			if o.Offset > at {
 				fmt.Fprintf(&b, "  - wait: %v\n", o.Offset-at)
 				at = o.Offset
 			}
 			if o.Read {
-				fmt.Fprintf(&b, "  - whatsat: {server: %s, client: %s}\n", o.Server, o.Client)
+				bound, _ := strconv.Atoi(strings.TrimPrefix(o.Bound, "+"))
+				fmt.Fprintf(&b, "  - whatsat: {server: %s, client: %s, radius: %q, bound: %d}\n", o.Server, o.Client, o.Radius, bound)
 			} else {
 				fmt.Fprintf(&b, "  - iamat: {server: %s, client: %s, location: %q, time: %q}\n", o.Server, o.Client, o.Location, o.Time)
 			}
@@ -185,6 +187,8 @@ func faultStep(f sim.Fault) string {
 		return "{kind: black_hole, " + link + "}"
 	case sim.Reset:
 		return "{kind: reset_peer, " + link + "}"
+	case sim.SlowPlaces:
+		return fmt.Sprintf("{kind: places_slow, nodes: [%s], latency: 3s}", f.A)
 	case sim.Partition:
 		var gs []string
 		for _, g := range f.Groups {

@@ -83,8 +83,9 @@ type conn struct {
 	dir      [2]stream // 0: dialler to listener, 1: listener to dialler
 	closed   bool      // reset or closed: nothing more is delivered
 	poisoned bool      // a black hole swallowed bytes of it
-	// the handlers of lines and of the end, at each side
-	onLine [2]func(string)
+	// the handlers of lines (forged: put there by a man in the middle, not the sender)
+	// and of the end, at each side
+	onLine [2]func(line string, forged bool)
 	onEnd  [2]func(reason string)
 }
 
@@ -96,7 +97,10 @@ type stream struct {
 }
 
 // send puts line on direction dir of c; false when c is closed.
-func (s *Sim) send(c *conn, dir int, line string) bool {
+func (s *Sim) send(c *conn, dir int, line string) bool { return s.transmit(c, dir, line, false) }
+
+// transmit is send, of a line the sender wrote or (forged) a man in the middle put there.
+func (s *Sim) transmit(c *conn, dir int, line string, forged bool) bool {
 	if c.closed {
 		return false
 	}
@@ -130,7 +134,7 @@ func (s *Sim) send(c *conn, dir int, line string) bool {
 			s.at(0, from, w) // the writer's write returns
 		}
 		if h := c.onLine[dir]; h != nil {
-			h(line)
+			h(line, forged)
 		}
 	})
 	return true

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/herdchaos/herd/herd/core"
@@ -36,6 +37,8 @@ type node struct {
 	order    []string           // its neighbours, in the core's order
 	inbound  map[string]*accepted
 	conns    []*conn // every connection it has an end of (closed at a crash)
+	// placesSlow counts the slow-Places faults in force: its Places requests time out.
+	placesSlow int
 }
 
 // now is the server's wall clock: simulated time plus its skew. (Durations are what
@@ -102,6 +105,16 @@ func (n *node) wake(peers []string) {
 			d.wake()
 		}
 	}
+}
+
+// proof is what a dialler's HERD-AUTH carries: "-" without the secret; with it, a
+// stand-in for the HMAC (the simulator does not compute it: every server of the herd
+// knows the secret, and a man in the middle only forges lines, see forge).
+func (s *Sim) proof() string {
+	if s.sched.Secret {
+		return strings.Repeat("5", 64)
+	}
+	return "-"
 }
 
 // dialer is the link a server dials to a neighbour: herd/server's link.run and session.
@@ -199,8 +212,8 @@ func (d *dialer) end(reason string) {
 	d.failed()
 }
 
-// line is a line from the listener.
-func (d *dialer) line(line string) {
+// line is a line from the listener (nothing forges lines toward a dialler).
+func (d *dialer) line(line string, _ bool) {
 	s, n := d.n.s, d.n
 	d.lastIn = s.now
 	f := proto.Fields(nil, line)
@@ -215,7 +228,7 @@ func (d *dialer) line(line string) {
 				d.end("bad challenge")
 				return
 			}
-			s.send(d.c, 0, proto.Auth{Proof: "-"}.Format())
+			s.send(d.c, 0, proto.Auth{Proof: d.n.s.proof()}.Format())
 		case proto.PeerWelcome:
 			w, err := proto.ParseWelcome(f)
 			if err != nil {
@@ -381,7 +394,7 @@ type accepted struct {
 }
 
 // acceptLine is the listener's side of a new connection c: the handshake, then receive.
-func (n *node) acceptLine(c *conn) func(string) {
+func (n *node) acceptLine(c *conn) func(line string, forged bool) {
 	s := n.s
 	epoch := n.epoch
 	var from string
@@ -400,8 +413,17 @@ func (n *node) acceptLine(c *conn) func(string) {
 			drop("handshake timeout")
 		}
 	})
-	return func(line string) {
+	return func(line string, forged bool) {
 		if n.epoch != epoch {
+			return
+		}
+		if forged && s.sched.Secret && state == 2 {
+			// The line is not in the sender's MAC: the tag that follows does not
+			// match, and the link drops before anything since the last match is
+			// applied (herd/server's receive; the MAC itself is not simulated).
+			s.trace("%s drops %s's link: bad MAC", n.name, from)
+			s.stats.ForgedDropped++
+			drop("bad MAC")
 			return
 		}
 		f := proto.Fields(nil, line)
@@ -427,7 +449,7 @@ func (n *node) acceptLine(c *conn) func(string) {
 			if old != nil {
 				lastHeard = base.Add(old.lastIn + n.skew)
 			}
-			w, err := n.core.Admit(from, false, lastHeard, n.now())
+			w, err := n.core.Admit(from, s.sched.Secret, lastHeard, n.now())
 			if err != nil {
 				s.trace("%s refuses %s: %v", n.name, from, err)
 				s.send(c, 1, proto.FormatInvalid(line)[:len(line)+2])
@@ -464,6 +486,7 @@ func (n *node) acceptLine(c *conn) func(string) {
 				}
 				if err := n.core.CheckOrigin(u); err != nil {
 					s.trace("%s drops %s's link: %v", n.name, from, err) // as herd/server does
+					s.stats.ForgedDropped++
 					drop("bad origin")
 					return
 				}

@@ -2,13 +2,17 @@
 // herd/core Node driven by a small runtime that does in simulated time what herd/server
 // does with sockets and the wall clock (dial with backoff, handshake with the typed
 // herd/proto messages, the link loop Take/write/Advance, pings and Tick, liveness,
-// redial), over a simulated network (ordered streams per connection, latency and
-// jitter, one-way cuts, partitions, black holes, resets, pauses, crashes, restarts, clock
-// skew). One seed drives everything: the same seed gives the same run, event for event.
+// redial, the peer secret's handshake), over a simulated network (ordered streams per
+// connection, latency and jitter, one-way cuts, partitions, black holes, resets, pauses,
+// crashes, restarts, clock skew, slow Places). Clients send whole lines, valid and
+// hostile, answered through herd/proto, herd/core and herd/places as herd/server answers
+// them (clients.go, lines.go) and judged by the simulator's own reading of the protocol
+// (oracle.go). One seed drives everything: the same seed gives the same run, event for
+// event.
 //
 // A run is a Schedule: phases, each some faults in force for a window with client
 // operations during it, then heal and settle, then the properties are checked (see
-// check.go). A Schedule is data, so a failing one can be shrunk (shrink.go).
+// sim.go). A Schedule is data, so a failing one can be shrunk (shrink.go).
 package sim
 
 import (
@@ -18,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herdchaos/herd/herd/places"
 	"github.com/herdchaos/herd/herd/topology"
 )
 
@@ -36,6 +41,9 @@ const (
 	Pause     FaultKind = "pause"     // A: processes nothing; its inputs queue
 	Crash     FaultKind = "crash"     // A: killed, all state lost; heal restarts it
 	Restart   FaultKind = "restart"   // A: killed and started again at once
+	// A: its Places requests take longer than PlacesTimeout (WHATSATs answer the
+	// timeout's error JSON).
+	SlowPlaces FaultKind = "slowplaces"
 )
 
 // Fault is one fault of a phase.
@@ -63,28 +71,51 @@ func (f Fault) String() string {
 	return fmt.Sprintf("%s %s", f.Kind, f.A)
 }
 
-// Op is a client operation at Offset into its phase: an IAMAT (Location and Time as the
-// client sends them) or, with Read, a WHATSAT's lookup of the client's AT line.
+// Op is a client operation at Offset into its phase: a connection to Server that sends
+// an IAMAT (Location and Time as the client sends them), or with Read a WHATSAT (Radius
+// and Bound as sent, "10" and "5" when empty), or any bytes at all (Line: hostile and
+// odd lines, several lines, a last one without "\n"), then half-closes.
 type Op struct {
 	Offset time.Duration
 	Server string
 	Client string
 	Read   bool `json:",omitempty"`
 	// Forge, when set, names a neighbour of Server: a man in the middle puts an update
-	// from an origin outside the herd on that neighbour's connection to Server.
+	// from outside the herd on that neighbour's connection to Server.
 	Forge    string `json:",omitempty"`
 	Location string `json:",omitempty"`
 	Time     string `json:",omitempty"`
+	Radius   string `json:",omitempty"`
+	Bound    string `json:",omitempty"`
+	Line     string `json:",omitempty"`
+}
+
+// Bytes is what the client sends.
+func (o Op) Bytes() string {
+	switch {
+	case o.Line != "":
+		return o.Line
+	case o.Read:
+		radius, bound := o.Radius, o.Bound
+		if radius == "" {
+			radius = "10"
+		}
+		if bound == "" {
+			bound = "5"
+		}
+		return "WHATSAT " + o.Client + " " + radius + " " + bound + "\n"
+	}
+	return "IAMAT " + o.Client + " " + o.Location + " " + o.Time + "\n"
 }
 
 func (o Op) String() string {
-	if o.Read {
-		return fmt.Sprintf("+%v WHATSAT %s at %s", o.Offset, o.Client, o.Server)
-	}
-	if o.Forge != "" {
+	switch {
+	case o.Forge != "":
 		return fmt.Sprintf("+%v forged update for %s on %s->%s", o.Offset, o.Client, o.Forge, o.Server)
+	case o.Line != "":
+		return fmt.Sprintf("+%v %q (%d bytes) at %s", o.Offset, short(o.Line), len(o.Line), o.Server)
 	}
-	return fmt.Sprintf("+%v IAMAT %s %s %s at %s", o.Offset, o.Client, o.Location, o.Time, o.Server)
+	return fmt.Sprintf("+%v %s at %s", o.Offset, strings.TrimSuffix(o.Bytes(), "\n"), o.Server)
 }
 
 // Phase is faults in force for Window, the client operations during it; then every fault
@@ -103,7 +134,13 @@ type Schedule struct {
 	QueueLen int // each link's queue bound (small, so overflows happen)
 	Window   int // each connection direction's bytes in flight before a write blocks
 	Skew     []time.Duration
-	Phases   []Phase
+	// Secret: the herd has a peer secret (proven handshakes replace live links; a
+	// forged line fails the MAC).
+	Secret bool `json:",omitempty"`
+	// PlacesAPI is the API whose JSON the simulated Places answers with: "legacy" or
+	// "new".
+	PlacesAPI string
+	Phases    []Phase
 }
 
 // Faults counts the faults of the schedule.
@@ -127,7 +164,7 @@ func (s *Schedule) Ops() int {
 // String lists the schedule, a phase a line.
 func (s *Schedule) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "seed %d: %d servers, links %v, queue %d, window %d bytes\n", s.Seed, len(s.Servers), s.Links, s.QueueLen, s.Window)
+	fmt.Fprintf(&b, "seed %d: %d servers, links %v, queue %d, window %d bytes, secret %v, Places API %s\n", s.Seed, len(s.Servers), s.Links, s.QueueLen, s.Window, s.Secret, s.PlacesAPI)
 	for i, p := range s.Phases {
 		var fs []string
 		for _, f := range p.Faults {
@@ -159,7 +196,12 @@ const (
 func Generate(seed uint64) *Schedule {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
 	fr := rand.New(rand.NewPCG(seed, 0xf0e)) // forged updates
-	s := &Schedule{Seed: seed}
+	// Client lines, WHATSATs' radius and bound, slow Places, the secret and the API.
+	lr := rand.New(rand.NewPCG(seed, 0x11e5))
+	s := &Schedule{Seed: seed, Secret: lr.IntN(3) == 0, PlacesAPI: places.APILegacy}
+	if lr.IntN(4) == 0 {
+		s.PlacesAPI = places.APINew
+	}
 	if seed%10 == 0 {
 		s.Servers, s.Links = randomTopology(r)
 	} else {
@@ -208,6 +250,18 @@ func Generate(seed uint64) *Schedule {
 			l := s.Links[fr.IntN(len(s.Links))]
 			p.Ops = append(p.Ops, Op{Offset: OpsFrom + time.Duration(fr.Int64N(int64(p.Window-OpsFrom))),
 				Server: l[0], Forge: l[1], Client: fmt.Sprintf("forged%d", fr.IntN(3))})
+		}
+		for i := range p.Ops {
+			if p.Ops[i].Read {
+				p.Ops[i].Radius, p.Ops[i].Bound = randomRadius(lr), randomBound(lr)
+			}
+		}
+		for range lr.IntN(5) {
+			p.Ops = append(p.Ops, Op{Offset: OpsFrom + time.Duration(lr.Int64N(int64(p.Window-OpsFrom))),
+				Server: s.Servers[lr.IntN(len(s.Servers))], Line: randomLines(lr, clients)})
+		}
+		if lr.IntN(6) == 0 {
+			p.Faults = append(p.Faults, Fault{Kind: SlowPlaces, A: s.Servers[lr.IntN(len(s.Servers))]})
 		}
 		slices.SortStableFunc(p.Ops, func(a, b Op) int { return int(a.Offset - b.Offset) })
 		s.Phases = append(s.Phases, p)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/herdchaos/herd/herd/core"
-	"github.com/herdchaos/herd/herd/proto"
 )
 
 // Failure is a property that did not hold: the seed, the property, what was seen, and the
@@ -43,6 +42,11 @@ type Result struct {
 // Stats are counts over a run.
 type Stats struct {
 	Resyncs, Overflows, PeerAT, Acked, Judged int
+	// Client lines answered: all of them, the invalid ones, WHATSATs answered with
+	// Places JSON, and those whose Places request timed out.
+	Lines, Invalid, Whatsat, PlacesTimeouts int
+	// ForgedDropped counts links dropped for a forged update (bad origin or bad MAC).
+	ForgedDropped int
 }
 
 // MaxSteps bounds a run's events: a herd that floods forever fails instead of hanging.
@@ -70,9 +74,12 @@ type Sim struct {
 
 	// what each server was seen storing (its newest per client: it must never go back),
 	// and the AT lines it stored during the current window
-	held   []map[string]string
-	inWin  []map[string]bool
-	acks   []ack
+	held  []map[string]string
+	inWin []map[string]bool
+	acks  []ack
+	// issued are the AT lines servers answered to IAMATs and stored: the only updates
+	// a server may ever hold.
+	issued map[string]bool
 	stats  Stats
 	peerAT int
 	// resyncs and overflows in the current phase
@@ -96,6 +103,7 @@ func Run(sched *Schedule) Result {
 		byName: map[string]*node{},
 		links:  map[[2]int]*linkFaults{},
 		hash:   fnv.New64a().Sum64(),
+		issued: map[string]bool{},
 	}
 	for i, name := range sched.Servers {
 		n := &node{s: s, i: i, name: name}
@@ -190,7 +198,10 @@ func (s *Sim) runUntil(t time.Duration) {
 
 func (s *Sim) runPhase(p Phase) {
 	start := s.now
-	calm := len(p.Faults) == 0
+	calm := true // no fault but slow Places
+	for _, f := range p.Faults {
+		calm = calm && f.Kind == SlowPlaces
+	}
 	s.phaseResyncs = 0
 	peerAT0 := s.peerAT
 	for i := range s.inWin {
@@ -212,8 +223,10 @@ func (s *Sim) runPhase(p Phase) {
 	s.checkWindow(start + p.Window)
 	s.inWindow = false
 	s.heal()
-	stored := len(s.acks) // IAMATs stored at their origin in the window
 	s.settle()
+	// IAMATs stored at their origin in the phase: in the window, and after it those a
+	// WHATSAT's Places request held on their connection.
+	stored := len(s.acks)
 	if s.failure == nil && calm && s.phaseResyncs == 0 && stored > 0 {
 		e, n := len(s.sched.Links), len(s.sched.Servers)
 		bound := (2*e - n + 1) * stored
@@ -223,68 +236,23 @@ func (s *Sim) runPhase(p Phase) {
 	}
 }
 
-// clientOp is a client's IAMAT or WHATSAT at n (refused when n is down; queued while it
-// is paused).
-func (s *Sim) clientOp(n *node, o Op) {
-	if !n.up {
-		s.trace("client %s: %s refused (down)", o.Client, n.name)
-		return
-	}
-	if o.Forge != "" {
-		s.forge(n, o)
-		return
-	}
-	s.at(0, n, func() {
-		if o.Read {
-			r, ok := n.core.Lookup(o.Client)
-			s.trace("%s WHATSAT %s -> %q", n.name, o.Client, r.AT)
-			if want := s.held[n.i][o.Client]; r.AT != want || ok != (want != "") {
-				s.fail("whatsat", "%s answers %s with %q; it was seen storing %q last", n.name, o.Client, r.AT, want)
-			}
-			return
-		}
-		line := "IAMAT " + o.Client + " " + o.Location + " " + o.Time
-		c, err := proto.ParseIAMAT(proto.Fields(nil, line))
-		if err != nil {
-			s.fail("schedule", "generated an invalid IAMAT %q: %v", line, err)
-			return
-		}
-		reply, forward := n.core.ClientIAMAT(n.now(), c)
-		s.trace("%s %s -> %q", n.name, line, reply)
-		f := strings.Split(reply, " ")
-		if len(f) != 6 || f[0] != "AT" || f[1] != n.name || f[3] != o.Client || f[4] != o.Location || f[5] != o.Time {
-			s.fail("replies", "%s answered %q to %q: want AT %s <diff> %s %s %s", n.name, reply, line, n.name, o.Client, o.Location, o.Time)
-			return
-		}
-		if msg := checkDiff(f[2], n.now(), o.Time); msg != "" {
-			s.fail("replies", "%s answered %q to %q at %v: %s", n.name, reply, line, n.now().UnixNano(), msg)
-			return
-		}
-		s.stats.Acked++
-		r, _ := n.core.Lookup(o.Client)
-		if r.AT != reply && (r.AT == "" || compareTime(o.Time, lastField(r.AT)) > 0) {
-			s.fail("newer wins", "%s did not store %q, newer than the %q it holds", n.name, reply, r.AT)
-			return
-		}
-		if r.AT == reply {
-			s.stored(n, o.Client, reply)
-			s.acks = append(s.acks, ack{at: reply, client: o.Client, origin: n.i, when: s.now})
-		}
-		n.wake(forward)
-	})
-}
-
-// forge puts an update from an origin outside the herd on the connection o.Forge has to
-// n (if one is up): a man in the middle on a herd without the secret.
+// forge puts an update from outside the herd on the connection o.Forge has to n (if one
+// is up): a man in the middle. Without the secret it names Mallory, no server of the
+// herd, as its origin (the listener must drop the link); with the secret it impersonates
+// o.Forge, and only the MAC can tell (the listener must drop the link on the bad MAC).
 func (s *Sim) forge(n *node, o Op) {
 	x := s.byName[o.Forge]
 	d := x.dialers[n.name]
 	if !x.up || d == nil || !d.up || d.c == nil || d.c.closed {
 		return
 	}
-	line := "HERD-AT Mallory +0.000000000 " + o.Client + " +1.000000+1.000000 99999999999.000000000"
+	origin := "Mallory"
+	if s.sched.Secret {
+		origin = x.name
+	}
+	line := "HERD-AT " + origin + " +0.000000000 " + o.Client + " +1.000000+1.000000 99999999999.000000000"
 	s.trace("forged on %s->%s: %q", x.name, n.name, line)
-	s.send(d.c, 0, line)
+	s.transmit(d.c, 0, line, true)
 }
 
 // stored is n storing at for client: it must be newer than what n held, and from a
@@ -292,6 +260,8 @@ func (s *Sim) forge(n *node, o Op) {
 func (s *Sim) stored(n *node, client, at string) {
 	if f := strings.Split(at, " "); len(f) != 6 || s.byName[f[1]] == nil {
 		s.fail("origins", "%s stored %q, whose origin is not a server of the herd", n.name, at)
+	} else if !s.issued[at] {
+		s.fail("origins", "%s stored %q, which no server of the herd answered to an IAMAT (a forged update)", n.name, at)
 	}
 	if prev := s.held[n.i][client]; prev != "" && newer(prev, at) {
 		s.fail("newer wins", "%s replaced %q by the older %q", n.name, prev, at)
@@ -306,6 +276,9 @@ func (s *Sim) healLinks() {
 	for _, lf := range s.links {
 		lf.cut, lf.blackhole = 0, 0
 		lf.latency, lf.jitter = 500*time.Microsecond, 500*time.Microsecond
+	}
+	for _, n := range s.nodes {
+		n.placesSlow = 0
 	}
 }
 
@@ -338,6 +311,8 @@ func (s *Sim) inject(f Fault) {
 				s.resetLink(l[1], l[0], "partition")
 			}
 		}
+	case SlowPlaces:
+		s.byName[f.A].placesSlow++
 	case Pause:
 		if n := s.byName[f.A]; n.up {
 			n.pause()

@@ -28,6 +28,11 @@ func TestSeeds(t *testing.T) {
 		st.Resyncs += res.Stats.Resyncs
 		st.Overflows += res.Stats.Overflows
 		st.PeerAT += res.Stats.PeerAT
+		st.Lines += res.Stats.Lines
+		st.Invalid += res.Stats.Invalid
+		st.Whatsat += res.Stats.Whatsat
+		st.PlacesTimeouts += res.Stats.PlacesTimeouts
+		st.ForgedDropped += res.Stats.ForgedDropped
 		if res.Failure == nil && (res.Faults < MinFaults || res.SimTime < MinSimTime) {
 			t.Errorf("seed %d: %d faults over %v, want at least %d over %v", seed, res.Faults, res.SimTime, MinFaults, MinSimTime)
 		}

@@ -8,7 +8,7 @@
 //	go run ./specs/mutants -only a,b       some of them
 //	go run ./specs/mutants -check          only check that every mutant applies and compiles
 //	go run ./specs/mutants -focus REGEX    every mutant against some specs only (is a new spec sharp?)
-//	go run ./specs/mutants -sim            every mutant of herd/core or herd/proto against the simulator (herd/sim)
+//	go run ./specs/mutants -sim            every mutant of herd/core, herd/proto or herd/places against the simulator (herd/sim)
 //
 // A mutant survives when the whole suite passes with it. It must then be killed by a new or
 // sharper spec, or argued equivalent (no observable difference) in mutants.yaml. The run
@@ -83,7 +83,7 @@ func main() {
 		keep      = flag.String("keep", "", "keep each mutant's artifacts under this folder (default: removed)")
 		backend   = flag.String("backend", "local", "HERD_BACKEND of the suite runs (sim: each mutant's suite is compiled with the mutant, and runs in simulated time)")
 		focus     = flag.String("focus", "", "run only the specs this regular expression matches, for every mutant")
-		simMode   = flag.Bool("sim", false, "run every mutant whose edits are all in herd/core or herd/proto against the simulator (go test ./herd/sim) instead of the suite")
+		simMode   = flag.Bool("sim", false, "run every mutant whose edits are all in herd/core, herd/proto or herd/places against the simulator (go test ./herd/sim) instead of the suite")
 		simSeeds  = flag.Int("sim-seeds", 500, "with -sim: how many seeds each mutant gets")
 	)
 	flag.Parse()

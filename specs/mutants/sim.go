@@ -17,18 +17,24 @@ import (
 // simFailure is the first failure TestSeeds prints: "seed N: property at T (phase P): message".
 var simFailure = regexp.MustCompile(`(?m)seed (\d+): (.+?) at [0-9.hms]+ \(phase \d+\): (.*)$`)
 
+// simPackages are the packages of our herd the simulator runs: its servers are herd/core
+// nodes, its clients' lines go through herd/proto, and its WHATSATs through herd/places
+// (over the emulator's data set). herd/server is not run.
+var simPackages = []string{"herd/core/", "herd/proto/", "herd/places/"}
+
 // inSim reports whether every edit of m is in a package the simulator runs.
 func inSim(m Mutant) bool {
 	for _, e := range m.Edits {
-		if !strings.HasPrefix(e.File, "herd/core/") && !strings.HasPrefix(e.File, "herd/proto/") {
+		if !slices.ContainsFunc(simPackages, func(p string) bool { return strings.HasPrefix(e.File, p) }) {
 			return false
 		}
 	}
 	return true
 }
 
-// runSim runs the simulator's seeds against every mutant of herd/core and herd/proto
-// (go test -overlay), stopping at each one's first failing seed, and prints a table.
+// runSim runs the simulator's seeds against every mutant of herd/core, herd/proto and
+// herd/places (go test -overlay), stopping at each one's first failing seed, and prints
+// a table.
 func runSim(ctx context.Context, catalogue, only string, seeds int) error {
 	root, err := moduleRoot()
 	if err != nil {
