@@ -58,7 +58,7 @@ SEEDS ?= 10000
 sim:
 	$(GO) run ./cmd/herdsim -seeds $(SEEDS)
 
-# Every mutant of herd/core and herd/proto against the simulator, a table.
+# Every mutant of herd/core, herd/proto and herd/places against the simulator, a table.
 sim-mutants:
 	$(GO) run ./specs/mutants -sim
 
