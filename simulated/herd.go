@@ -72,11 +72,11 @@ type node struct {
 	info    chaos.NodeInfo
 	metrics string // its metrics address
 
-	mu      sync.Mutex
-	host    *simnet.Host // this incarnation's; nil when not running
-	cancel  context.CancelFunc
-	done    chan struct{}
-	stderr  chaos.Tail
+	mu     sync.Mutex
+	host   *simnet.Host // this incarnation's; nil when not running
+	cancel context.CancelFunc
+	done   chan struct{}
+	stderr chaos.Tail
 }
 
 // Start starts the herd. On error nothing is left running.
