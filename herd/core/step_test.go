@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -122,5 +123,40 @@ func TestSteppingALinksLoopAllocatesNothing(t *testing.T) {
 		a.Step(PeerUpdate{From: "B", Update: u}) // a duplicate after the first
 	}); allocs > 0 {
 		t.Errorf("%v allocations a round", allocs)
+	}
+}
+
+// BenchmarkClientIAMAT and BenchmarkStepClientIAMAT compare the hottest input through its
+// method and through Step (each IAMAT newer than the last, flooded to two neighbours).
+func BenchmarkClientIAMAT(b *testing.B) { benchClientIAMAT(b, false) }
+
+func BenchmarkStepClientIAMAT(b *testing.B) { benchClientIAMAT(b, true) }
+
+func benchClientIAMAT(b *testing.B, viaStep bool) {
+	n := NewNode(Config{Self: "A", Neighbours: []string{"B", "C"}, Instance: "inst"})
+	for _, p := range []string{"B", "C"} {
+		n.LinkUp(p, proto.Welcome{Server: p}, now)
+	}
+	cmds := make([]proto.IAMAT, 1024)
+	for i := range cmds {
+		cmd, _ := proto.ParseCommand("IAMAT kiwi +34.068930-118.445127 "+strconv.Itoa(1520023934+i)+".918963997", nil)
+		cmds[i] = cmd.IAMAT
+	}
+	var batch Batch
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		c := cmds[i%len(cmds)]
+		if i%len(cmds) == 0 {
+			n.clients = map[string]*Record{} // every IAMAT is newer than what is held
+		}
+		if viaStep {
+			n.Step(ClientIAMAT{Now: now, IAMAT: c})
+		} else {
+			n.ClientIAMAT(now, c)
+		}
+		for _, p := range []string{"B", "C"} {
+			n.Take(p, &batch)
+			n.Advance(p, &batch)
+		}
 	}
 }
