@@ -1,8 +1,14 @@
-// Package core is one herd server's protocol with no I/O: the newest location per client,
-// newer-wins, whom to flood an update to, and each peer link's state (its queue, marks,
-// resyncs, overflow and liveness; see link.go). It has no goroutines, clock or sockets:
-// the runtime (herd/server) feeds it inputs as values (time included) and carries out
-// what it returns. A Node is not safe for concurrent use; the runtime serialises calls.
+// Package core is one herd server's whole protocol with no I/O: the newest location per
+// client, newer-wins and whom to flood an update to (this file); each peer link's state,
+// its queue, marks, resyncs, overflow and liveness, and admission of a neighbour's
+// connection (link.go); which peer lines each end of a link accepts and the dialler's
+// check of the welcome (lines.go). It has no goroutines, clock or sockets: the runtime
+// (herd/server, herd/sim) feeds it every input as a value, time included, through Step
+// (step.go; each input is also a method of the same name) and carries out the Output it
+// returns. What the runtime keeps is I/O: dialling, accepting, the handshake's proofs and
+// the HERD-MAC of a link's bytes (lines held back until their MAC verifies), buffers, the
+// wire log and metrics. A Node is not safe for concurrent use; the runtime serialises
+// calls (CheckHello, CheckOrigin and ReadLine read only what NewNode set).
 package core
 
 import (
@@ -81,7 +87,12 @@ func NewNode(cfg Config) *Node {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 200 * time.Millisecond
 	}
+	// Never nil, even for a node without neighbours: ClientIAMAT's forward is non-nil
+	// exactly when the IAMAT was stored.
 	nb := slices.Clone(cfg.Neighbours)
+	if nb == nil {
+		nb = []string{}
+	}
 	n := &Node{
 		cfg: cfg, self: cfg.Self, instance: cfg.Instance, neighbours: nb,
 		links: map[string]*link{}, inbound: map[string]*inbound{},
@@ -119,7 +130,8 @@ func (n *Node) Len() int { return len(n.clients) }
 // ClientIAMAT handles an IAMAT received from a client at now. It returns the AT reply
 // (without newline) and the neighbours it flooded to (the update is in their links'
 // queues): all of them when the IAMAT is newer than what the node holds, none when it is
-// not (it is still answered, docs/PROTOCOL.md).
+// not (it is still answered, docs/PROTOCOL.md): forward is nil exactly when the IAMAT
+// was not stored.
 func (n *Node) ClientIAMAT(now time.Time, c proto.IAMAT) (reply string, forward []string) {
 	reply, forward = n.clientIAMAT(now, c)
 	n.flood(forward, c.Client)

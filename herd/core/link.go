@@ -25,8 +25,9 @@ import (
 // not this run's (B or this node restarted).
 //
 // The runtime's loop for a link: lock, Take (what to write), unlock, write, lock,
-// Advance (it was written), unlock; and Tick every heartbeat for the ping to send or the
-// verdict that the link is dead. Time enters only as the now of LinkUp, Heard and Tick.
+// Advance (it was written; Step Written), unlock; and Tick every heartbeat for the ping
+// to send or the verdict that the link is dead. Time enters only as the now of LinkUp,
+// Heard, Tick and Admit.
 
 // LinkState is the progress of the link a node dials to one neighbour.
 type LinkState int
@@ -133,10 +134,14 @@ func (n *Node) Mark(peer string) uint64 {
 
 // LinkUp records that the link to peer came up at now, its neighbour's welcome w. The
 // link resyncs from w's mark when the mark is from this run of this node, from the start
-// otherwise.
+// otherwise. A welcome from another server than peer brings nothing up (ErrWelcome; the
+// runtime checks it with CheckWelcome as the handshake ends).
 func (n *Node) LinkUp(peer string, w proto.Welcome, now time.Time) error {
 	l, err := n.link(peer)
 	if err != nil {
+		return err
+	}
+	if err := CheckWelcome(peer, w); err != nil {
 		return err
 	}
 	var since uint64

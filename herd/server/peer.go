@@ -57,9 +57,10 @@ import (
 // Either side drops the connection when it hears nothing for DeadAfter, which catches a
 // crashed, paused or black-holed peer; A then redials with capped exponential backoff and
 // full jitter. What A sends on a link, and when, is herd/core's decision (core.Node: the
-// link's state, queue, marks, resyncs and liveness, see herd/core/link.go): this file
-// only dials, accepts, proves, authenticates and moves the bytes. A link's sender loop is
-// lock, Take what the node has, unlock, write, lock, Advance, unlock.
+// link's state, queue, marks, resyncs and liveness, see herd/core/link.go), and so is
+// what each end accepts (core.ReadLine, core.CheckWelcome, see herd/core/lines.go): this
+// file only dials, accepts, proves, authenticates and moves the bytes. A link's sender
+// loop is lock, Take what the node has, unlock, write, lock, Step Written, unlock.
 
 func nonce() string {
 	b := make([]byte, 16)
@@ -266,11 +267,14 @@ func (l *link) session(ctx context.Context) error {
 
 	// The link is up: the node resyncs it from the welcome's mark.
 	l.s.mu.Lock()
-	l.s.node.LinkUp(l.peer, welcome, time.Now())
+	_, err = l.s.node.Step(core.LinkUp{Peer: l.peer, Welcome: welcome, Now: time.Now()})
 	l.s.mu.Unlock()
+	if err != nil { // not after CheckWelcome, to a neighbour
+		return fmt.Errorf("link up to %s: %w", l.addr, err)
+	}
 	heard := func() {
 		l.s.mu.Lock()
-		l.s.node.Heard(l.peer, time.Now())
+		l.s.node.Step(core.Heard{Peer: l.peer, Now: time.Now()})
 		l.s.mu.Unlock()
 	}
 
@@ -305,12 +309,7 @@ func (l *link) session(ctx context.Context) error {
 			line := proto.TrimLine(string(raw))
 			l.s.wire.add(logIn, who, line)
 			fields = proto.Fields(fields[:0], line)
-			verb := ""
-			if len(fields) > 0 {
-				verb = fields[0]
-			}
-			switch {
-			case in != nil && verb == proto.PeerMAC:
+			if in != nil && len(fields) > 0 && fields[0] == proto.PeerMAC {
 				m, err := proto.ParseMAC(fields)
 				if err != nil || !in.verify(raw, m.Tag) {
 					fail(fmt.Errorf("bad %s from listener: the link was tampered with", proto.PeerMAC))
@@ -320,23 +319,21 @@ func (l *link) session(ctx context.Context) error {
 					heard()
 					pong = false
 				}
-			case verb == proto.PeerPong:
-				if _, err := proto.ParsePong(fields); err != nil {
-					fail(fmt.Errorf("bad %s from listener: %q", proto.PeerPong, line))
-					return
-				}
-				if in == nil {
-					heard()
-					continue
-				}
-				in.add(raw)
-				pong = true
-				if in.n > macEvery {
-					fail(fmt.Errorf("%d bytes from listener without a %s", in.n, proto.PeerMAC))
-					return
-				}
-			default:
-				fail(fmt.Errorf("unexpected line from listener: %q", line))
+				continue
+			}
+			// What the listener may send is the node's rule: a pong, nothing else.
+			if _, err := l.s.node.ReadLine(core.FromListener, line, fields); err != nil {
+				fail(err)
+				return
+			}
+			if in == nil {
+				heard()
+				continue
+			}
+			in.add(raw)
+			pong = true
+			if in.n > macEvery {
+				fail(fmt.Errorf("%d bytes from listener without a %s", in.n, proto.PeerMAC))
 				return
 			}
 		}
@@ -420,7 +417,7 @@ func (l *link) handshake(conn net.Conn, r *bufio.Reader, w *bufio.Writer, who st
 	if err := expect(proto.PeerWelcome, func(f []string) (err error) { welcome, err = proto.ParseWelcome(f); return err }); err != nil {
 		return proto.Welcome{}, nil, nil, err
 	}
-	if welcome.Server != l.peer {
+	if core.CheckWelcome(l.peer, welcome) != nil {
 		return proto.Welcome{}, nil, nil, fmt.Errorf("dialled %s at %s but %s answered", l.peer, l.addr, welcome.Server)
 	}
 	out = newStreamMAC(o.Secret, "dialler", l.s.name, l.peer, na, nb)
@@ -475,9 +472,9 @@ func (l *link) stream(ctx context.Context, w *linkWriter, done <-chan struct{}) 
 			s.metrics.resyncSent.Add(int64(len(b.Resync)))
 			s.metrics.peerSent.Add(int64(len(b.Updates)))
 			s.mu.Lock()
-			more := s.node.Advance(l.peer, &b)
+			out, _ := s.node.Step(core.Written{Peer: l.peer, Batch: &b})
 			s.mu.Unlock()
-			if err != nil || !more {
+			if err != nil || !out.More {
 				return err
 			}
 		}
@@ -499,12 +496,12 @@ func (l *link) stream(ctx context.Context, w *linkWriter, done <-chan struct{}) 
 			}
 		case now := <-tick.C:
 			s.mu.Lock()
-			ping, silent, dead := s.node.Tick(l.peer, now)
+			out, _ := s.node.Step(core.Tick{Peer: l.peer, Now: now})
 			s.mu.Unlock()
-			if dead {
-				return "no heartbeat for " + silent.Round(time.Millisecond).String()
+			if out.Close {
+				return "no heartbeat for " + out.Silent.Round(time.Millisecond).String()
 			}
-			w.line(ping.Format())
+			w.line(out.Ping.Format())
 			if err := w.flush(); err != nil {
 				return "ping: " + err.Error()
 			}
@@ -647,7 +644,7 @@ func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, 
 		lastHeard = time.Unix(0, old.heard.Load())
 	}
 	s.mu.Lock()
-	w0, err := s.node.Admit(from, len(o.Secret) > 0, lastHeard, now)
+	admitted, err := s.node.Step(core.Admit{From: from, Proven: len(o.Secret) > 0, LastHeard: lastHeard, Now: now})
 	s.mu.Unlock()
 	if err != nil {
 		s.inMu.Unlock()
@@ -660,7 +657,7 @@ func (s *Server) servePeer(ctx context.Context, conn net.Conn, r *bufio.Reader, 
 		old.conn.Close() // a newer connection from the same neighbour replaces a stale one
 	}
 	s.inbound[from] = in
-	welcome := w0.Format()
+	welcome := admitted.Welcome.Format()
 	s.inMu.Unlock()
 	defer func() {
 		s.inMu.Lock()
@@ -718,8 +715,9 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 				return
 			case <-tick.C:
 				s.mu.Lock()
-				line := s.node.Pong(from).Format()
+				due, _ := s.node.Step(core.ListenerTick{From: from})
 				s.mu.Unlock()
+				line := due.Pong.Format()
 				s.wire.add(logOut, who, line)
 				macLine := ""
 				if out != nil {
@@ -761,7 +759,7 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 			return
 		}
 		s.mu.Lock()
-		s.node.PeerPing(from, *p)
+		s.node.Step(core.PeerPing{From: from, Ping: *p})
 		s.mu.Unlock()
 	}
 	for {
@@ -823,32 +821,25 @@ func (s *Server) receive(ctx context.Context, in *inbound, r *bufio.Reader, w *b
 				return fmt.Sprintf("%d bytes without a %s: the %d updates in them are dropped unapplied", len(buf), proto.PeerMAC, len(pending))
 			}
 		}
-		switch {
-		case len(scratch) == 4 && scratch[0] == proto.PeerPing:
-			p, err := proto.ParsePing(scratch)
-			if err != nil {
-				break // a ping whose numbers do not parse is ignored
-			}
+		// What the dialler may send, and what drops the link, is the node's rule.
+		got, err := s.node.ReadLine(core.FromDialler, line, scratch)
+		if err != nil {
+			return err.Error()
+		}
+		switch got.Kind {
+		case core.APing:
 			if mac == nil {
-				applyPing(&p)
+				applyPing(&got.Ping)
 				break
 			}
+			p := got.Ping
 			ping = &p // the last ping read wins, as it would have applied
-		case len(scratch) > 0 && scratch[0] == proto.PeerAT:
-			u, err := proto.ParsePeerLine(line, scratch)
-			if err != nil {
-				return fmt.Sprintf("bad update %q: %v", line, err)
-			}
-			if err := s.node.CheckOrigin(u); err != nil {
-				return fmt.Sprintf("bad update %q: origin %q is not a server of the herd", line, u.Origin)
-			}
+		case core.AnUpdate:
 			if mac != nil {
-				pending = append(pending, u)
+				pending = append(pending, got.Update)
 				break
 			}
-			s.applyPeer(from, u)
-		default:
-			return fmt.Sprintf("unexpected line %q", line)
+			s.applyPeer(from, got.Update)
 		}
 	}
 }

@@ -1,7 +1,10 @@
 // Package server is a herd server's runtime: the client listener, the peer links (dial,
 // handshake, MAC, backoff, buffers), the wire log and metrics. Every protocol decision
-// (newer-wins, flooding, each link's queue, marks, resyncs and liveness) is herd/core's;
-// the server drives it with the real clock and carries out what it returns.
+// (newer-wins, flooding, each link's queue, marks, resyncs and liveness, admission, which
+// peer lines each end of a link accepts, whether a welcome is the dialled server's) is
+// herd/core's: the server steps a core.Node with each input and the real clock under its
+// lock, takes what is ready, unlocks and writes. HERD-MAC (authenticating a link's bytes,
+// holding back lines until their MAC verifies) is I/O, and stays here (peer.go).
 package server
 
 import (
@@ -686,12 +689,12 @@ func (s *Server) command(ctx context.Context, now time.Time, line string, scratc
 func (s *Server) iamat(now time.Time, c proto.IAMAT) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	reply, forward := s.node.ClientIAMAT(now, c)
-	if forward != nil {
+	out, _ := s.node.Step(core.ClientIAMAT{Now: now, IAMAT: c})
+	if out.Stored {
 		s.metrics.iamatStored.Add(1)
-		s.wake(forward)
+		s.wake(out.Wake)
 	}
-	return reply
+	return out.Reply
 }
 
 // wake tells the links to the given neighbours that the node queued an update for them.
@@ -734,10 +737,10 @@ func (s *Server) applyPeer(from string, u proto.Update) {
 	s.metrics.peerReceived.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	stored, forward := s.node.PeerUpdate(from, u)
-	if stored {
+	out, _ := s.node.Step(core.PeerUpdate{From: from, Update: u})
+	if out.Stored {
 		s.metrics.peerStored.Add(1)
-		s.wake(forward)
+		s.wake(out.Wake)
 	}
 }
 
