@@ -16,12 +16,8 @@ func TestAHerdInABubbleRunsInSimulatedTimeAndLeavesNothingBehind(t *testing.T) {
 	wall := time.Now()
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		h, err := Start(ctx, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		h, c := startHerd(t)
 		defer h.Close(ctx)
-		c := chaos.NewCluster(h, 1)
 		// Links up first: a handshake's round trips through 1s of latency would not fit in
 		// its deadline (DeadAfter, 1.5s), on any backend.
 		if err := c.HealAndSettle(ctx, "start"); err != nil {
@@ -56,12 +52,8 @@ func TestAHerdInABubbleRunsInSimulatedTimeAndLeavesNothingBehind(t *testing.T) {
 func TestACrashedServerComesBackEmptyAndResyncs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		h, err := Start(ctx, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		h, c := startHerd(t)
 		defer h.Close(ctx)
-		c := chaos.NewCluster(h, 1)
 		id, err := c.Inject(ctx, chaos.Crash{Node: "Welsh"})
 		if err != nil {
 			t.Fatal(err)
@@ -83,4 +75,14 @@ func TestACrashedServerComesBackEmptyAndResyncs(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// startHerd starts the five servers of docs/PROTOCOL.md and a cluster on them.
+func startHerd(t *testing.T) (*Herd, *chaos.Cluster) {
+	t.Helper()
+	h, err := Start(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, chaos.NewCluster(h, 1)
 }

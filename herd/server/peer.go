@@ -240,12 +240,7 @@ func (l *link) session(ctx context.Context) error {
 	o := l.s.opts
 	dctx, cancel := context.WithTimeout(ctx, o.DeadAfter)
 	defer cancel()
-	dial := o.Dial
-	if dial == nil {
-		var d net.Dialer
-		dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
-	}
-	conn, err := dial(dctx, l.addr)
+	conn, err := o.Dial(dctx, l.addr)
 	if err != nil {
 		return err
 	}

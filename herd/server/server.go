@@ -104,6 +104,17 @@ func (o *Options) defaults() {
 	if o.Places == nil {
 		o.Places = places.Local{}
 	}
+	if o.Listen == nil {
+		// No keep-alive on accept: most client connections carry one command and close,
+		// and setting it up is four system calls. handle turns it on for a connection
+		// that stays.
+		lc := net.ListenConfig{KeepAlive: -1}
+		o.Listen = func(addr string) (net.Listener, error) { return lc.Listen(context.Background(), "tcp", addr) }
+	}
+	if o.Dial == nil {
+		var d net.Dialer
+		o.Dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+	}
 }
 
 // Server is one running herd server.
@@ -191,14 +202,7 @@ func (s *Server) Addr() net.Addr { return s.addr }
 
 // Serve listens and serves until ctx is done, then closes every connection and the log.
 func (s *Server) Serve(ctx context.Context) error {
-	// No keep-alive on accept: most client connections carry one command and close, and
-	// setting it up is four system calls. handle turns it on for a connection that stays.
-	lc := net.ListenConfig{KeepAlive: -1}
-	listen := s.opts.Listen
-	if listen == nil {
-		listen = func(addr string) (net.Listener, error) { return lc.Listen(context.Background(), "tcp", addr) }
-	}
-	ln, err := listen(s.self.Listen)
+	ln, err := s.opts.Listen(s.self.Listen)
 	if err != nil {
 		s.wire.close()
 		return fmt.Errorf("listen: %w", err)
@@ -214,11 +218,7 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	var metricsSrv *http.Server
 	if s.self.Metrics != "" {
-		listen := s.opts.Listen
-		if listen == nil {
-			listen = func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
-		}
-		mln, err := listen(s.self.Metrics)
+		mln, err := s.opts.Listen(s.self.Metrics)
 		if err != nil {
 			ln.Close()
 			s.wire.close()

@@ -142,7 +142,7 @@ func (h *Host) Down() {
 		l.Close()
 	}
 	for _, c := range conns {
-		c.die()
+		c.Close()
 	}
 }
 
@@ -576,9 +576,6 @@ func (c *Conn) resetPipes() {
 		p.mu.Unlock()
 	}
 }
-
-// die is the end's close when its host goes down.
-func (c *Conn) die() { c.Close() }
 
 // wake makes waiting reads and writes look again (a deadline passed, the host thawed).
 func (c *Conn) wake() {
