@@ -39,9 +39,5 @@ func DialNode(ctx context.Context, b Backend, node string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d := dialer(b); d != nil {
-		return d(ctx, "tcp", addr)
-	}
-	var d net.Dialer
-	return d.DialContext(ctx, "tcp", addr)
+	return dialer(b).Dial(ctx, addr)
 }

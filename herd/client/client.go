@@ -18,7 +18,8 @@ import (
 // own (the sim backend's, in memory) gives one; nil is this machine's network.
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
-func (d DialFunc) dial(ctx context.Context, addr string) (net.Conn, error) {
+// Dial opens a TCP connection to addr on d's network.
+func (d DialFunc) Dial(ctx context.Context, addr string) (net.Conn, error) {
 	if d == nil {
 		var nd net.Dialer
 		return nd.DialContext(ctx, "tcp", addr)
@@ -34,7 +35,7 @@ func Exchange(ctx context.Context, addr, text string) (string, error) {
 
 // ExchangeVia is Exchange over the network d dials.
 func ExchangeVia(ctx context.Context, d DialFunc, addr, text string) (string, error) {
-	conn, err := d.dial(ctx, addr)
+	conn, err := d.Dial(ctx, addr)
 	if err != nil {
 		return "", err
 	}
@@ -65,7 +66,7 @@ func Dial(ctx context.Context, addr string) (*Conn, error) { return DialVia(ctx,
 
 // DialVia is Dial over the network d dials.
 func DialVia(ctx context.Context, d DialFunc, addr string) (*Conn, error) {
-	c, err := d.dial(ctx, addr)
+	c, err := d.Dial(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
